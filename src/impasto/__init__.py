@@ -1,0 +1,26 @@
+"""impasto: neural style transfer (Gatys, Ecker & Bethge 2016) with the original VGG-19.
+
+>>> import impasto
+>>> result = impasto.transfer("photo.jpg", "starry_night.jpg", impasto.TransferConfig(size=256))
+>>> result.image.save("out.png")
+"""
+
+from impasto.config import TransferConfig
+from impasto.errors import ImpastoError, InputError, WeightsError
+from impasto.events import Iteration
+from impasto.transfer import Result, TransferInterrupted, evaluate, transfer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ImpastoError",
+    "InputError",
+    "Iteration",
+    "Result",
+    "TransferConfig",
+    "TransferInterrupted",
+    "WeightsError",
+    "__version__",
+    "evaluate",
+    "transfer",
+]

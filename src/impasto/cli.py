@@ -1,0 +1,211 @@
+"""The ``impasto`` command: parse, build a config, call the library, turn errors into exit codes.
+
+Every problem a user can cause ends as one line on stderr and exit code 2; Ctrl-C during a
+transfer saves the best image so far and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from impasto import __version__
+from impasto.config import TransferConfig
+from impasto.errors import ImpastoError, InputError
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+
+_MAIN_EXAMPLES = """\
+examples:
+  impasto transfer photo.jpg starry_night.jpg -o out.png
+  impasto transfer photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
+  impasto transfer --help      all options of the Gatys et al. transfer
+"""
+
+_TRANSFER_EXAMPLES = """\
+examples:
+  # the paper's settings, 512 px, L-BFGS from white noise
+  impasto transfer tubingen.jpg starry_night.jpg -o tubingen_starry.png
+
+  # keep the photograph's colours, start from it, quicker
+  impasto transfer photo.jpg scream.jpg --init content --iterations 200 --preserve-color luminance -o out.jpg
+
+  # two styles blended 3:1, watch the image change every 50 iterations, keep the loss history
+  impasto transfer photo.jpg a.jpg b.jpg --style-blend 3 1 --snapshot-every 50 --snapshot-dir run/ \\
+      --history run/history.json -o run/out.png
+
+  # the paper's single-scale optimisation with its average pooling
+  impasto transfer photo.jpg style.jpg --scales 1 --pooling avg -o out.png
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="impasto",
+        description="Neural style transfer: repaint a photograph in the style of a painting.",
+        epilog=_MAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    transfer = sub.add_parser(
+        "transfer",
+        help="Gatys et al. (2016) optimisation-based style transfer",
+        description="Optimise an image so that its VGG-19 features keep CONTENT's content and take the STYLEs' "
+        "Gram statistics (Gatys, Ecker & Bethge, CVPR 2016). Defaults follow the paper.",
+        epilog=_TRANSFER_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_transfer_arguments(transfer)
+    transfer.set_defaults(run=run_transfer)
+    return parser
+
+
+def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
+    """Options mirroring TransferConfig, whose defaults they show."""
+    d = TransferConfig()
+    p.add_argument("content", type=Path, help="the photograph")
+    p.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more paintings")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image (.png, .jpg, .webp, .tiff)")
+    g = p.add_argument_group("objective")
+    g.add_argument("--content-weight", type=float, default=d.content_weight, help="α (default: %(default)s)")
+    g.add_argument("--style-weight", type=float, default=d.style_weight, help="β (default: %(default)s; α/β = 1e-3)")
+    g.add_argument("--tv-weight", type=float, default=d.tv_weight, help="total-variation weight (default: 0, off)")
+    g.add_argument("--content-layers", nargs="+", default=d.content_layers, metavar="LAYER",
+                   help="default: %(default)s (the paper's conv4_2, after its ReLU)")
+    g.add_argument("--style-layers", nargs="+", default=d.style_layers, metavar="LAYER",
+                   help="default: %(default)s")
+    g.add_argument("--content-layer-weights", nargs="+", type=float, metavar="W", help="default: 1 each")
+    g.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W",
+                   help="default: 1/(number of style layers) each, the paper's w_l = 1/5")
+    g.add_argument("--style-blend", nargs="+", type=float, metavar="W",
+                   help="weights of several style images (normalised to sum 1; default equal)")
+    g.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="default: %(default)s")
+    g = p.add_argument_group("images")
+    g.add_argument("--size", type=int, default=d.size, help="long side of the output in px (default: %(default)s)")
+    g.add_argument("--style-scale", type=float, default=d.style_scale,
+                   help="style image long side relative to the output's (default: %(default)s)")
+    g.add_argument("--style-size", type=int, help="style image long side in px (overrides --style-scale)")
+    g.add_argument("--preserve-color", choices=("none", "luminance", "histogram"), default=d.preserve_color,
+                   help="keep the photograph's colours (Gatys et al. 2017): luminance-only transfer, or "
+                   "match the style's colour histogram to the photo's first (default: none)")
+    g.add_argument("--max-pixels", type=int, default=d.max_pixels,
+                   help="refuse input images with more pixels (default: %(default)s)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--iterations", type=int, default=d.iterations,
+                   help="iterations at the final scale (default: %(default)s)")
+    g.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="default: %(default)s")
+    g.add_argument("--learning-rate", type=float,
+                   help="Adam step in [0, 1] pixel units (default 0.02), or L-BFGS step scale (default 1)")
+    g.add_argument("--init", choices=("noise", "content", "style"), default=d.init,
+                   help="starting image (default: %(default)s, the paper's white noise)")
+    g.add_argument("--scales", type=int,
+                   help="coarse-to-fine levels, each twice the size of the one before; 1 = the paper's "
+                   "single scale (default: as many as keep the smallest >= --min-scale-size)")
+    g.add_argument("--min-scale-size", type=int, default=d.min_scale_size, help="default: %(default)s px")
+    g.add_argument("--coarse-iterations", type=int, help="iterations at each coarser scale (default: --iterations)")
+    g.add_argument("--seed", type=int, help="seed of the noise initialisation (repeatable CPU runs)")
+    g = p.add_argument_group("hardware and weights")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=d.precision,
+                   help="network number format; auto = bf16 on CPUs with native bf16, bf16/fp16 on CUDA")
+    g.add_argument("--weights", type=Path, help="a VGG-19 state dict (torchvision keys) instead of the original")
+    g.add_argument("--weights-format", choices=("auto", "caffe", "torchvision"), default=d.weights_format,
+                   help="input convention of --weights: caffe (BGR, 0-255, mean-subtracted) or torchvision")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the image every N iterations")
+    g.add_argument("--snapshot-dir", type=Path, help="folder of the snapshots (default: OUTPUT's name + _snapshots)")
+    g.add_argument("--history", type=Path, help="write the per-iteration losses and timings as JSON")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> TransferConfig:
+    names = {f.name for f in dataclasses.fields(TransferConfig)}
+    values: dict[str, Any] = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    for key in ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights", "style_blend"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return TransferConfig(**values)
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    from impasto import events, images
+    from impasto.transfer import TransferInterrupted, transfer
+
+    config = config_from_args(args)
+    inputs = [args.content, *args.styles]
+    output = images.check_output_path(args.output, inputs)
+    if args.history is not None:
+        _check_side_file(args.history, inputs)
+    if args.snapshot_every < 0:
+        raise InputError(f"--snapshot-every: must be positive, got {args.snapshot_every}")
+    callbacks: list[events.Callback] = []
+    history = events.History()
+    callbacks.append(history)
+    if args.snapshot_every:
+        folder = args.snapshot_dir or output.with_name(output.stem + "_snapshots")
+        folder.mkdir(parents=True, exist_ok=True)
+        callbacks.append(events.Snapshots(folder, args.snapshot_every, images.save_image))
+    total = sum(config.iterations_at(k) for k in range(len(config.scale_sizes())))
+    progress = None if args.quiet else events.Progress(total)
+    callbacks.append(progress)
+    try:
+        result = transfer(args.content, args.styles, config, events.broadcast(*callbacks))
+    except TransferInterrupted as stop:
+        if progress:
+            progress.close()
+        images.save_image(stop.result.tensor, output)
+        print(f"impasto: interrupted after {len(stop.result.history)} iterations; "
+              f"best image so far saved to {output}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if progress:
+            progress.close()
+    images.save_image(result.tensor, output)
+    if args.history is not None:
+        history.write(args.history, _run_meta(args, result))
+    if not args.quiet:
+        final = result.history[-1]
+        print(f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s on "
+              f"{result.device} {result.precision}; loss {final['total']:.4g}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _check_side_file(path: Path, inputs: Sequence[Path]) -> None:
+    if not path.parent.is_dir() and str(path.parent) not in ("", "."):
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
+    if any(path.resolve() == Path(i).resolve() for i in inputs):
+        raise InputError(f"{path}: is an input file; choose another name")
+
+
+def _run_meta(args: argparse.Namespace, result: Any) -> dict[str, Any]:
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result.config).items()}
+    return {
+        "content": str(args.content),
+        "styles": [str(s) for s in args.styles],
+        "output": str(args.output),
+        "config": config,
+        "device": result.device,
+        "precision": result.precision,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

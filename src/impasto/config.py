@@ -1,0 +1,175 @@
+"""Typed configuration: the single source of defaults for the library and the CLI."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from impasto.errors import InputError
+from impasto.images import DEFAULT_MAX_PIXELS
+from impasto.vgg import check_layers
+
+Optimizer = Literal["lbfgs", "adam"]
+Init = Literal["noise", "content", "style"]
+PreserveColor = Literal["none", "luminance", "histogram"]
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+WeightsFormat = Literal["auto", "caffe", "torchvision"]
+
+Pooling = Literal["max", "avg"]
+
+PAPER_CONTENT_LAYERS = ("relu4_2",)
+PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Settings of one Gatys et al. (2016) style transfer.
+
+    The defaults follow the paper: content on conv4_2, style on conv1_1 ... conv5_1 with
+    w_l = 1/5, α/β = 10^-3, L-BFGS, white-noise initialisation. The paper's layer names denote
+    the rectified responses, which are ``relu4_2`` etc. here; ``conv4_2`` names the response
+    before the ReLU. Departures from the paper, all optional or documented:
+
+    * ``scales``: coarse-to-fine optimisation (solve at half size, upsample, refine), as
+      neural-style's multi-resolution recipe and style-transfer-pytorch do. The objective at the
+      final size is the paper's; only the starting point of the last scale differs. The default
+      (``None``) halves the size while the coarsest level stays at least ``min_scale_size`` px;
+      ``scales=1`` is the paper's single-scale optimisation.
+    * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
+      and the classic tools' default) is the default here.
+    * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
+    """
+
+    size: int = 512
+    iterations: int = 500
+    coarse_iterations: int | None = None
+    scales: int | None = None
+    min_scale_size: int = 256
+    optimizer: Optimizer = "lbfgs"
+    learning_rate: float | None = None
+    lbfgs_history: int = 100
+    init: Init = "noise"
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 0.0
+    content_layers: tuple[str, ...] = PAPER_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = PAPER_STYLE_LAYERS
+    content_layer_weights: tuple[float, ...] | None = None
+    style_layer_weights: tuple[float, ...] | None = None
+    style_blend: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    style_size: int | None = None
+    preserve_color: PreserveColor = "none"
+    pooling: Pooling = "max"
+    seed: int | None = None
+    device: Device = "auto"
+    precision: Precision = "auto"
+    weights: Path | None = None
+    weights_format: WeightsFormat = "auto"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def lr(self) -> float:
+        """Adam's step in [0, 1] pixel units (neural-style's 10 on 0-255), or L-BFGS's step scale."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    def scale_sizes(self) -> tuple[int, ...]:
+        """Long side of each scale, coarsest first, ending at ``size``."""
+        if self.scales is None:
+            count = 1 + max(0, math.floor(math.log2(self.size / self.min_scale_size))) if self.size > self.min_scale_size else 1
+        else:
+            count = self.scales
+        return tuple(max(32, round(self.size / 2**k)) for k in reversed(range(count)))
+
+    def iterations_at(self, level: int) -> int:
+        last = len(self.scale_sizes()) - 1
+        if level == last or self.coarse_iterations is None:
+            return self.iterations
+        return self.coarse_iterations
+
+    def layer_weights(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Per-layer weights: given ones, or 1 / (number of layers) as the paper's w_l = 1/5."""
+        content = self.content_layer_weights or (1.0,) * len(self.content_layers)
+        style = self.style_layer_weights or (1.0 / len(self.style_layers),) * len(self.style_layers)
+        return dict(zip(self.content_layers, content)), dict(zip(self.style_layers, style))
+
+    def blend(self, count: int) -> tuple[float, ...]:
+        """Blend weights of ``count`` style images, normalised to sum to one."""
+        weights = self.style_blend or (1.0,) * count
+        if len(weights) != count:
+            raise InputError(f"--style-blend: {len(weights)} weights given for {count} style images")
+        total = sum(weights)
+        return tuple(w / total for w in weights)
+
+
+def validate(config: TransferConfig) -> None:
+    """Raise InputError with a one-line message for the first setting that cannot work."""
+    _positive_int(config.size, "size", minimum=32)
+    _positive_int(config.iterations, "iterations")
+    if config.coarse_iterations is not None:
+        _positive_int(config.coarse_iterations, "coarse-iterations")
+    if config.scales is not None:
+        _positive_int(config.scales, "scales")
+    _positive_int(config.min_scale_size, "min-scale-size", minimum=32)
+    _positive_int(config.lbfgs_history, "lbfgs-history")
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        value = getattr(config, name)
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
+    if config.content_weight == 0 and config.style_weight == 0:
+        raise InputError("--content-weight and --style-weight are both zero: nothing to optimise")
+    if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
+        raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
+    if not (math.isfinite(config.style_scale) and config.style_scale > 0):
+        raise InputError(f"--style-scale: must be positive, got {config.style_scale}")
+    if config.style_size is not None:
+        _positive_int(config.style_size, "style-size", minimum=32)
+    _positive_int(config.max_pixels, "max-pixels")
+    for kind in ("content", "style"):
+        layers = getattr(config, f"{kind}_layers")
+        if not layers:
+            raise InputError(f"--{kind}-layers: at least one layer is needed")
+        check_layers(layers)
+        _check_weights(getattr(config, f"{kind}_layer_weights"), len(layers), f"{kind}-layer-weights")
+    if config.style_blend is not None:
+        _check_weights(config.style_blend, None, "style-blend")
+        if sum(config.style_blend) <= 0:
+            raise InputError("--style-blend: the weights must not all be zero")
+    for name, choice in _CHOICES.items():
+        allowed = get_args(choice)
+        if getattr(config, name) not in allowed:
+            raise InputError(f"--{name.replace('_', '-')}: {getattr(config, name)!r} is not one of {', '.join(allowed)}")
+
+
+_CHOICES = {
+    "optimizer": Optimizer,
+    "init": Init,
+    "preserve_color": PreserveColor,
+    "pooling": Pooling,
+    "device": Device,
+    "precision": Precision,
+    "weights_format": WeightsFormat,
+}
+
+
+def _positive_int(value: int, name: str, minimum: int = 1) -> None:
+    if not isinstance(value, int) or value < minimum:
+        raise InputError(f"--{name}: must be an integer of at least {minimum}, got {value}")
+
+
+def _check_weights(weights: tuple[float, ...] | None, count: int | None, name: str) -> None:
+    if weights is None:
+        return
+    if count is not None and len(weights) != count:
+        raise InputError(f"--{name}: {len(weights)} weights given for {count} layers")
+    for w in weights:
+        if not math.isfinite(w) or w < 0:
+            raise InputError(f"--{name}: weights must be non-negative numbers, got {w}")

@@ -1,0 +1,103 @@
+"""The objective of Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural
+Networks" (CVPR 2016), as pure functions of feature maps.
+
+Notation of the paper (§2): a layer l has N_l feature maps of M_l positions each; F^l is the
+generated image's N_l x M_l feature matrix, P^l the content image's, G^l = F^l F^l^T the Gram
+matrix and A^l the style image's Gram matrix. Nothing here modifies its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class LossTerms(NamedTuple):
+    """The weighted terms of the objective and their sum (all scalars)."""
+
+    content: Tensor
+    style: Tensor
+    tv: Tensor
+    total: Tensor
+
+    def as_floats(self) -> dict[str, float]:
+        return {name: float(value.detach()) for name, value in self._asdict().items()}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the generated image is pulled toward: content features and style Gram matrices.
+
+    ``grams`` holds one mapping per style image; ``blend`` their weights, summing to one.
+    """
+
+    content: Mapping[str, Tensor]
+    grams: Sequence[Mapping[str, Tensor]]
+    blend: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """α, β, the total-variation weight and the per-layer weights w_l."""
+
+    content: float
+    style: float
+    tv: float
+    content_layers: Mapping[str, float]
+    style_layers: Mapping[str, float]
+
+
+def gram(features: Tensor) -> Tensor:
+    """G = F F^T for features of shape (1, N, H, W), computed in float32: shape (N, N).
+
+    Unnormalised, as in the paper; the 1 / (4 N^2 M^2) of eq. 4 is applied in style_layer_loss.
+    """
+    f = features.flatten(start_dim=1 if features.dim() == 3 else 2).squeeze(0).float()
+    return f @ f.T
+
+
+def content_layer_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Eq. 1: L = 1/2 Σ (F - P)^2."""
+    return 0.5 * (features.float() - target.float()).pow(2).sum()
+
+
+def style_layer_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    """Eq. 4: E_l = Σ (G - A)^2 / (4 N_l^2 M_l^2)."""
+    n = features.shape[-3]
+    m = features.shape[-2] * features.shape[-1]
+    return (gram(features) - target_gram).pow(2).sum() / (4.0 * n * n * m * m)
+
+
+def total_variation(image: Tensor) -> Tensor:
+    """Squared total variation Σ (x[i, j+1] - x[i, j])^2 + (x[i+1, j] - x[i, j])^2 of an RGB image
+    in [0, 1]. Not in the 2016 paper (an addition of Johnson et al. 2016 and neural-style)."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.float().pow(2).sum() + dy.float().pow(2).sum()
+
+
+def objective(features: Mapping[str, Tensor], image: Tensor, targets: Targets, weights: Weights) -> LossTerms:
+    """Eq. 7 of the paper plus an optional TV term: α L_content + β L_style + λ_TV TV.
+
+    L_style = Σ_s b_s Σ_l w_l E_l(s) blends several style images by weights b_s.
+    """
+    zero = image.new_zeros((), dtype=torch.float32)
+    content = sum(
+        (w * content_layer_loss(features[name], targets.content[name]) for name, w in weights.content_layers.items()),
+        zero,
+    )
+    style = sum(
+        (
+            b * w * style_layer_loss(features[name], grams[name])
+            for grams, b in zip(targets.grams, targets.blend)
+            for name, w in weights.style_layers.items()
+        ),
+        zero,
+    )
+    tv = total_variation(image) if weights.tv > 0 else zero
+    c, s, t = weights.content * content, weights.style * style, weights.tv * tv
+    return LossTerms(c, s, t, c + s + t)
