@@ -52,12 +52,15 @@ class Weights:
 
 
 def gram(features: Tensor) -> Tensor:
-    """G = F F^T for features of shape (1, N, H, W), computed in float32: shape (N, N).
+    """G = F F^T for features of shape (1, N, H, W) or (N, H, W): a float32 (N, N) matrix.
 
     Unnormalised, as in the paper; the 1 / (4 N^2 M^2) of eq. 4 is applied in style_layer_loss.
+    The product runs in the features' own precision (float32 accumulation; a bfloat16 result is
+    widened afterwards), straight on their memory layout: converting channels-last bfloat16
+    features to float32 first costs several times the product itself.
     """
-    f = features.flatten(start_dim=1 if features.dim() == 3 else 2).squeeze(0).float()
-    return f @ f.T
+    f = features.reshape(features.shape[-3], -1)
+    return (f @ f.T).float()
 
 
 def content_layer_loss(features: Tensor, target: Tensor) -> Tensor:
