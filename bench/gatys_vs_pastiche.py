@@ -36,7 +36,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 IMPASTO_RUNS = {
     "impasto, 3 scales (128/256/512 px: 300/300/100 it.)": [
         "--scales", "3", "--coarse-iterations", "300", "--iterations", "100"],
-    "impasto, 2 scales (256/512 px: 300/150 it.)": ["--scales", "2", "--coarse-iterations", "300", "--iterations", "150"],
+    "impasto, 2 scales (256/512 px: 300/150 it.)": [
+        "--scales", "2", "--coarse-iterations", "300", "--iterations", "150"],
     "impasto, single scale (512 px: 500 it., as pastiche)": ["--scales", "1", "--iterations", "500"],
 }
 FP32_CHECK = "impasto, 3 scales (128/256/512 px: 300/300/100 it.)"
@@ -91,7 +92,7 @@ def main() -> None:
     for i, (name, extra, precision) in enumerate(plan):
         out, history = args.out / f"impasto_{i}.png", args.out / f"impasto_{i}.json"
         runs[name] = {"output": out, "history": history, "seconds": timed([
-            sys.executable, "-m", "impasto.cli", "transfer", str(CONTENT), str(STYLE), "-o", str(out),
+            sys.executable, "-m", "impasto", "transfer", str(CONTENT), str(STYLE), "-o", str(out),
             "--size", str(args.size), "--seed", "0", "--precision", precision, "--history", str(history),
             "--quiet", *extra])}
 

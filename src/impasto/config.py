@@ -84,7 +84,7 @@ class TransferConfig:
     def scale_sizes(self) -> tuple[int, ...]:
         """Long side of each scale, coarsest first, ending at ``size``."""
         if self.scales is None:
-            count = 1 + max(0, math.floor(math.log2(self.size / self.min_scale_size))) if self.size > self.min_scale_size else 1
+            count = 1 + max(0, math.floor(math.log2(self.size / self.min_scale_size)))
         else:
             count = self.scales
         return tuple(max(32, round(self.size / 2**k)) for k in reversed(range(count)))
@@ -99,7 +99,7 @@ class TransferConfig:
         """Per-layer weights: given ones, or 1 / (number of layers) as the paper's w_l = 1/5."""
         content = self.content_layer_weights or (1.0,) * len(self.content_layers)
         style = self.style_layer_weights or (1.0 / len(self.style_layers),) * len(self.style_layers)
-        return dict(zip(self.content_layers, content)), dict(zip(self.style_layers, style))
+        return dict(zip(self.content_layers, content, strict=True)), dict(zip(self.style_layers, style, strict=True))
 
     def blend(self, count: int) -> tuple[float, ...]:
         """Blend weights of ``count`` style images, normalised to sum to one."""
@@ -146,7 +146,8 @@ def validate(config: TransferConfig) -> None:
     for name, choice in _CHOICES.items():
         allowed = get_args(choice)
         if getattr(config, name) not in allowed:
-            raise InputError(f"--{name.replace('_', '-')}: {getattr(config, name)!r} is not one of {', '.join(allowed)}")
+            option = name.replace("_", "-")
+            raise InputError(f"--{option}: {getattr(config, name)!r} is not one of {', '.join(allowed)}")
 
 
 _CHOICES = {

@@ -96,7 +96,7 @@ def objective(features: Mapping[str, Tensor], image: Tensor, targets: Targets, w
     style = sum(
         (
             b * w * style_layer_loss(features[name], grams[name])
-            for grams, b in zip(targets.grams, targets.blend)
+            for grams, b in zip(targets.grams, targets.blend, strict=True)
             for name, w in weights.style_layers.items()
         ),
         zero,

