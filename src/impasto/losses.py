@@ -51,6 +51,11 @@ class Weights:
     style_layers: Mapping[str, float]
 
 
+def _wide(x: Tensor) -> Tensor:
+    """At least float32: bfloat16 features summed over thousands of positions lose too much."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def gram(features: Tensor) -> Tensor:
     """G = F F^T for features of shape (1, N, H, W) or (N, H, W): a float32 (N, N) matrix.
 
@@ -60,12 +65,12 @@ def gram(features: Tensor) -> Tensor:
     features to float32 first costs several times the product itself.
     """
     f = features.reshape(features.shape[-3], -1)
-    return (f @ f.T).float()
+    return _wide(f @ f.T)
 
 
 def content_layer_loss(features: Tensor, target: Tensor) -> Tensor:
     """Eq. 1: L = 1/2 Σ (F - P)^2."""
-    return 0.5 * (features.float() - target.float()).pow(2).sum()
+    return 0.5 * (_wide(features) - _wide(target)).pow(2).sum()
 
 
 def style_layer_loss(features: Tensor, target_gram: Tensor) -> Tensor:
@@ -80,7 +85,7 @@ def total_variation(image: Tensor) -> Tensor:
     in [0, 1]. Not in the 2016 paper (an addition of Johnson et al. 2016 and neural-style)."""
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.float().pow(2).sum() + dy.float().pow(2).sum()
+    return _wide(dx).pow(2).sum() + _wide(dy).pow(2).sum()
 
 
 def objective(features: Mapping[str, Tensor], image: Tensor, targets: Targets, weights: Weights) -> LossTerms:

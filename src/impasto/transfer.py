@@ -204,7 +204,7 @@ class _Run:
     def initial(self, level: int, hw: tuple[int, int], generator: torch.Generator) -> Tensor:
         """The starting image of a scale: the previous scale's result upsampled, or the init."""
         if level > 0 and self.best is not None:
-            return images.resize_to(self.best.clamp(0, 1), *hw) if not self.luminance else _resize_any(self.best, hw)
+            return images.resize_to(self.best.float().cpu().clamp(0, 1), *hw)
         if self.config.init == "noise":
             # White noise of about one grey level around the mean colour the network was trained
             # on, as neural-style does: high-amplitude noise sits where the quartic style loss is
@@ -218,7 +218,8 @@ class _Run:
 
     def scale(self, level: int, size: int, generator: torch.Generator) -> None:
         targets, hw = self.targets(size)
-        x = self.initial(level, hw, generator).to(self.runtime.device).requires_grad_(True)
+        # A copy: the initial image may be the content or style tensor itself.
+        x = self.initial(level, hw, generator).to(self.runtime.device, copy=True).requires_grad_(True)
         self.best, self.best_loss = x.detach().clone(), math.inf
         optimizer = self._optimizer(x)
         last: dict[str, Any] = {"evaluations": 0}
@@ -296,10 +297,6 @@ class _Run:
             device=str(self.runtime.device),
             precision=self.runtime.precision,
         )
-
-
-def _resize_any(x: Tensor, hw: tuple[int, int]) -> Tensor:
-    return torch.nn.functional.interpolate(x.detach().float().cpu(), size=hw, mode="bicubic", align_corners=False)
 
 
 def evaluate(

@@ -15,7 +15,7 @@ from impasto import __version__
 from impasto.cli import transfer
 from impasto.errors import ImpastoError
 
-EXIT_USAGE = 2
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 # Modules adding subcommands, in the order `impasto --help` lists them.
 COMMANDS = (
@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("impasto: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,47 @@
+"""Shared fixtures: the paper's photo and painting at test size, read in place from ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto import images
+from impasto.vgg import VGGWeights, load_weights
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+@pytest.fixture(scope="session")
+def tubingen_path() -> Path:
+    return SHARED / "content" / "tubingen.jpg"
+
+
+@pytest.fixture(scope="session")
+def starry_path() -> Path:
+    return SHARED / "style" / "starry_night.jpg"
+
+
+@pytest.fixture(scope="session")
+def content64(tubingen_path: Path) -> torch.Tensor:
+    return images.resize_long_side(images.load_image(tubingen_path), 64)
+
+
+@pytest.fixture(scope="session")
+def style64(starry_path: Path) -> torch.Tensor:
+    return images.resize_long_side(images.load_image(starry_path), 64)
+
+
+@pytest.fixture(scope="session")
+def weights() -> VGGWeights:
+    return load_weights()
+
+
+@pytest.fixture
+def small_pair(tmp_path: Path, content64: torch.Tensor, style64: torch.Tensor) -> tuple[Path, Path]:
+    """The photo and the painting as small PNG files, so CLI runs decode quickly."""
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    images.save_image(content64, content)
+    images.save_image(style64, style)
+    return content, style
