@@ -34,13 +34,13 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 # name -> extra `impasto transfer` arguments
 IMPASTO_RUNS = {
-    "impasto, 3 scales (128/256/512 px: 300/300/100 it.)": [
+    "impasto defaults, 3 scales (128/256/512 px: 300/300/100 it.)": [
         "--scales", "3", "--coarse-iterations", "300", "--iterations", "100"],
     "impasto, 2 scales (256/512 px: 300/150 it.)": [
         "--scales", "2", "--coarse-iterations", "300", "--iterations", "150"],
     "impasto, single scale (512 px: 500 it., as pastiche)": ["--scales", "1", "--iterations", "500"],
 }
-FP32_CHECK = "impasto, 3 scales (128/256/512 px: 300/300/100 it.)"
+FP32_CHECK = "impasto defaults, 3 scales (128/256/512 px: 300/300/100 it.)"
 
 
 def pastiche_weights(size: tuple[int, int], alpha: float, beta: float) -> tuple[float, list[float]]:

@@ -44,10 +44,10 @@ class TransferConfig:
     """
 
     size: int = 512
-    iterations: int = 500
-    coarse_iterations: int | None = None
+    iterations: int = 100
+    coarse_iterations: int | None = 300
     scales: int | None = None
-    min_scale_size: int = 256
+    min_scale_size: int = 128
     optimizer: Optimizer = "lbfgs"
     learning_rate: float | None = None
     lbfgs_history: int = 100
@@ -174,3 +174,91 @@ def _check_weights(weights: tuple[float, ...] | None, count: int | None, name: s
     for w in weights:
         if not math.isfinite(w) or w < 0:
             raise InputError(f"--{name}: weights must be non-negative numbers, got {w}")
+
+
+FastVariant = Literal["johnson", "fast", "lite"]
+TrainPrecision = Literal["auto", "fp32", "bf16"]
+
+JOHNSON_CONTENT_LAYERS = ("relu2_2",)
+# Gatys et al.'s style layers without relu5_1, which sees only 16x16 positions of a 256 px crop;
+# Johnson et al.'s VGG-16 layers (relu1_2 ... relu4_3) would cost two more VGG-19 convolutions.
+FAST_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of training one feed-forward style network (Johnson, Alahi & Fei-Fei, ECCV 2016).
+
+    As the paper: content (feature reconstruction) loss on relu2_2, Adam at lr 1e-3, batches of
+    four 256 px crops, a TV regulariser. Departures, for a CPU budget and the VGG-19 engine:
+
+    * ``iterations``: 2,000 rather than the paper's 40,000 (two epochs of COCO).
+    * style layers relu1_1 ... relu4_1 of VGG-19 (the paper: relu1_2 ... relu4_3 of VGG-16), and
+      losses divided by their targets' energy (see ``losses.relative_style_loss``), so the
+      weights below are not the paper's numbers.
+    * ``style_size``: the painting's long side (the paper fixes no size; Johnson's code resizes
+      its short side to 256 by default).
+    * ``variant``: the paper's network is "johnson"; "fast" and "lite" halve its channels.
+      ``width`` (channels of the first layer) and ``blocks`` (residual blocks) override it.
+    * ``holdout_percent`` of the photos, chosen by a hash of their file names, never train;
+      the first ``previews`` of them give the validation loss and preview images.
+    """
+
+    variant: FastVariant = "johnson"
+    width: int | None = None
+    blocks: int | None = None
+    iterations: int = 2000
+    batch_size: int = 4
+    crop_size: int = 256
+    style_size: int = 256
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    learning_rate: float = 1e-3
+    content_layers: tuple[str, ...] = JOHNSON_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = FAST_STYLE_LAYERS
+    holdout_percent: float = 2.0
+    previews: int = 4
+    preview_every: int = 100
+    checkpoint_every: int = 200
+    seed: int = 0
+    device: Device = "auto"
+    precision: TrainPrecision = "auto"
+
+    def __post_init__(self) -> None:
+        validate_train(self)
+
+
+def validate_train(config: TrainConfig) -> None:
+    """Raise InputError with a one-line message for the first training setting that cannot work."""
+    _positive_int(config.iterations, "iterations")
+    _positive_int(config.batch_size, "batch-size")
+    _positive_int(config.crop_size, "crop-size", minimum=32)
+    _positive_int(config.style_size, "style-size", minimum=32)
+    if config.width is not None:
+        _positive_int(config.width, "width")
+    if config.blocks is not None:
+        _positive_int(config.blocks, "blocks", minimum=0)
+    _positive_int(config.previews, "previews", minimum=0)
+    _positive_int(config.preview_every, "preview-every", minimum=0)
+    _positive_int(config.checkpoint_every, "checkpoint-every", minimum=0)
+    if not isinstance(config.seed, int):
+        raise InputError(f"--seed: must be an integer, got {config.seed}")
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        value = getattr(config, name)
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
+    if config.content_weight == 0 and config.style_weight == 0:
+        raise InputError("--content-weight and --style-weight are both zero: nothing to learn")
+    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
+        raise InputError(f"--lr: must be positive, got {config.learning_rate}")
+    if not (math.isfinite(config.holdout_percent) and 0 <= config.holdout_percent < 100):
+        raise InputError(f"--holdout-percent: must lie in [0, 100), got {config.holdout_percent}")
+    for kind in ("content", "style"):
+        layers = getattr(config, f"{kind}_layers")
+        if not layers:
+            raise InputError(f"--{kind}-layers: at least one layer is needed")
+        check_layers(layers)
+    for name, choice in {"variant": FastVariant, "device": Device, "precision": TrainPrecision}.items():
+        if getattr(config, name) not in get_args(choice):
+            raise InputError(f"--{name}: {getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")

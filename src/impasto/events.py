@@ -116,4 +116,6 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
         json.dump(data, handle, indent=1, default=str)
+    # NamedTemporaryFile creates files readable by the owner only; a result file is for sharing.
+    os.chmod(handle.name, 0o644)
     os.replace(handle.name, path)

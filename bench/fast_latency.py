@@ -1,0 +1,147 @@
+"""Benchmark: how fast and how good the feed-forward style networks are (not a test).
+
+Latency (default): the median wall time of stylising one square image at each size through
+every back-end (PyTorch float32 and bfloat16, onnxruntime, OpenCV dnn), for a model file or a
+freshly initialised network of a variant (latency does not depend on the weights); the
+"johnson" architecture in OpenCV dnn as the reference point; and the speed-up over
+`impasto transfer` at the same size, from measured seconds (--transfer-seconds) or by running
+it (--transfer-iterations).
+
+    python bench/fast_latency.py --variant fast                       # a few minutes here
+    python bench/fast_latency.py --model starry.pt --transfer-seconds 45 160 900
+
+Quality (--quality N): on N held-out photos of the training folder, the paper-objective style
+loss (`impasto.evaluate`, float32, its `.style`) of the network's output and of a 300-iteration
+`impasto.transfer` for the same photo and painting, at the same size.
+
+    python bench/fast_latency.py --model starry.pt --quality 4 --style-image ../shared/images/style/starry_night.jpg
+
+Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+import impasto
+from impasto import images
+from impasto.export import BACKENDS, export_onnx, make_backend
+from impasto.fast.apply import FastModel, load_model, stylize
+from impasto.fast.network import VARIANTS, TransformNet, build
+from impasto.fast.train import Photos
+
+ROOT = Path(__file__).resolve().parents[2] / "shared"
+CONTENT = ROOT / "images" / "content" / "tubingen.jpg"
+STYLE = ROOT / "images" / "style" / "starry_night.jpg"
+PHOTOS = ROOT / "data" / "photos"
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm-up: first calls allocate and pick kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def latency_row(network: TransformNet, size: int, repeats: int, backends: list[str]) -> dict[str, float]:
+    x = torch.rand(1, 3, size, size)
+    graph = export_onnx(network) if {"onnxruntime", "opencv"} & set(backends) else None
+    row = {}
+    for name in backends:
+        backend = make_backend(name, network, graph)
+        row[name] = median_seconds(lambda b=backend: b(x), repeats)
+        print(f"  {size}px {name}: {row[name] * 1000:.0f} ms", file=sys.stderr, flush=True)
+    return row
+
+
+def transfer_seconds(size: int, iterations: int) -> float:
+    config = impasto.TransferConfig(size=size, iterations=iterations, seed=0)
+    start = time.perf_counter()
+    impasto.transfer(CONTENT, STYLE, config)
+    return time.perf_counter() - start
+
+
+def latency(args: argparse.Namespace, network: TransformNet, label: str) -> None:
+    reference = build("johnson").eval()
+    measured = list(args.transfer_seconds or [])
+    header = [f"{label}: {b}" for b in args.backends] + ["johnson: opencv", "transfer", "speed-up"]
+    print("| size | " + " | ".join(header) + " |")
+    print("|---|" + "---|" * len(header))
+    for i, size in enumerate(args.sizes):
+        row = latency_row(network, size, args.repeats, args.backends)
+        johnson = latency_row(reference, size, args.repeats, ["opencv"])["opencv"]
+        if i < len(measured):
+            transfer = measured[i]
+        elif args.transfer_iterations:
+            transfer = transfer_seconds(size, args.transfer_iterations)
+        else:
+            transfer = float("nan")
+        best = min(row.values())
+        cells = [f"{row[b] * 1000:.0f} ms" for b in args.backends]
+        cells += [f"{johnson * 1000:.0f} ms", f"{transfer:.1f} s", f"{transfer / best:.0f}x"]
+        print(f"| {size}² | " + " | ".join(cells) + " |", flush=True)
+
+
+def quality(args: argparse.Namespace, model: FastModel) -> None:
+    if args.style_image is None:
+        sys.exit("--quality needs --style-image (the painting the model was trained on)")
+    settings = model.training.get("settings", {})
+    photos = Photos(args.data, settings.get("holdout_percent", 2.0)).held_out[: args.quality]
+    config = impasto.TransferConfig(size=args.quality_size, iterations=args.transfer_iterations or 300, seed=0)
+    print("| photo | fast: style loss | fast: s | transfer: style loss | transfer: s | fast / transfer |")
+    print("|---|---|---|---|---|---|")
+    ratios = []
+    for path in photos:
+        photo = images.resize_long_side(images.load_image(path), args.quality_size)
+        start = time.perf_counter()
+        fast = stylize(model, photo)
+        fast_s = time.perf_counter() - start
+        slow = impasto.transfer(photo, args.style_image, config)
+        fast_loss = float(impasto.evaluate(fast, photo, args.style_image, config).style)
+        slow_loss = float(impasto.evaluate(slow.tensor, photo, args.style_image, config).style)
+        ratios.append(fast_loss / slow_loss)
+        print(f"| {path.name} | {fast_loss:.4g} | {fast_s:.2f} | {slow_loss:.4g} | {slow.seconds:.0f} "
+              f"| {ratios[-1]:.2f} |", flush=True)
+    if ratios:
+        print(f"| geometric mean | | | | | {statistics.geometric_mean(ratios):.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", help="a model file or shipped style")
+    which.add_argument("--variant", choices=tuple(VARIANTS), default="fast", help="a fresh network (default: fast)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell; the median is shown")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--transfer-seconds", type=float, nargs="+", metavar="S",
+                        help="measured `impasto transfer` seconds at each size, in --sizes order")
+    parser.add_argument("--transfer-iterations", type=int,
+                        help="run impasto.transfer for the timings (and the quality mode's reference, default 300)")
+    parser.add_argument("--quality", type=int, default=0, metavar="N", help="quality mode on N held-out photos")
+    parser.add_argument("--quality-size", type=int, default=256, help="long side in the quality mode")
+    parser.add_argument("--style-image", type=Path, help="the painting (quality mode)")
+    parser.add_argument("--data", type=Path, default=PHOTOS, help="the training photos (quality mode)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = load_model(args.model) if args.model else FastModel(build(args.variant).eval(), args.variant)
+    label = model.style if args.model else f"{args.variant} (untrained)"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
+    if args.quality:
+        quality(args, model)
+    else:
+        latency(args, model.network, label)
+
+
+if __name__ == "__main__":
+    main()
