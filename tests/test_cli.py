@@ -84,7 +84,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, small_pair, capsys,
     assert set(cases) == set(BAD_CASES)
     argv, phrase = cases[case]
     before = {p.name for p in tmp_path.iterdir()}
-    code, err = run(capsys, "transfer", *argv, *FAST)
+    code, err = run(capsys, "transfer", *FAST, *argv)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("impasto: error: "), err

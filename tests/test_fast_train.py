@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto import images
+from impasto.config import TrainConfig
+from impasto.errors import InputError
+from impasto.fast.apply import read_model
+from impasto.fast.train import Photos, TrainStep, held_out, train
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+# Six photos named photo_0 ... photo_5; at 25 % the name hash holds out photo_1 and photo_4.
+HOLDOUT = 25.0
+TINY = TrainConfig(width=8, blocks=1, iterations=16, batch_size=2, crop_size=32, style_size=48,
+                   learning_rate=3e-3, holdout_percent=HOLDOUT, previews=2, preview_every=8,
+                   checkpoint_every=8, seed=0, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six of the shared training photos, shrunk to 64 px so that a batch decodes in no time."""
+    folder = tmp_path_factory.mktemp("photos")
+    sources = sorted(PHOTOS.glob("*.jpg"))[:6]
+    for i, source in enumerate(sources):
+        images.save_image(images.resize_long_side(images.load_image(source), 64), folder / f"photo_{i}.jpg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def style_file(tmp_path_factory: pytest.TempPathFactory, style64: torch.Tensor) -> Path:
+    path = tmp_path_factory.mktemp("style") / "starry.png"
+    images.save_image(style64, path)
+    return path
+
+
+def test_held_out_split_is_stable_and_by_name(photo_dir: Path) -> None:
+    photos = Photos(photo_dir, HOLDOUT)
+    assert [p.name for p in photos.held_out] == ["photo_1.jpg", "photo_4.jpg"]
+    assert len(photos.training) == 4
+    assert held_out("photo_1.jpg", HOLDOUT) and not held_out("photo_0.jpg", HOLDOUT)
+    assert not any(held_out(f"x{i}.jpg", 0.0) for i in range(100))
+
+
+def test_training_reduces_the_held_out_loss_and_writes_previews(tmp_path: Path, photo_dir: Path,
+                                                                 style_file: Path) -> None:
+    steps: list[TrainStep] = []
+    result = train(style_file, photo_dir, tmp_path / "m.pt", TINY, preview_dir=tmp_path / "previews",
+                   on_step=steps.append)
+    assert [s.iteration for s in steps] == list(range(1, 17))
+    first, last = result.validation[0], result.validation[-1]
+    assert (first["iteration"], last["iteration"]) == (0, 16)
+    assert last["total"] < 0.8 * first["total"], result.validation
+    assert sorted(p.name for p in (tmp_path / "previews").iterdir()) == [
+        "iter_00000.png", "iter_00008.png", "iter_00016.png"]
+    strip = images.load_image(tmp_path / "previews" / "iter_00016.png")
+    assert strip.shape == (1, 3, 32, 64)  # two held-out photos side by side
+    assert [s.checkpoint is not None for s in steps].count(True) == 2
+    assert (tmp_path / "m.pt.ckpt").is_file() and (tmp_path / "m.json").is_file()
+    model = read_model(tmp_path / "m.pt")
+    assert model.style == "starry" and model.training["iterations"] == 16
+    assert model.training["held_out"] == 2 and model.training["settings"]["width"] == 8
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path: Path, photo_dir: Path, style_file: Path) -> None:
+    short = dataclasses.replace(TINY, iterations=4, checkpoint_every=2, preview_every=0)
+    train(style_file, photo_dir, tmp_path / "a.pt", short)
+    steps: list[TrainStep] = []
+    resumed = train(style_file, photo_dir, tmp_path / "a.pt", dataclasses.replace(short, iterations=6),
+                    resume=True, on_step=steps.append)
+    assert [s.iteration for s in steps] == [5, 6]
+    assert resumed.iterations == 6
+    # Batches depend only on (seed, iteration) and Adam's state is restored: resuming matches
+    # an uninterrupted run.
+    straight = train(style_file, photo_dir, tmp_path / "b.pt", dataclasses.replace(short, iterations=6))
+    for name, value in straight.model.network.state_dict().items():
+        assert torch.allclose(value, resumed.model.network.state_dict()[name], atol=1e-5), name
+
+
+def test_resume_refuses_other_networks_and_missing_checkpoints(tmp_path: Path, photo_dir: Path,
+                                                               style_file: Path) -> None:
+    short = dataclasses.replace(TINY, iterations=2, checkpoint_every=2, preview_every=0)
+    with pytest.raises(InputError, match="no checkpoint"):
+        train(style_file, photo_dir, tmp_path / "m.pt", short, resume=True)
+    train(style_file, photo_dir, tmp_path / "m.pt", short)
+    with pytest.raises(InputError, match="checkpoint of a network"):
+        train(style_file, photo_dir, tmp_path / "m.pt", dataclasses.replace(short, width=4), resume=True)
+    (tmp_path / "m.pt.ckpt").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="cannot read checkpoint"):
+        train(style_file, photo_dir, tmp_path / "m.pt", short, resume=True)
+
+
+def test_unreadable_photos_are_skipped(tmp_path: Path, photo_dir: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for p in photo_dir.iterdir():
+        (folder / p.name).symlink_to(p)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    photos = Photos(folder, 0.0)
+    batch = photos.batch(40, 32, torch.Generator().manual_seed(0))
+    assert batch.shape == (40, 3, 32, 32)
+    assert [p.name for p in photos.unreadable] == ["broken.jpg"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"iterations": 0}, "--iterations"),
+    ({"crop_size": 16}, "--crop-size"),
+    ({"style_weight": -1.0}, "--style-weight"),
+    ({"learning_rate": 0.0}, "--lr"),
+    ({"holdout_percent": 100.0}, "--holdout-percent"),
+    ({"variant": "huge"}, "--variant"),
+    ({"style_layers": ("relu9_9",)}, "unknown layer"),
+    ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
+])
+def test_config_validation(change: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        TrainConfig(**change)
+
+
+def test_bad_folders(tmp_path: Path, style_file: Path) -> None:
+    with pytest.raises(InputError, match="photo folder not found"):
+        train(style_file, tmp_path / "nope", tmp_path / "m.pt", TINY)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no training photos"):
+        train(style_file, tmp_path / "empty", tmp_path / "m.pt", TINY)
+    with pytest.raises(InputError, match=r"end in \.pt"):
+        train(style_file, tmp_path / "empty", tmp_path / "m.json", TINY)
+
+
+def test_divergence_stops_with_one_line(tmp_path: Path, photo_dir: Path, style_file: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from impasto.fast import train as module
+
+    def diverging(self: module._Trainer) -> dict[str, float]:
+        self.iteration += 1
+        return {"content": 1.0, "style": float("nan"), "tv": 0.0, "total": float("nan")}
+
+    monkeypatch.setattr(module._Trainer, "step", diverging)
+    with pytest.raises(module.TrainingDiverged, match=r"diverged at iteration 1 .* lower --lr"):
+        train(style_file, photo_dir, tmp_path / "m.pt", dataclasses.replace(TINY, preview_every=0))
+    assert not (tmp_path / "m.pt").exists()
