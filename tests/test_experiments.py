@@ -102,6 +102,7 @@ def gallery(tiny_images: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return out, written, before
 
 
+@pytest.mark.slow
 def test_gallery_writes_every_panel_and_only_into_its_folder(gallery: tuple[Path, list[Path], set[Path]]) -> None:
     out, written, before = gallery
     _assert_wrote_only_into(out, written, out.parent.parent, before)
@@ -112,6 +113,7 @@ def test_gallery_writes_every_panel_and_only_into_its_folder(gallery: tuple[Path
     _assert_page_shows_everything(out, written)
 
 
+@pytest.mark.slow
 def test_gallery_grid_is_three_by_two_panels_of_the_results(gallery: tuple[Path, list[Path], set[Path]]) -> None:
     out, _, _ = gallery
     grid = images.load_image(out / "gallery.png")
@@ -132,6 +134,7 @@ def test_gallery_grid_is_three_by_two_panels_of_the_results(gallery: tuple[Path,
         assert not torch.equal(panel[..., -8:, :8], result[..., -8:, :8])
 
 
+@pytest.mark.slow
 def test_gallery_reference_figure_puts_ours_above_theirs(
     gallery: tuple[Path, list[Path], set[Path]], tiny_images: Path
 ) -> None:
@@ -150,6 +153,7 @@ def test_gallery_reference_figure_puts_ours_above_theirs(
     assert torch.equal(_crop(figure, layout.box(1, 0)), images.load_image(images.to_pil(theirs)))
 
 
+@pytest.mark.slow
 def test_gallery_records_the_papers_weights_seconds_and_losses(gallery: tuple[Path, list[Path], set[Path]]) -> None:
     out, _, _ = gallery
     runs = _results(out)["runs"]
@@ -161,7 +165,7 @@ def test_gallery_records_the_papers_weights_seconds_and_losses(gallery: tuple[Pa
         assert config["content_weight"] / config["style_weight"] == pytest.approx(ratio)
         assert config["content_layers"] == ["relu4_2"]
         assert config["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-        assert run["seconds"] > 0 and len(run["history"]) == 3
+        assert run["seconds"] > 0 and len(run["history"]) == 3 and run["schedule"] == [[SIZE, 3]]
         assert run["fp32"]["total"] > 0 and math.isfinite(run["fp32"]["total"])
         # The fp32 objective of the saved image agrees with the loss the run reports for it.
         assert run["fp32"]["total"] == pytest.approx(run["best_total"], rel=0.05)
@@ -191,10 +195,11 @@ def optimizers(tiny_images: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     out = tmp_path_factory.mktemp("optimizers") / "out"
     written = experiments.compare_optimizers(tiny_images / "content" / "tubingen.jpg",
                                              tiny_images / "style" / "starry_night.jpg", out, size=SIZE,
-                                             iterations=8, seed=0, adam_lrs=(0.05,), warm_up=False)
+                                             iterations=6, seed=0, adam_lrs=(0.05,), warm_up=False)
     return out, written
 
 
+@pytest.mark.slow
 def test_optimizers_start_alike_and_lower_the_loss(optimizers: tuple[Path, list[Path]]) -> None:
     out, written = optimizers
     runs = _results(out)["runs"]
@@ -205,7 +210,7 @@ def test_optimizers_start_alike_and_lower_the_loss(optimizers: tuple[Path, list[
     assert runs[0]["history"][0]["total"] == runs[1]["history"][0]["total"]
     for run in runs:
         totals = [row["total"] for row in run["history"]]
-        assert len(totals) == 8 and run["best_total"] == min(totals) < totals[0]
+        assert len(totals) == 6 and run["best_total"] == min(totals) < totals[0]
         assert run["fp32"]["total"] == pytest.approx(run["best_total"], rel=0.05)
     adam = [row["total"] for row in runs[1]["history"]]
     assert adam[-1] < 0.5 * adam[0]
@@ -214,6 +219,7 @@ def test_optimizers_start_alike_and_lower_the_loss(optimizers: tuple[Path, list[
     assert images.load_image(out / "loss.png").shape == (1, 3, 400, 1100)
 
 
+@pytest.mark.slow
 def test_optimizers_table_gives_seconds_to_reach_each_loss(optimizers: tuple[Path, list[Path]]) -> None:
     out, _ = optimizers
     results = _results(out)
@@ -235,6 +241,7 @@ def test_optimizers_table_gives_seconds_to_reach_each_loss(optimizers: tuple[Pat
 # --- Fig. 4 and initialisation -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tradeoff_grid_has_a_row_per_ratio_and_a_column_per_layer_set(tiny_images: Path, tmp_path: Path) -> None:
     out = tmp_path / "tradeoff"
     (tmp_path / "elsewhere.txt").write_text("untouched")
@@ -260,6 +267,7 @@ def test_tradeoff_grid_has_a_row_per_ratio_and_a_column_per_layer_set(tiny_image
     assert torch.equal(_crop(grid, layout.box(1, 0)), images.load_image(out / "ratio0.1_relu1_1.png"))
 
 
+@pytest.mark.slow
 def test_compare_init_from_the_command_line(tiny_images: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "init"
@@ -314,3 +322,36 @@ def test_progress_names_each_run_and_counts_its_iterations(capsys: pytest.Captur
             callback(Iteration(i, 3, 0, 1, 48, 64, 0.1 * i, i, losses, lambda: torch.zeros(1, 3, 48, 64)))
     err = capsys.readouterr().err
     assert err.startswith("B_shipwreck\n") and "3/3" in err and "total=3" in err
+
+
+def test_commands_pass_their_settings_to_the_experiments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, tuple] = {}
+
+    def fake(name: str):
+        def run(*args, **kwargs) -> list[Path]:
+            calls[name] = (args, kwargs)
+            return []
+        return run
+
+    for name in ("gallery", "tradeoff", "compare_optimizers"):
+        monkeypatch.setattr(experiments, name, fake(name))
+    out = str(tmp_path / "out")
+    assert main(["tradeoff", "--images", str(SHARED), "--scales", "2", "--coarse-iterations", "5", "--pooling", "avg",
+                 "--ratios", "1e-3", "1e-2", "--out", out, "--quiet"]) == 0
+    args, kwargs = calls["tradeoff"]
+    assert args == (SHARED / "content" / "tubingen.jpg", SHARED / "style" / "starry_night.jpg", Path(out))
+    base = kwargs["base"]
+    assert (base.scales, base.coarse_iterations, base.pooling) == (2, 5, "avg")
+    assert kwargs["ratios"] == (1e-3, 1e-2) and kwargs["size"] == 512 and kwargs["monitor"] is None
+    assert kwargs["iterations"] == base.iterations
+    assert main(["gallery", "--images", str(SHARED), "--with-reference", "--size", "96", "--out", out]) == 0
+    args, kwargs = calls["gallery"]
+    assert args == (SHARED, Path(out)) and kwargs["with_reference"] and kwargs["size"] == 96
+    assert kwargs["monitor"] is not None
+    assert main(["compare-optimizers", "photo.jpg", "--images", str(SHARED), "--adam-lrs", "0.1", "--out", out,
+                 "-q"]) == 0
+    args, kwargs = calls["compare_optimizers"]
+    assert args[:2] == (Path("photo.jpg"), SHARED / "style" / "starry_night.jpg")
+    assert kwargs["adam_lrs"] == (0.1,) and kwargs["size"] == experiments.COMPARE_SIZE
+    assert kwargs["iterations"] == experiments.COMPARE_ITERATIONS
+    assert not (tmp_path / "out").exists()

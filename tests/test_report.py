@@ -280,6 +280,7 @@ def test_report_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/images")
 def test_report_of_a_real_transfer_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Run from tmp_path with relative paths, as a user would: the report must find the inputs.

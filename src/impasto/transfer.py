@@ -27,7 +27,7 @@ from impasto.config import TransferConfig
 from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, Iteration
 from impasto.losses import LossTerms, Targets, Weights, gram, objective
-from impasto.vgg import IMAGENET_MEAN_RGB, VGG19, deepest, load_weights
+from impasto.vgg import IMAGENET_MEAN_RGB, VGG19, VGGWeights, deepest, load_weights
 
 NOISE_STD = 1.0 / 255.0
 
@@ -123,13 +123,10 @@ def transfer(
     blend = config.blend(len(style_images))
     runtime = resolve_runtime(config.device, config.precision)
     weights = load_weights(config.weights, config.weights_format)
-    layers = (*config.content_layers, *config.style_layers)
-    net = VGG19(weights, deepest(layers), config.pooling).to(runtime.device, runtime.dtype)
-    net = net.to(memory_format=torch.channels_last)
     if config.preserve_color == "histogram":
         style_images = [colour.match_histogram(s, content_image) for s in style_images]
     generator = torch.Generator().manual_seed(config.seed if config.seed is not None else int(time.time_ns() % 2**63))
-    run = _Run(config, runtime, net, content_image, style_images, blend, on_iteration, start)
+    run = _Run(config, runtime, weights, content_image, style_images, blend, on_iteration, start)
     try:
         for level, size in enumerate(config.scale_sizes()):
             run.scale(level, size, generator)
@@ -153,7 +150,7 @@ class _Run:
         self,
         config: TransferConfig,
         runtime: Runtime,
-        net: VGG19,
+        weights: VGGWeights,
         content: Tensor,
         styles: list[Tensor],
         blend: tuple[float, ...],
@@ -161,8 +158,10 @@ class _Run:
         start: float,
     ) -> None:
         self.config = config
-        self.runtime = runtime
-        self.net = net
+        self.layers = (*config.content_layers, *config.style_layers)
+        self.vgg_weights = weights
+        self.precision = runtime.precision
+        self.use(runtime)
         self.content = content
         self.styles = styles
         self.blend = blend
@@ -171,11 +170,16 @@ class _Run:
         content_w, style_w = config.layer_weights()
         self.weights = Weights(config.content_weight, config.style_weight, config.tv_weight, content_w, style_w)
         self.luminance = config.preserve_color == "luminance"
-        self.layers = (*config.content_layers, *config.style_layers)
         self.best: Tensor | None = None
         self.best_loss = math.inf
         self.history: list[dict[str, Any]] = []
         self.total = sum(config.iterations_at(k) for k in range(len(config.scale_sizes())))
+
+    def use(self, runtime: Runtime) -> None:
+        """Run the network on ``runtime``'s device and number format from now on."""
+        self.runtime = runtime
+        net = VGG19(self.vgg_weights, deepest(self.layers), self.config.pooling)
+        self.net = net.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
 
     def to_network(self, x: Tensor) -> Tensor:
         """The optimised variable as an RGB image (luminance-only transfer optimises Y alone)."""
@@ -243,7 +247,16 @@ class _Run:
                 self.best_loss, self.best = last["losses"]["total"], last["x"]
             return terms.total.detach() * last["factor"]
 
-        for _ in range(self.config.iterations_at(level)):
+        iterations = self.config.iterations_at(level)
+        final = level == len(self.config.scale_sizes()) - 1
+        polish = min(self.config.polish_iterations, iterations) if final and self.precision != "fp32" else 0
+        for step in range(iterations):
+            if step == iterations - polish:
+                # Reduced precision finds the minimum of a slightly different function; a few
+                # float32 iterations at the end (L-BFGS memory kept) land on the exact
+                # objective's, so that bf16 costs time, not quality.
+                self.use(Runtime(self.runtime.device, torch.float32))
+                targets, _ = self.targets(size)
             optimizer.step(closure)
             self._emit(last, level, hw)
             if not math.isfinite(last["losses"]["total"]):
@@ -295,7 +308,7 @@ class _Run:
             config=self.config,
             seconds=time.perf_counter() - self.start,
             device=str(self.runtime.device),
-            precision=self.runtime.precision,
+            precision=self.precision,
         )
 
 
@@ -318,10 +331,9 @@ def evaluate(
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     runtime = resolve_runtime(fp32.device, "fp32")
     weights = load_weights(fp32.weights, fp32.weights_format)
-    net = VGG19(weights, deepest((*fp32.content_layers, *fp32.style_layers)), fp32.pooling).to(runtime.device)
-    run = _Run(fp32, runtime, net, content_image, [_load(s, fp32) for s in style_list],
+    run = _Run(fp32, runtime, weights, content_image, [_load(s, fp32) for s in style_list],
                fp32.blend(len(style_list)), None, time.perf_counter())
     targets, _ = run.targets(fp32.size)
     with torch.no_grad():
         x = runtime.prepare(img)
-        return objective(net(x, run.layers), x, targets, run.weights)
+        return objective(run.net(x, run.layers), x, targets, run.weights)

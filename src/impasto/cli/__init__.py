@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import transfer
+from impasto.cli import fast, figures, transfer
 from impasto.errors import ImpastoError
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -20,6 +20,8 @@ EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 # Modules adding subcommands, in the order `impasto --help` lists them.
 COMMANDS = (
     transfer,
+    figures,
+    fast,
 )
 
 EXAMPLES = """\
