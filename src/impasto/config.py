@@ -99,6 +99,11 @@ class TransferConfig:
             return self.iterations
         return self.coarse_iterations
 
+    @property
+    def total_iterations(self) -> int:
+        """Iterations over all scales."""
+        return sum(self.iterations_at(k) for k in range(len(self.scale_sizes())))
+
     def layer_weights(self) -> tuple[dict[str, float], dict[str, float]]:
         """Per-layer weights: given ones, or 1 / (number of layers) as the paper's w_l = 1/5."""
         content = self.content_layer_weights or (1.0,) * len(self.content_layers)

@@ -90,18 +90,24 @@ class Snapshots:
 
     def __call__(self, event: Iteration) -> None:
         if event.iteration == 1 or event.iteration % self.every == 0 or event.iteration == event.total_iterations:
+            # Created on the first snapshot, so that a run refused at the start leaves no folder.
+            self.folder.mkdir(parents=True, exist_ok=True)
             self.save(event.image(), self.folder / f"iter_{event.iteration:05d}.png")
 
 
 class Progress:
     """A tqdm progress bar on stderr showing the losses and the time left."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, file=stream or sys.stderr, unit="it", dynamic_ncols=True, leave=True)
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.bar: Any = None
 
     def __call__(self, event: Iteration) -> None:
+        if self.bar is None:
+            # Opened at the first iteration: an input refused before then prints only its error.
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event.total_iterations, file=self.stream, unit="it", dynamic_ncols=True)
         self.bar.set_description(f"scale {event.scale + 1}/{event.scales} {event.width}x{event.height}", refresh=False)
         self.bar.set_postfix(
             {k: f"{event.losses[k]:.3g}" for k in ("total", "content", "style")}, refresh=False
@@ -109,7 +115,8 @@ class Progress:
         self.bar.update(event.iteration - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -110,7 +110,7 @@ class Run:
 def run_one(name: str, label: str, content: Tensor, styles: Sequence[Tensor], config: TransferConfig,
             folder: Path, monitor: RunMonitor | None = None, *, fp32: bool = False) -> Run:
     """Run one transfer, save its image as ``folder/name.png`` and, if asked, its float32 loss."""
-    total = sum(config.iterations_at(k) for k in range(len(config.scale_sizes())))
+    total = config.total_iterations
     with (monitor(name, total) if monitor else nullcontext(None)) as callback:
         result = transfer(content, list(styles), config, callback)
     path = folder / f"{name}.png"

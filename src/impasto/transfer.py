@@ -173,7 +173,7 @@ class _Run:
         self.best: Tensor | None = None
         self.best_loss = math.inf
         self.history: list[dict[str, Any]] = []
-        self.total = sum(config.iterations_at(k) for k in range(len(config.scale_sizes())))
+        self.total = config.total_iterations
 
     def use(self, runtime: Runtime) -> None:
         """Run the network on ``runtime``'s device and number format from now on."""
@@ -257,6 +257,7 @@ class _Run:
                 # objective's, so that bf16 costs time, not quality.
                 self.use(Runtime(self.runtime.device, torch.float32))
                 targets, _ = self.targets(size)
+                self.best_loss = math.inf  # losses in another precision do not compare
             optimizer.step(closure)
             self._emit(last, level, hw)
             if not math.isfinite(last["losses"]["total"]):

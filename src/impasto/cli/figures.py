@@ -190,7 +190,7 @@ def _progress(name: str, total: int) -> Iterator[Callback]:
     from impasto.events import Progress
 
     print(name, file=sys.stderr)
-    bar = Progress(total)
+    bar = Progress()
     try:
         yield bar
     finally:

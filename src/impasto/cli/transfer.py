@@ -49,7 +49,7 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     d = TransferConfig()
     p.add_argument("content", type=Path, help="the photograph")
     p.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more paintings")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output image (.png, .jpg, .webp, .tiff)")
+    p.add_argument("-o", "--output", type=Path, help="output image (.png, .jpg, .webp, .tiff)")
     g = p.add_argument_group("objective")
     g.add_argument("--content-weight", type=float, default=d.content_weight, help="α (default: %(default)s)")
     g.add_argument("--style-weight", type=float, default=d.style_weight, help="β (default: %(default)s; α/β = 1e-3)")
@@ -101,6 +101,9 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the image every N iterations")
     g.add_argument("--snapshot-dir", type=Path, help="folder of the snapshots (default: OUTPUT's name + _snapshots)")
     g.add_argument("--history", type=Path, help="write the per-iteration losses and timings as JSON")
+    g.add_argument("--run-dir", type=Path, metavar="DIR",
+                   help="keep the whole run in DIR: output.png (unless -o), history.json, snapshots every "
+                   "--snapshot-every iterations (default 10) and an HTML report (index.html)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -119,20 +122,21 @@ def run_transfer(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     inputs = [args.content, *args.styles]
-    output = images.check_output_path(args.output, inputs)
-    if args.history is not None:
-        _check_side_file(args.history, inputs)
     if args.snapshot_every < 0:
         raise InputError(f"--snapshot-every: must be positive, got {args.snapshot_every}")
-    callbacks: list[events.Callback] = []
+    if args.run_dir is not None:
+        _check_run_dir(args)
+    elif args.output is None:
+        raise InputError("an output is needed: -o OUTPUT or --run-dir DIR")
+    output = images.check_output_path(args.output, inputs) if args.output else args.run_dir / "output.png"
+    if args.history is not None:
+        _check_side_file(args.history, inputs)
     history = events.History()
-    callbacks.append(history)
+    callbacks: list[events.Callback] = [history]
     if args.snapshot_every:
-        folder = args.snapshot_dir or output.with_name(output.stem + "_snapshots")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = args.snapshot_dir or args.run_dir or output.with_name(output.stem + "_snapshots")
         callbacks.append(events.Snapshots(folder, args.snapshot_every, images.save_image))
-    total = sum(config.iterations_at(k) for k in range(len(config.scale_sizes())))
-    progress = None if args.quiet else events.Progress(total)
+    progress = None if args.quiet else events.Progress()
     callbacks.append(progress)
     try:
         result = transfer(args.content, args.styles, config, events.broadcast(*callbacks))
@@ -146,14 +150,31 @@ def run_transfer(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.close()
+    if args.run_dir is not None:
+        args.run_dir.mkdir(exist_ok=True)
     images.save_image(result.tensor, output)
-    if args.history is not None:
-        history.write(args.history, _run_meta(args, result))
+    for path in (args.history, args.run_dir and args.run_dir / "history.json"):
+        if path is not None:
+            history.write(path, _run_meta(args, output, result))
+    if args.run_dir is not None:
+        from impasto.report import write_report
+
+        print(f"report: {write_report(args.run_dir)}", file=sys.stderr)
     if not args.quiet:
         final = result.history[-1]
         print(f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s on "
               f"{result.device} {result.precision}; loss {final['total']:.4g}", file=sys.stderr)
     return EXIT_OK
+
+
+def _check_run_dir(args: argparse.Namespace) -> None:
+    run_dir: Path = args.run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir}: exists and is not a folder")
+    if not run_dir.parent.is_dir():
+        raise InputError(f"{run_dir}: folder {run_dir.parent} does not exist")
+    if not args.snapshot_every:
+        args.snapshot_every = 10
 
 
 def _check_side_file(path: Path, inputs: Sequence[Path]) -> None:
@@ -165,12 +186,12 @@ def _check_side_file(path: Path, inputs: Sequence[Path]) -> None:
         raise InputError(f"{path}: is an input file; choose another name")
 
 
-def _run_meta(args: argparse.Namespace, result: Any) -> dict[str, Any]:
+def _run_meta(args: argparse.Namespace, output: Path, result: Any) -> dict[str, Any]:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result.config).items()}
     return {
         "content": str(args.content),
         "styles": [str(s) for s in args.styles],
-        "output": str(args.output),
+        "output": str(output),
         "config": config,
         "device": result.device,
         "precision": result.precision,
