@@ -41,9 +41,6 @@ class TransferConfig:
     * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
       and the classic tools' default) is the default here.
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
-    * ``precision``: bf16 (or fp16) runs the network in reduced precision, except for the
-      last ``polish_iterations`` iterations, which run in float32 so that the result minimises
-      the exact objective.
     """
 
     size: int = 512
@@ -54,7 +51,6 @@ class TransferConfig:
     optimizer: Optimizer = "lbfgs"
     learning_rate: float | None = None
     lbfgs_history: int = 100
-    polish_iterations: int = 10
     init: Init = "noise"
     content_weight: float = 1.0
     style_weight: float = 1e3
@@ -129,7 +125,6 @@ def validate(config: TransferConfig) -> None:
         _positive_int(config.scales, "scales")
     _positive_int(config.min_scale_size, "min-scale-size", minimum=32)
     _positive_int(config.lbfgs_history, "lbfgs-history")
-    _positive_int(config.polish_iterations, "polish-iterations", minimum=0)
     for name in ("content_weight", "style_weight", "tv_weight"):
         value = getattr(config, name)
         if not math.isfinite(value) or value < 0:

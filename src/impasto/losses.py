@@ -109,3 +109,59 @@ def objective(features: Mapping[str, Tensor], image: Tensor, targets: Targets, w
     tv = total_variation(image) if weights.tv > 0 else zero
     c, s, t = weights.content * content, weights.style * style, weights.tv * tv
     return LossTerms(c, s, t, c + s + t)
+
+
+# Batched losses for training feed-forward networks (Johnson, Alahi & Fei-Fei, ECCV 2016, §3.1).
+# They differ from the paper objective above in their normalisation, documented per function,
+# so that the layers of the original (unnormalised) VGG-19 weigh alike whatever the style.
+
+
+def gram_batch(features: Tensor) -> Tensor:
+    """Johnson et al.'s eq. 3, G = F F^T / (N M), per image of a (B, N, H, W) batch: (B, N, N),
+    at least float32. Runs in the features' precision, as ``gram``."""
+    b, n, h, w = features.shape
+    f = features.reshape(b, n, h * w)
+    return _wide(torch.bmm(f, f.transpose(1, 2))) / (n * h * w)
+
+
+def relative_style_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    """||G - A||_F^2 / ||A||_F^2 averaged over the batch: Johnson et al.'s eq. 4 divided by the
+    target's own energy. The raw term spans four orders of magnitude between relu1_1 and relu4_1
+    of the original VGG-19 (and depends on the painting), so layer weights 1/L would otherwise
+    leave only the deepest layer effective. ``target_gram`` is (N, N) or (B, N, N)."""
+    g = gram_batch(features)
+    target = _wide(target_gram).expand_as(g)
+    return ((g - target).pow(2).sum(dim=(1, 2)) / target.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)).mean()
+
+
+def relative_content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """||F - P||^2 / ||P||^2 over the batch: Johnson et al.'s eq. 2 (a squared error per feature)
+    divided by the target's energy, so its weight does not depend on the layer's scale."""
+    target = _wide(target)
+    return (_wide(features) - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
+
+
+def mean_total_variation(images: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels of (B, 3, H, W) images in [0, 1]: the
+    squared total variation of ``total_variation`` per pixel pair, independent of size and batch."""
+    dx = _wide(images[..., :, 1:] - images[..., :, :-1])
+    dy = _wide(images[..., 1:, :] - images[..., :-1, :])
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def perceptual_objective(
+    features: Mapping[str, Tensor],
+    outputs: Tensor,
+    content: Mapping[str, Tensor],
+    grams: Mapping[str, Tensor],
+    weights: Weights,
+) -> LossTerms:
+    """Johnson et al.'s training objective for a batch of network ``outputs``: feature
+    reconstruction against the photos' ``content`` features, style reconstruction against one
+    painting's ``grams``, and a TV term, each weighted as ``weights`` says."""
+    zero = outputs.new_zeros((), dtype=torch.float32)
+    c = sum((w * relative_content_loss(features[n], content[n]) for n, w in weights.content_layers.items()), zero)
+    s = sum((w * relative_style_loss(features[n], grams[n]) for n, w in weights.style_layers.items()), zero)
+    t = mean_total_variation(outputs) if weights.tv > 0 else zero
+    c, s, t = weights.content * c, weights.style * s, weights.tv * t
+    return LossTerms(c, s, t, c + s + t)

@@ -159,9 +159,9 @@ class _Run:
     ) -> None:
         self.config = config
         self.layers = (*config.content_layers, *config.style_layers)
-        self.vgg_weights = weights
-        self.precision = runtime.precision
-        self.use(runtime)
+        self.runtime = runtime
+        net = VGG19(weights, deepest(self.layers), config.pooling)
+        self.net = net.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
         self.content = content
         self.styles = styles
         self.blend = blend
@@ -174,12 +174,6 @@ class _Run:
         self.best_loss = math.inf
         self.history: list[dict[str, Any]] = []
         self.total = config.total_iterations
-
-    def use(self, runtime: Runtime) -> None:
-        """Run the network on ``runtime``'s device and number format from now on."""
-        self.runtime = runtime
-        net = VGG19(self.vgg_weights, deepest(self.layers), self.config.pooling)
-        self.net = net.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
 
     def to_network(self, x: Tensor) -> Tensor:
         """The optimised variable as an RGB image (luminance-only transfer optimises Y alone)."""
@@ -247,17 +241,7 @@ class _Run:
                 self.best_loss, self.best = last["losses"]["total"], last["x"]
             return terms.total.detach() * last["factor"]
 
-        iterations = self.config.iterations_at(level)
-        final = level == len(self.config.scale_sizes()) - 1
-        polish = min(self.config.polish_iterations, iterations) if final and self.precision != "fp32" else 0
-        for step in range(iterations):
-            if step == iterations - polish:
-                # Reduced precision finds the minimum of a slightly different function; a few
-                # float32 iterations at the end (L-BFGS memory kept) land on the exact
-                # objective's, so that bf16 costs time, not quality.
-                self.use(Runtime(self.runtime.device, torch.float32))
-                targets, _ = self.targets(size)
-                self.best_loss = math.inf  # losses in another precision do not compare
+        for _ in range(self.config.iterations_at(level)):
             optimizer.step(closure)
             self._emit(last, level, hw)
             if not math.isfinite(last["losses"]["total"]):
@@ -309,7 +293,7 @@ class _Run:
             config=self.config,
             seconds=time.perf_counter() - self.start,
             device=str(self.runtime.device),
-            precision=self.precision,
+            precision=self.runtime.precision,
         )
 
 

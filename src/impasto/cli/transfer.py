@@ -87,8 +87,6 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
                    "single scale (default: as many as keep the smallest >= --min-scale-size)")
     g.add_argument("--min-scale-size", type=int, default=d.min_scale_size, help="default: %(default)s px")
     g.add_argument("--coarse-iterations", type=int, help="iterations at each coarser scale (default: --iterations)")
-    g.add_argument("--polish-iterations", type=int, default=d.polish_iterations, metavar="N",
-                   help="with bf16/fp16, run the last N iterations in float32 (default: %(default)s)")
     g.add_argument("--seed", type=int, help="seed of the noise initialisation (repeatable CPU runs)")
     g = p.add_argument_group("hardware and weights")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")

@@ -27,6 +27,8 @@ from torch import Tensor, nn
 
 # The two stride-2 stages shrink by 4; padding to this multiple makes upsampling land exactly.
 MULTIPLE = 4
+# The 9x9 convolution's reflection padding (4 px) needs more pixels than it adds.
+MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class UpsampleConvLayer(nn.Sequential):
 
 class TransformNet(nn.Module):
     """RGB in [0, 1], shape (B, 3, H, W) or (3, H, W), to a stylised image of the same shape in
-    [0, 1]. Both sides must be at least 4 px (reflection padding needs more pixels than it adds)."""
+    [0, 1]. Both sides must be at least ``MIN_SIDE`` (8) px."""
 
     def __init__(self, arch: Architecture | None = None) -> None:
         super().__init__()
@@ -118,7 +120,9 @@ class TransformNet(nn.Module):
         x = image.unsqueeze(0) if single else image
         height, width = x.shape[-2:]
         pad_h, pad_w = -height % MULTIPLE, -width % MULTIPLE
-        if pad_h or pad_w:
+        # While tracing for ONNX export the sizes are symbolic: always pad (by zero where the
+        # sides are multiples already), or the graph would bake in the example's case.
+        if pad_h or pad_w or torch.jit.is_tracing():
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
         y = torch.sigmoid(self.decoder(self.residuals(self.encoder(x))))
         y = y[..., :height, :width]

@@ -1,0 +1,252 @@
+"""``impasto train``, ``apply``, ``styles`` and ``export``: feed-forward style networks
+(Johnson, Alahi & Fei-Fei 2016) from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from impasto.config import TrainConfig
+from impasto.errors import InputError
+
+if TYPE_CHECKING:
+    from impasto.fast.train import TrainStep
+
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
+DEFAULT_DATA = Path("../shared/data/photos")
+
+TRAIN_EXAMPLES = """\
+examples:
+  # a Starry Night network from the shared photos, previews every 100 iterations
+  impasto train starry_night.jpg -o starry_night.pt --preview-dir run/previews
+
+  # the smaller network, shorter; continue later with --resume and more --iterations
+  impasto train scream.jpg --data photos/ -o scream.pt --variant fast --iterations 1000
+  impasto train scream.jpg --data photos/ -o scream.pt --variant fast --iterations 2000 --resume
+"""
+
+APPLY_EXAMPLES = """\
+examples:
+  impasto apply --style starry_night photo.jpg -o photo_starry.jpg
+  impasto apply --model scream.pt a.jpg b.jpg c.jpg -o stylised/ --preserve-color
+  impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
+"""
+
+EXPORT_EXAMPLES = """\
+examples:
+  impasto export scream.pt -o scream.onnx                          # any input size
+  impasto export starry_night -o starry_720p.onnx --height 720 --width 1280
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("train", help="train a fast style network for one painting (Johnson et al. 2016)",
+                       description="Train a feed-forward network that repaints any photo in one painting's style "
+                       "in one pass (Johnson, Alahi & Fei-Fei 2016). Defaults come from TrainConfig.",
+                       epilog=TRAIN_EXAMPLES, formatter_class=formatter)
+    add_train_arguments(p)
+    p.set_defaults(run=run_train)
+    p = sub.add_parser("apply", help="stylise photos with a trained network, in milliseconds",
+                       description="Stylise photos with a shipped style or a trained model file.",
+                       epilog=APPLY_EXAMPLES, formatter_class=formatter)
+    add_apply_arguments(p)
+    p.set_defaults(run=run_apply)
+    p = sub.add_parser("styles", help="list the shipped fast styles", description="List the shipped fast styles "
+                       "and how each was trained.")
+    p.set_defaults(run=run_styles)
+    p = sub.add_parser("export", help="export a fast style network to ONNX (onnxruntime, OpenCV dnn)",
+                       description="Write a network as an ONNX graph: RGB float32 in [0, 1], NCHW, in and out.",
+                       epilog=EXPORT_EXAMPLES, formatter_class=formatter)
+    p.add_argument("model", help="a model file, or a shipped style's name")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--height", type=int, help="fix the input height (default: any size)")
+    p.add_argument("--width", type=int, help="fix the input width (default: any size)")
+    p.set_defaults(run=run_export)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("style_image", type=Path, help="the painting")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.pt)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="folder of training photos (default: %(default)s, from the project root)")
+    p.add_argument("--name", help="the style's name stored in the model (default: the painting's file name)")
+    g = p.add_argument_group("network")
+    g.add_argument("--variant", choices=("johnson", "fast", "lite"), default=d.variant,
+                   help="johnson: the paper's 32/64/128 channels, 5 residual blocks; fast: 16/32/64, 5 blocks; "
+                   "lite: 16/32/64, 3 blocks (default: %(default)s)")
+    g.add_argument("--width", type=int, help="channels of the first layer (overrides the variant's)")
+    g.add_argument("--blocks", type=int, help="residual blocks (overrides the variant's)")
+    g = p.add_argument_group("objective (losses divided by their targets' energy; see TrainConfig)")
+    g.add_argument("--content-weight", type=float, default=d.content_weight, help="default: %(default)s")
+    g.add_argument("--style-weight", type=float, default=d.style_weight, help="default: %(default)s")
+    g.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default: %(default)s")
+    g.add_argument("--style-size", type=int, default=d.style_size,
+                   help="long side of the painting in px; smaller = bigger brush strokes (default: %(default)s)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--iterations", type=int, default=d.iterations, help="default: %(default)s")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    g.add_argument("--crop-size", type=int, default=d.crop_size, help="square training crops in px (default: "
+                   "%(default)s)")
+    g.add_argument("--lr", type=float, default=d.learning_rate, dest="learning_rate",
+                   help="Adam's learning rate (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help="initialisation and batch order (default: %(default)s)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+                   help="auto: bf16 autocast on CPUs with native bf16 and on CUDA (default: %(default)s)")
+    g = p.add_argument_group("validation, previews and checkpoints")
+    g.add_argument("--holdout-percent", type=float, default=d.holdout_percent,
+                   help="photos held out by a hash of their names (default: %(default)s)")
+    g.add_argument("--previews", type=int, default=d.previews,
+                   help="held-out photos in each preview and the validation loss (default: %(default)s)")
+    g.add_argument("--preview-every", type=int, default=d.preview_every, metavar="N",
+                   help="validate (and write a preview) every N iterations; 0 = never (default: %(default)s)")
+    g.add_argument("--preview-dir", type=Path, help="folder of the previews (default: OUTPUT's name + _previews)")
+    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
+                   help="save a checkpoint every N iterations; 0 = never (default: %(default)s)")
+    g.add_argument("--checkpoint", type=Path, help="checkpoint file (default: OUTPUT + .ckpt)")
+    g.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+
+
+class TrainProgress:
+    """A tqdm bar of the training iterations with the batch's losses, the last validation loss and the ETA."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.validation = ""
+
+    def __call__(self, step: TrainStep) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=step.total_iterations, initial=step.iteration - 1, file=sys.stderr, unit="it",
+                            dynamic_ncols=True)
+        if step.validation is not None:
+            self.validation = f"{step.validation['total']:.3g}"
+        postfix = {k: f"{step.losses[k]:.3g}" for k in ("total", "content", "style", "tv")}
+        if self.validation:
+            postfix["val"] = self.validation
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(step.iteration - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from impasto.fast.train import TrainingInterrupted, check_model_path, train
+
+    config = config_from_args(args)
+    output = check_model_path(args.output)
+    preview_dir = args.preview_dir or output.with_name(output.stem + "_previews")
+    if not config.preview_every or not config.previews:
+        preview_dir = None
+    progress = None if args.quiet else TrainProgress()
+    try:
+        result = train(args.style_image, args.data, output, config, style_name=args.name, preview_dir=preview_dir,
+                       checkpoint=args.checkpoint, resume=args.resume, on_step=progress)
+    except TrainingInterrupted as stop:
+        if progress:
+            progress.close()
+        print(f"impasto: {stop}; continue with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if progress:
+            progress.close()
+    if not args.quiet:
+        val = result.validation[-1]["total"] if result.validation else float("nan")
+        print(f"saved {output} after {result.iterations} iterations in {result.seconds:.0f} s; "
+              f"held-out loss {val:.4g}", file=sys.stderr)
+    return EXIT_OK
+
+
+def add_apply_arguments(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--style", help="a shipped style (see `impasto styles`)")
+    which.add_argument("--model", type=Path, help="a model file written by `impasto train`")
+    p.add_argument("photos", type=Path, nargs="+", metavar="PHOTO")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output image for one photo, or a folder (for several; created if missing)")
+    p.add_argument("--backend", choices=("torch", "torch-bf16", "onnxruntime", "opencv"), default="torch",
+                   help="what runs the network (default: %(default)s; onnxruntime and opencv need impasto[export])")
+    p.add_argument("--preserve-color", action="store_true", help="keep each photo's colours (luminance-only)")
+    p.add_argument("--size", type=int, help="resize each photo to this long side first (default: as it is)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def _targets(args: argparse.Namespace, style: str) -> list[Path]:
+    """Output path of each photo: OUTPUT itself for one photo, else OUTPUT/<photo>_<style>.png."""
+    if len(args.photos) == 1 and not args.output.is_dir():
+        return [args.output]
+    if args.output.exists() and not args.output.is_dir():
+        raise InputError(f"{args.output}: several photos need an output folder, not a file")
+    if not args.output.parent.is_dir():
+        raise InputError(f"{args.output}: folder {args.output.parent} does not exist")
+    args.output.mkdir(exist_ok=True)
+    return [args.output / f"{photo.stem}_{style}.png" for photo in args.photos]
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from impasto import images
+    from impasto.export import make_backend
+    from impasto.fast.apply import load_model, stylize
+
+    if args.size is not None and args.size < 32:
+        raise InputError(f"--size: must be at least 32, got {args.size}")
+    model = load_model(args.model if args.model is not None else args.style)
+    outputs = [images.check_output_path(out, args.photos) for out in _targets(args, model.style)]
+    backend = make_backend(args.backend, model)
+    for photo, out in zip(args.photos, outputs, strict=True):
+        image = images.load_image(photo)
+        if args.size:
+            image = images.resize_long_side(image, args.size)
+        start = time.perf_counter()
+        result = stylize(model, image, preserve_color=args.preserve_color, backend=backend)
+        elapsed = time.perf_counter() - start
+        images.save_image(result, out)
+        if not args.quiet:
+            print(f"saved {out} ({result.shape[-1]}x{result.shape[-2]}) in {elapsed * 1000:.0f} ms", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_styles(args: argparse.Namespace) -> int:
+    from impasto.fast.apply import available_styles, load_model
+
+    names = available_styles()
+    if not names:
+        print("no fast styles are installed; train one with `impasto train` and apply it with --model")
+        return EXIT_OK
+    print("| style | network | iterations | training | held-out loss |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        model = load_model(name)
+        info, arch = model.training, model.architecture
+        validation = info.get("validation") or {}
+        loss = f"{validation['total']:.3g}" if "total" in validation else "-"
+        took = f"{info['seconds'] / 60:.0f} min on {info.get('device', '?')}" if "seconds" in info else "-"
+        print(f"| {name} | width {arch.width}, {arch.blocks} blocks | {info.get('iterations', '-')} | {took} "
+              f"| {loss} |")
+    return EXIT_OK
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from impasto.export import export_onnx
+    from impasto.fast.apply import load_model
+
+    if args.output.suffix.lower() != ".onnx":
+        raise InputError(f"{args.output}: the output must end in .onnx")
+    data = export_onnx(load_model(args.model), args.output, height=args.height, width=args.width)
+    print(f"wrote {args.output} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,205 @@
+"""ONNX export of the fast style networks and the back-ends that run them.
+
+Every back-end is a function from RGB images in [0, 1], a float32 tensor of shape (B, 3, H, W),
+to the stylised images in the same convention, so that their outputs can be compared:
+
+* ``torch`` and ``torch-bf16``: PyTorch in float32, or with the whole network in bfloat16
+  (fast on CPUs with native bf16, see ``impasto.transfer.cpu_has_native_bf16``);
+* ``onnxruntime``: the exported graph on onnxruntime's CPU provider;
+* ``opencv``: the exported graph on OpenCV's dnn module, fed through ``cv2.dnn.blobFromImage``.
+
+The graph has dynamic batch, height and width by default: the network's padding to a multiple
+of 4 and the crop back are part of it, and both onnxruntime and OpenCV run it at any size
+(tested with onnxruntime 1.32 and OpenCV 5.0). ``height``/``width`` fix the input size for
+runtimes that need static shapes. onnx, onnxruntime and OpenCV are optional
+(``pip install impasto[export]``) and imported here only where used.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from impasto import __version__
+from impasto.errors import InputError
+from impasto.fast.apply import Backend, FastModel, torch_backend
+from impasto.fast.network import MIN_SIDE, TransformNet
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+BACKENDS = ("torch", "torch-bf16", "onnxruntime", "opencv")
+INPUT, OUTPUT = "image", "stylised"
+OPSET = 17
+ModelSource = FastModel | TransformNet | bytes | str | os.PathLike[str]
+
+
+def _network(model: FastModel | TransformNet) -> TransformNet:
+    return model.network if isinstance(model, FastModel) else model
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = {"cv2": "opencv-python-headless"}.get(module, module)
+        raise InputError(f"{module} is not installed: pip install 'impasto[export]' (or {package})") from None
+
+
+def export_onnx(
+    model: FastModel | TransformNet,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    height: int | None = None,
+    width: int | None = None,
+    opset: int = OPSET,
+) -> bytes:
+    """The network as an ONNX graph (bytes; also written to ``path`` if given).
+
+    Dynamic batch/height/width unless ``height`` and ``width`` are given. Uses the public
+    ``torch.onnx.export`` with the TorchScript-based exporter (``dynamo=False``): the
+    torch.export-based default needs onnxscript, and the traced graph is what OpenCV reads.
+    """
+    if (height is None) != (width is None):
+        raise InputError("give both --height and --width for a fixed-size graph, or neither")
+    if height is not None and width is not None and min(height, width) < MIN_SIDE:
+        raise InputError(f"fixed size {width}x{height}: both sides must be at least {MIN_SIDE} px")
+    _require("onnx")
+    network = _network(model).float().cpu().eval()
+    # An odd example size: nothing in the trace may depend on the sides being multiples of 4.
+    example = torch.rand(1, 3, height or 67, width or 93)
+    dynamic = None if height else {INPUT: {0: "batch", 2: "height", 3: "width"},
+                                   OUTPUT: {0: "batch", 2: "height", 3: "width"}}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The legacy exporter's deprecation notice and its remarks on instance norm's training
+        # flag and on slices it cannot constant-fold say nothing about this graph's correctness.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(network, (example,), buffer, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes=dynamic, opset_version=opset)
+    data = _with_metadata(buffer.getvalue(), model)
+    if path is not None:
+        _write_atomically(Path(path), data)
+    return data
+
+
+def _with_metadata(data: bytes, model: FastModel | TransformNet) -> bytes:
+    onnx = _require("onnx")
+    graph = onnx.load_from_string(data)
+    arch = _network(model).arch
+    meta = {
+        "producer": f"impasto {__version__}",
+        "convention": "RGB float32 in [0, 1], NCHW, in and out",
+        "architecture": f"width {arch.width}, {arch.blocks} residual blocks",
+    }
+    if isinstance(model, FastModel):
+        meta["style"] = model.style
+    for key, value in meta.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    return graph.SerializeToString()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    if path.is_dir() or not path.parent.is_dir():
+        raise InputError(f"{path}: cannot write here (a directory, or its folder does not exist)")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _onnx_bytes(source: ModelSource) -> bytes:
+    if isinstance(source, (FastModel, TransformNet)):
+        return export_onnx(source)
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{os.fspath(source)}: cannot read ONNX file ({exc.strerror or exc})") from None
+
+
+def torch_bf16_backend(model: FastModel | TransformNet) -> Backend:
+    """The whole network in bfloat16 (weights and activations), output widened to float32."""
+    network = _network(model)
+    # A copy: converting in place would change the caller's float32 network.
+    network = TransformNet(network.arch).to(torch.bfloat16)
+    network.load_state_dict(_network(model).state_dict())
+    network.eval().to(memory_format=torch.channels_last)
+
+    def run(image: Tensor) -> Tensor:
+        with torch.inference_mode():
+            x = image.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            return network(x).float()
+
+    return run
+
+
+def onnxruntime_backend(source: ModelSource, threads: int | None = None) -> Backend:
+    """The ONNX graph on onnxruntime's CPU execution provider."""
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(_onnx_bytes(source), options, providers=["CPUExecutionProvider"])
+
+    def run(image: Tensor) -> Tensor:
+        x = image.detach().float().cpu().contiguous().numpy()
+        return torch.from_numpy(session.run([OUTPUT], {INPUT: x})[0])
+
+    return run
+
+
+class OpenCVStyler:
+    """The ONNX graph on OpenCV's dnn module.
+
+    ``stylize_bgr`` takes and returns OpenCV's own 8-bit BGR frames (``blobFromImage`` scales by
+    1/255 and swaps to RGB; the network needs no mean subtraction, unlike the Torch models of
+    Johnson et al., which expect the Caffe mean removed). Calling the object takes and returns
+    RGB tensors in [0, 1], the convention of the other back-ends.
+    """
+
+    def __init__(self, source: ModelSource) -> None:
+        self.cv2 = _require("cv2")
+        self.net = self.cv2.dnn.readNetFromONNX(np.frombuffer(_onnx_bytes(source), dtype=np.uint8))
+
+    def forward(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
+        self.net.setInput(blob)
+        return np.asarray(self.net.forward(), dtype=np.float32)
+
+    def stylize_bgr(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        blob = self.cv2.dnn.blobFromImage(frame, scalefactor=1.0 / 255.0, swapRB=True)
+        rgb = self.forward(blob)[0]
+        bgr = rgb[::-1].transpose(1, 2, 0)
+        return np.ascontiguousarray(np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+    def __call__(self, image: Tensor) -> Tensor:
+        hwc = [np.ascontiguousarray(x.permute(1, 2, 0).numpy()) for x in image.detach().float().cpu()]
+        blob = self.cv2.dnn.blobFromImages(hwc, scalefactor=1.0, swapRB=False)
+        return torch.from_numpy(self.forward(blob))
+
+
+def make_backend(name: str, model: FastModel | TransformNet, onnx: bytes | None = None) -> Backend:
+    """A back-end by name; ``onnx`` reuses an exported graph for the ONNX ones."""
+    if name == "torch":
+        return torch_backend(model)
+    if name == "torch-bf16":
+        return torch_bf16_backend(model)
+    if name == "onnxruntime":
+        return onnxruntime_backend(onnx or model)
+    if name == "opencv":
+        return OpenCVStyler(onnx or model)
+    raise InputError(f"--backend: {name!r} is not one of {', '.join(BACKENDS)}")
