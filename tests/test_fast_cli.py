@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,16 @@ def test_export_command(tmp_path: Path, model_file: Path, capsys) -> None:
     assert code == 2 and "must end in .onnx" in err
 
 
-def test_train_command(tmp_path: Path, small_pair, capsys) -> None:
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """As in test_fast_train: tiny batches gain nothing from threads that a busy machine oversubscribes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_command(tmp_path: Path, small_pair, capsys, one_thread) -> None:
     _, style = small_pair
     photos = tmp_path / "photos"
     photos.mkdir()
