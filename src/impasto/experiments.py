@@ -81,9 +81,7 @@ class Run:
 
     @property
     def best_total(self) -> float:
-        """The loss of the image returned: the lowest any evaluation reached (the last
-        evaluation is not always the lowest)."""
-        return min(r["total"] for r in self.result.history)
+        return self.result.loss
 
     def record(self, folder: Path) -> dict[str, Any]:
         settings = self.result.config

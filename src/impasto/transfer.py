@@ -50,6 +50,13 @@ class Result:
     def image(self) -> Image.Image:
         return images.to_pil(self.tensor)
 
+    @property
+    def loss(self) -> float:
+        """The total loss of the returned image: the lowest evaluation at the final scale (the
+        last one is not always the lowest; coarser scales' losses do not compare)."""
+        final = self.history[-1]["scale"]
+        return min(row["total"] for row in self.history if row["scale"] == final)
+
 
 class TransferInterrupted(ImpastoError):
     """Raised on KeyboardInterrupt; ``result`` holds the best image reached so far."""

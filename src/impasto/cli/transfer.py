@@ -159,9 +159,8 @@ def run_transfer(args: argparse.Namespace) -> int:
 
         print(f"report: {write_report(args.run_dir)}", file=sys.stderr)
     if not args.quiet:
-        final = result.history[-1]
         print(f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s on "
-              f"{result.device} {result.precision}; loss {final['total']:.4g}", file=sys.stderr)
+              f"{result.device} {result.precision}; loss {result.loss:.4g}", file=sys.stderr)
     return EXIT_OK
 
 
