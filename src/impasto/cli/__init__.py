@@ -28,7 +28,11 @@ EXAMPLES = """\
 examples:
   impasto transfer photo.jpg starry_night.jpg -o out.png
   impasto transfer photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
-  impasto transfer --help      all options of the Gatys et al. transfer
+  impasto transfer photo.jpg starry_night.jpg --run-dir runs/first   # with history, snapshots, report
+  impasto gallery --out figures/gallery --with-reference               # the paper's Fig. 3
+  impasto train starry_night.jpg --data ../shared/data/photos -o starry.pt
+  impasto apply --model starry.pt photo.jpg -o photo_starry.jpg
+  impasto COMMAND --help       every option of a command, with examples
 """
 
 
