@@ -32,6 +32,19 @@ def test_transfer_end_to_end(tmp_path: Path, small_pair, capsys) -> None:
         "iter_00001.png", "iter_00002.png", "iter_00004.png", "iter_00006.png"]
 
 
+def test_run_dir_keeps_the_whole_run_with_a_report(tmp_path: Path, small_pair, capsys) -> None:
+    content, style = small_pair
+    run_dir = tmp_path / "run"
+    code, err = run(capsys, "transfer", content, style, "--run-dir", run_dir, *FAST, "--snapshot-every", "3")
+    assert code == 0, err
+    assert Image.open(run_dir / "output.png").size == (64, 48)
+    data = json.loads((run_dir / "history.json").read_text())
+    assert data["output"] == str(run_dir / "output.png") and len(data["history"]) == 6
+    assert {"iter_00001.png", "iter_00003.png", "iter_00006.png", "index.html"} <= {p.name for p in run_dir.iterdir()}
+    html = (run_dir / "index.html").read_text()
+    assert "loss_curves.png" in html and (run_dir / "loss_curves.png").is_file()
+
+
 def test_help_shows_examples(capsys) -> None:
     for argv in (["--help"], ["transfer", "--help"]):
         with pytest.raises(SystemExit) as info:

@@ -141,6 +141,8 @@ def run_transfer(args: argparse.Namespace) -> int:
     except TransferInterrupted as stop:
         if progress:
             progress.close()
+        if args.run_dir is not None:
+            args.run_dir.mkdir(exist_ok=True)
         images.save_image(stop.result.tensor, output)
         print(f"impasto: interrupted after {len(stop.result.history)} iterations; "
               f"best image so far saved to {output}", file=sys.stderr)
