@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import torch
@@ -45,3 +47,14 @@ def small_pair(tmp_path: Path, content64: torch.Tensor, style64: torch.Tensor) -
     images.save_image(content64, content)
     images.save_image(style64, style)
     return content, style
+
+
+class HtmlLinks(HTMLParser):
+    """Collects every href and src of an HTML page, to check that each one exists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.targets += [unquote(v) for k, v in attrs if k in ("href", "src") and v]

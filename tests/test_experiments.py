@@ -7,14 +7,13 @@ import math
 import re
 import shutil
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 import torch
 from torch import Tensor
 
+from conftest import HtmlLinks
 from impasto import experiments, images, report
 from impasto.cli import main
 from impasto.errors import InputError
@@ -24,18 +23,11 @@ SIZE = 64
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/images")
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.targets: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.targets += [unquote(v) for k, v in attrs if k in ("href", "src") and v]
 
 
 def _assert_page_shows_everything(folder: Path, written: list[Path]) -> None:
     """index.html links only to files in the folder, and to every file written but itself."""
-    parser = _Links()
+    parser = HtmlLinks()
     parser.feed((folder / "index.html").read_text(encoding="utf-8"))
     targets = set(parser.targets)
     for target in targets:

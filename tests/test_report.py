@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import json
 import os
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 import torch
 from torch import Tensor
 
+from conftest import HtmlLinks
 from impasto import images, report
 from impasto.cli import main
 from impasto.errors import InputError
@@ -42,17 +41,10 @@ def _history(iterations: int = 12, coarse: int = 5, tv: float = 0.0) -> list[dic
     return rows
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.targets: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.targets += [unquote(v) for k, v in attrs if k in ("href", "src") and v]
 
 
 def _links(index: Path) -> set[str]:
-    parser = _Links()
+    parser = HtmlLinks()
     parser.feed(index.read_text(encoding="utf-8"))
     return set(parser.targets)
 

@@ -125,12 +125,7 @@ def validate(config: TransferConfig) -> None:
         _positive_int(config.scales, "scales")
     _positive_int(config.min_scale_size, "min-scale-size", minimum=32)
     _positive_int(config.lbfgs_history, "lbfgs-history")
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        value = getattr(config, name)
-        if not math.isfinite(value) or value < 0:
-            raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
-    if config.content_weight == 0 and config.style_weight == 0:
-        raise InputError("--content-weight and --style-weight are both zero: nothing to optimise")
+    _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
     if not (math.isfinite(config.style_scale) and config.style_scale > 0):
@@ -164,6 +159,14 @@ _CHOICES = {
     "precision": Precision,
     "weights_format": WeightsFormat,
 }
+
+
+def _check_loss_weights(content: float, style: float, tv: float) -> None:
+    for name, value in (("content-weight", content), ("style-weight", style), ("tv-weight", tv)):
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"--{name}: must be a non-negative number, got {value}")
+    if content == 0 and style == 0:
+        raise InputError("--content-weight and --style-weight are both zero: nothing to optimise")
 
 
 def _positive_int(value: int, name: str, minimum: int = 1) -> None:
@@ -249,12 +252,7 @@ def validate_train(config: TrainConfig) -> None:
     _positive_int(config.checkpoint_every, "checkpoint-every", minimum=0)
     if not isinstance(config.seed, int):
         raise InputError(f"--seed: must be an integer, got {config.seed}")
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        value = getattr(config, name)
-        if not math.isfinite(value) or value < 0:
-            raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
-    if config.content_weight == 0 and config.style_weight == 0:
-        raise InputError("--content-weight and --style-weight are both zero: nothing to learn")
+    _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise InputError(f"--lr: must be positive, got {config.learning_rate}")
     if not (math.isfinite(config.holdout_percent) and 0 <= config.holdout_percent < 100):
