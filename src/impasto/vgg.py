@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from impasto.errors import InputError, WeightsError
+from impasto.files import load_torch
 
 InputFormat = Literal["caffe", "torchvision"]
 Pooling = Literal["max", "avg"]
@@ -122,12 +123,7 @@ def _is_caffe_model(conv1_1: Tensor) -> bool:
 def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found" if not path.exists() else f"{path}: not a file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        # torch.load raises a zoo of exception types for damaged archives; all mean the same here.
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: cannot read weights ({reason})") from None
+    state = load_torch(path, str(path), "weights")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise WeightsError(f"{path}: not a state dict of tensors")
     return state

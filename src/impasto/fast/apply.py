@@ -29,6 +29,7 @@ from torch import Tensor
 from impasto import colour
 from impasto.errors import InputError, WeightsError
 from impasto.fast.network import MIN_SIDE, VARIANTS, Architecture, TransformNet
+from impasto.files import load_torch, reason
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -113,26 +114,12 @@ def read_model(path: str | os.PathLike[str], label: str | None = None) -> FastMo
     )
 
 
-def reason(exc: BaseException) -> str:
-    """An exception's message as a short single line, for messages that must stay on one line."""
-    text = str(exc)
-    if "Weights only load failed" in text:
-        # torch's message is many lines with terminal escapes; what it means fits in a few words.
-        return "it holds objects other than tensors and plain data, which are never unpickled"
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:160]
-
-
 def _read_record(path: Path, label: str) -> Mapping[str, Any]:
     if not path.exists():
         raise WeightsError(f"{label}: model file not found")
     if not path.is_file():
         raise WeightsError(f"{label}: not a file")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        # torch.load raises many exception types for damaged or foreign files; all mean the same.
-        raise WeightsError(f"{label}: cannot read model file ({reason(exc)})") from None
+    record = load_torch(path, label, "model file")
     if not isinstance(record, Mapping) or record.get("format") != FORMAT:
         found = record.get("format") if isinstance(record, Mapping) else None
         what = f"format {found!r}" if isinstance(found, str) else "no format field; a plain state dict?"

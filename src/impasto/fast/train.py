@@ -30,8 +30,9 @@ from impasto import images
 from impasto.config import TrainConfig
 from impasto.errors import ImpastoError, InputError, WeightsError
 from impasto.events import write_json
-from impasto.fast.apply import MODEL_SUFFIX, FastModel, atomic_save, reason, save_model
+from impasto.fast.apply import MODEL_SUFFIX, FastModel, atomic_save, save_model
 from impasto.fast.network import Architecture, architecture, build
+from impasto.files import load_torch, reason
 from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
 from impasto.transfer import Runtime, resolve_runtime
 from impasto.vgg import VGG19, deepest, load_weights
@@ -278,11 +279,7 @@ class _Trainer:
 def _read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint to resume from")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        # Any failure to unpickle means a damaged or foreign file.
-        raise WeightsError(f"{path}: cannot read checkpoint ({reason(exc)})") from None
+    state = load_torch(path, str(path), "checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise WeightsError(f"{path}: not an impasto training checkpoint")
     return state
