@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,6 @@ class Result:
     seconds: float
     device: str
     precision: str
-    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def image(self) -> Image.Image:
@@ -117,7 +116,7 @@ def transfer(
     """Repaint ``content`` in the style of ``styles`` (Gatys et al. 2016).
 
     Sources may be paths, PIL images, arrays or RGB tensors in [0, 1]. ``on_iteration`` is
-    called after every objective evaluation. Raises InputError for unusable inputs and
+    called after every iteration with an :class:`~impasto.events.Iteration`. Raises InputError for unusable inputs and
     TransferInterrupted (carrying the best image so far) on KeyboardInterrupt.
     """
     config = config or TransferConfig()
@@ -316,9 +315,9 @@ def evaluate(
     content image is resized to the image's size and the styles as ``transfer`` would.
     """
     config = config or TransferConfig()
-    fp32 = TransferConfig(**{**config.__dict__, "precision": "fp32", "preserve_color": "none", "scales": 1})
+    fp32 = replace(config, precision="fp32", preserve_color="none", scales=1)
     img = _load(image, fp32)
-    fp32 = TransferConfig(**{**fp32.__dict__, "size": max(img.shape[-2:])})
+    fp32 = replace(fp32, size=max(img.shape[-2:]))
     content_image = images.resize_to(_load(content, fp32), *img.shape[-2:])
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     runtime = resolve_runtime(fp32.device, "fp32")
