@@ -122,7 +122,7 @@ def transfer(
     config = config or TransferConfig()
     start = time.perf_counter()
     content_image = _load(content, config)
-    style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    style_list = _as_list(styles)
     if not style_list:
         raise InputError("at least one style image is needed")
     style_images = [_load(s, config) for s in style_list]
@@ -139,6 +139,11 @@ def transfer(
     except KeyboardInterrupt:
         raise TransferInterrupted(run.result()) from None
     return run.result()
+
+
+def _as_list(styles: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
+    """One style source or several, as a list (a tensor or array is one image, not a sequence)."""
+    return list(styles) if isinstance(styles, (list, tuple)) else [styles]
 
 
 def _load(source: ImageSource, config: TransferConfig) -> Tensor:
@@ -319,7 +324,7 @@ def evaluate(
     img = _load(image, fp32)
     fp32 = replace(fp32, size=max(img.shape[-2:]))
     content_image = images.resize_to(_load(content, fp32), *img.shape[-2:])
-    style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    style_list = _as_list(styles)
     runtime = resolve_runtime(fp32.device, "fp32")
     weights = load_weights(fp32.weights, fp32.weights_format)
     run = _Run(fp32, runtime, weights, content_image, [_load(s, fp32) for s in style_list],
