@@ -32,7 +32,7 @@ def test_round_trip_keeps_network_and_metadata(model_file: Path, net: TransformN
     assert model.training == {"iterations": 3, "seconds": 1.5, "settings": {"style_layers": ["relu1_1"]}}
     record = torch.load(model_file, weights_only=True)
     assert record["format"] == FORMAT and record["version"] == 1
-    assert record["architecture"] == {"variant": None, "width": 4, "blocks": 1}
+    assert record["architecture"] == {"variant": None, "width": 4, "blocks": 1, "kernel": 9, "stages": 2}
     assert all(t.dtype == torch.float16 for t in record["state_dict"].values())
     x = torch.rand(1, 3, 40, 52)
     with torch.no_grad():
@@ -57,7 +57,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path, Path], object], str]] = {
     ),
     "missing blocks": (
         lambda p, good: torch.save({**_record(good), "architecture": {"width": 4, "blocks": 2}}, p),
-        "missing for a width-4, 2-block network",
+        "missing for a width-4, 2-block, 9x9-edge, 2-stage network",
     ),
     "bad architecture": (
         lambda p, good: torch.save({**_record(good), "architecture": {"width": "wide"}}, p), "invalid architecture"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_styles_lists_shipped_models(tmp_path: Path, model_file: Path, capsys, m
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
     monkeypatch.setattr(apply, "_models_folder", lambda: folder)
     code, out, _ = run(capsys, "styles")
-    assert code == 0 and "| tiny | width 4, 1 blocks | 7 |" in out
+    assert code == 0 and "| tiny | width-4, 1-block, 9x9-edge, 2-stage | 7 |" in out
 
 
 def test_apply_one_photo_and_several(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
@@ -121,9 +122,12 @@ def test_train_command(tmp_path: Path, small_pair, capsys, one_thread) -> None:
     out = tmp_path / "m.pt"
     code, _, err = run(capsys, "train", style, "--data", photos, "-o", out, "--width", "4", "--blocks", "0",
                        "--iterations", "2", "--batch-size", "1", "--crop-size", "32", "--style-size", "32",
-                       "--holdout-percent", "50", "--preview-every", "1", "--checkpoint-every", "1")
+                       "--holdout-percent", "50", "--preview-every", "1", "--checkpoint-every", "1",
+                       "--style-layers", "relu1_1", "relu2_1", "--style-layer-weights", "0.3", "0.7")
     assert code == 0, err
     assert "saved" in err and out.is_file() and (tmp_path / "m.pt.ckpt").is_file()
+    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    assert settings["style_layers"] == ["relu1_1", "relu2_1"] and settings["style_layer_weights"] == [0.3, 0.7]
     assert len(list((tmp_path / "m_previews").iterdir())) == 3
     code, _, err = run(capsys, "train", style, "--data", photos, "-o", out, "--iterations", "0")
     assert code == 2 and "--iterations" in err

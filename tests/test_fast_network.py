@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from impasto.config import FastVariant
-from impasto.fast.network import MULTIPLE, VARIANTS, Architecture, TransformNet, build, parameter_count
+from impasto.fast.network import VARIANTS, Architecture, TransformNet, build, parameter_count
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_single_image_without_batch_dimension(net: TransformNet) -> None:
 def test_padding_is_reflection_and_cropped_back(net: TransformNet) -> None:
     # An odd-sized image is processed as its reflection-padded version, then cropped.
     x = torch.rand(1, 3, 37, 42)
-    padded = torch.nn.functional.pad(x, (0, -42 % MULTIPLE, 0, -37 % MULTIPLE), mode="reflect")
+    padded = torch.nn.functional.pad(x, (0, -42 % net.arch.multiple, 0, -37 % net.arch.multiple), mode="reflect")
     with torch.no_grad():
         assert torch.allclose(net(x), net(padded)[..., :37, :42], atol=1e-6)
 
@@ -70,3 +70,22 @@ def test_gradients_reach_every_parameter(net: TransformNet) -> None:
     model = TransformNet(net.arch)
     model(torch.rand(2, 3, 32, 32)).mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("size", [(16, 16), (17, 45), (64, 40)])
+def test_lite_variant_takes_any_size_from_its_minimum(size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    net = build("lite").eval()
+    assert (net.arch.multiple, net.arch.min_side) == (8, 16)
+    x = torch.rand(1, 3, *size)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape and 0.0 <= float(y.min()) <= float(y.max()) <= 1.0
+
+
+def test_architecture_rejects_even_kernels_and_negative_stages() -> None:
+    with pytest.raises(ValueError, match="odd"):
+        Architecture(8, 3, kernel=4)
+    with pytest.raises(ValueError):
+        Architecture(8, 3, stages=-1)
+    assert Architecture(8, 1, kernel=9, stages=1).min_side == 5

@@ -124,6 +124,7 @@ def test_unreadable_photos_are_skipped(tmp_path: Path, photo_dir: Path) -> None:
     ({"holdout_percent": 100.0}, "--holdout-percent"),
     ({"variant": "huge"}, "--variant"),
     ({"style_layers": ("relu9_9",)}, "unknown layer"),
+    ({"style_layer_weights": (1.0, 2.0)}, "--style-layer-weights"),
     ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
 ])
 def test_config_validation(change: dict, message: str) -> None:

@@ -206,7 +206,8 @@ class TrainConfig:
       weights below are not the paper's numbers.
     * ``style_size``: the painting's long side (the paper fixes no size; Johnson's code resizes
       its short side to 256 by default).
-    * ``variant``: the paper's network is "johnson"; "fast" and "lite" halve its channels.
+    * ``variant``: the paper's network is "johnson"; "fast" halves its channels, "lite" (the
+      shipped models') quarters them, with 5x5 edge convolutions and blocks at 1/8 scale.
       ``width`` (channels of the first layer) and ``blocks`` (residual blocks) override it.
     * ``holdout_percent`` of the photos, chosen by a hash of their file names, never train;
       the first ``previews`` of them give the validation loss and preview images.
@@ -225,6 +226,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     content_layers: tuple[str, ...] = JOHNSON_CONTENT_LAYERS
     style_layers: tuple[str, ...] = FAST_STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None
     holdout_percent: float = 2.0
     previews: int = 4
     preview_every: int = 100
@@ -262,6 +264,7 @@ def validate_train(config: TrainConfig) -> None:
         if not layers:
             raise InputError(f"--{kind}-layers: at least one layer is needed")
         check_layers(layers)
+    _check_weights(config.style_layer_weights, len(config.style_layers), "style-layer-weights")
     for name, choice in {"variant": FastVariant, "device": Device, "precision": TrainPrecision}.items():
         if getattr(config, name) not in get_args(choice):
             raise InputError(f"--{name}: {getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")

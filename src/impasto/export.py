@@ -30,7 +30,7 @@ from torch import Tensor
 from impasto import __version__
 from impasto.errors import InputError
 from impasto.fast.apply import Backend, FastModel, torch_backend
-from impasto.fast.network import MIN_SIDE, TransformNet
+from impasto.fast.network import TransformNet
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -71,11 +71,12 @@ def export_onnx(
     """
     if (height is None) != (width is None):
         raise InputError("give both --height and --width for a fixed-size graph, or neither")
-    if height is not None and width is not None and min(height, width) < MIN_SIDE:
-        raise InputError(f"fixed size {width}x{height}: both sides must be at least {MIN_SIDE} px")
-    _require("onnx")
     network = _network(model).float().cpu().eval()
-    # An odd example size: nothing in the trace may depend on the sides being multiples of 4.
+    least = network.arch.min_side
+    if height is not None and width is not None and min(height, width) < least:
+        raise InputError(f"fixed size {width}x{height}: both sides must be at least {least} px")
+    _require("onnx")
+    # An odd example size: nothing in the trace may depend on the sides being multiples of 8.
     example = torch.rand(1, 3, height or 67, width or 93)
     dynamic = None if height else {INPUT: {0: "batch", 2: "height", 3: "width"},
                                    OUTPUT: {0: "batch", 2: "height", 3: "width"}}

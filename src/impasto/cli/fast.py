@@ -78,14 +78,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the style's name stored in the model (default: the painting's file name)")
     g = p.add_argument_group("network")
     g.add_argument("--variant", choices=("johnson", "fast", "lite"), default=d.variant,
-                   help="johnson: the paper's 32/64/128 channels, 5 residual blocks; fast: 16/32/64, 5 blocks; "
-                   "lite: 16/32/64, 3 blocks (default: %(default)s)")
+                   help="johnson: the paper's 32/64/128 channels, 5 residual blocks, 9x9 edges; fast: 16/32/64, "
+                   "5 blocks; lite: 8/16/32/64, 3 blocks at 1/8 scale, 5x5 edges, the fastest (default: %(default)s)")
     g.add_argument("--width", type=int, help="channels of the first layer (overrides the variant's)")
     g.add_argument("--blocks", type=int, help="residual blocks (overrides the variant's)")
     g = p.add_argument_group("objective (losses divided by their targets' energy; see TrainConfig)")
     g.add_argument("--content-weight", type=float, default=d.content_weight, help="default: %(default)s")
     g.add_argument("--style-weight", type=float, default=d.style_weight, help="default: %(default)s")
     g.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default: %(default)s")
+    g.add_argument("--content-layers", nargs="+", default=d.content_layers, metavar="LAYER",
+                   help="default: %(default)s (Johnson et al.)")
+    g.add_argument("--style-layers", nargs="+", default=d.style_layers, metavar="LAYER", help="default: %(default)s")
+    g.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W",
+                   help="one per style layer (default: 1/(number of style layers) each)")
     g.add_argument("--style-size", type=int, default=d.style_size,
                    help="long side of the painting in px; smaller = bigger brush strokes (default: %(default)s)")
     g = p.add_argument_group("optimisation")
@@ -116,7 +121,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names and v is not None}
+    return TrainConfig(**values)
 
 
 class TrainProgress:
@@ -236,7 +242,7 @@ def run_styles(args: argparse.Namespace) -> int:
         validation = info.get("validation") or {}
         loss = f"{validation['total']:.3g}" if "total" in validation else "-"
         took = f"{info['seconds'] / 60:.0f} min on {info.get('device', '?')}" if "seconds" in info else "-"
-        print(f"| {name} | width {arch.width}, {arch.blocks} blocks | {info.get('iterations', '-')} | {took} "
+        print(f"| {name} | {arch} | {info.get('iterations', '-')} | {took} "
               f"| {loss} |")
     return EXIT_OK
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from impasto import colour
 from impasto.errors import InputError, WeightsError
-from impasto.fast.network import MIN_SIDE, VARIANTS, Architecture, TransformNet
+from impasto.fast.network import VARIANTS, Architecture, TransformNet
 from impasto.files import load_torch, reason
 
 if TYPE_CHECKING:
@@ -139,7 +139,14 @@ def _architecture(record: Mapping[str, Any], label: str) -> Architecture:
     if not isinstance(spec, Mapping):
         raise WeightsError(f"{label}: the model has no architecture description")
     try:
-        return Architecture(int(spec["width"]), int(spec["blocks"]))
+        # kernel and stages default to Johnson et al.'s: files of format version 1 predate them.
+        defaults = Architecture()
+        return Architecture(
+            int(spec["width"]),
+            int(spec["blocks"]),
+            int(spec.get("kernel", defaults.kernel)),
+            int(spec.get("stages", defaults.stages)),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"{label}: invalid architecture {dict(spec)!r} ({reason(exc)})") from None
 
@@ -154,18 +161,17 @@ def _state_dict(record: Mapping[str, Any], network: TransformNet, label: str) ->
     for name, reference in expected.items():
         tensor = stored.get(name)
         if not isinstance(tensor, Tensor):
-            raise WeightsError(f"{label}: {name} missing for a width-{arch.width}, {arch.blocks}-block network")
+            raise WeightsError(f"{label}: {name} missing for a {arch} network")
         if tensor.shape != reference.shape:
             raise WeightsError(
                 f"{label}: {name} has shape {tuple(tensor.shape)}, expected {tuple(reference.shape)} for a "
-                f"width-{arch.width}, {arch.blocks}-block network"
+                f"{arch} network"
             )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise WeightsError(f"{label}: {name} holds NaN or infinite values")
     extra = sorted(set(stored) - set(expected))
     if extra:
-        shape = f"width-{arch.width}, {arch.blocks}-block"
-        raise WeightsError(f"{label}: unexpected tensor {extra[0]} for a {shape} network")
+        raise WeightsError(f"{label}: unexpected tensor {extra[0]} for a {arch} network")
     return {name: stored[name].to(reference.dtype) for name, reference in expected.items()}
 
 
@@ -217,7 +223,8 @@ def stylize(
     preserve_color: bool = False,
     backend: Backend | None = None,
 ) -> Tensor:
-    """Stylise RGB images in [0, 1], shape (B, 3, H, W) with sides of at least 8 px.
+    """Stylise RGB images in [0, 1], shape (B, 3, H, W) with sides of at least the
+    architecture's ``min_side`` (8 px for Johnson et al.'s, 16 px for "lite").
 
     ``preserve_color`` keeps the photograph's colours: the output's luminance with the photo's
     YIQ chroma (Gatys et al. 2017's luminance-only transfer, applied after the network, as
@@ -226,8 +233,9 @@ def stylize(
     """
     if image.dim() != 4 or image.shape[1] != 3:
         raise InputError(f"image: expected shape (B, 3, H, W), got {tuple(image.shape)}")
-    if min(image.shape[-2:]) < MIN_SIDE:
-        raise InputError(f"image: sides of at least {MIN_SIDE} px are needed, got {image.shape[-1]}x{image.shape[-2]}")
+    least = (model.network if isinstance(model, FastModel) else model).arch.min_side
+    if min(image.shape[-2:]) < least:
+        raise InputError(f"image: sides of at least {least} px are needed, got {image.shape[-1]}x{image.shape[-2]}")
     run = backend or torch_backend(model)
     output = run(image).float().cpu()
     if preserve_color:

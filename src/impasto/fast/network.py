@@ -13,45 +13,65 @@ Departures from the paper, all common practice since:
 * RGB in [0, 1] in and out; the output passes through a sigmoid (the paper: a scaled tanh
   on 0-255), which trains smoothly, keeps every value in range and exports to ONNX as one op.
 
-Any height and width work: the input is reflection-padded to a multiple of 4 inside the module
-and the output cropped back, so exported graphs do the same.
+Any height and width work: the input is reflection-padded to a multiple of 2**stages inside the
+module and the output cropped back, so exported graphs do the same.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# The two stride-2 stages shrink by 4; padding to this multiple makes upsampling land exactly.
-MULTIPLE = 4
-# The 9x9 convolution's reflection padding (4 px) needs more pixels than it adds.
-MIN_SIDE = 8
-
 
 @dataclass(frozen=True)
 class Architecture:
     """Size of a transformation network: ``width`` channels after the first convolution (doubled
-    by each downsampling stage) and ``blocks`` residual blocks. Johnson et al.: width 32, 5 blocks."""
+    by each of the ``stages`` stride-2 downsamplings, halved again by each upsampling),
+    ``blocks`` residual blocks at the lowest resolution, and the ``kernel`` size of the first and
+    last convolutions. Johnson et al.: width 32, 5 blocks, 9x9 kernels, 2 stages."""
 
     width: int = 32
     blocks: int = 5
+    kernel: int = 9
+    stages: int = 2
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.width, int) and isinstance(self.blocks, int) and self.width >= 1 and self.blocks >= 0):
-            raise ValueError(f"width must be a positive integer and blocks non-negative, got {self}")
+        sizes = (self.width, self.blocks, self.kernel, self.stages)
+        if not all(isinstance(v, int) for v in sizes) or self.width < 1 or self.blocks < 0 or self.stages < 0:
+            raise ValueError(f"width must be a positive integer, blocks and stages non-negative, got {self}")
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be a positive odd integer, got {self.kernel}")
+
+    @property
+    def multiple(self) -> int:
+        """Sides are padded to this multiple so that the upsamplings land exactly."""
+        return 2**self.stages
+
+    @property
+    def min_side(self) -> int:
+        """The smallest side the network accepts: reflection padding needs more pixels than it
+        adds, in the edge convolutions (kernel // 2) and at the lowest resolution (1 px)."""
+        return max(2 * self.multiple, self.kernel // 2 + 1)
+
+    def __str__(self) -> str:
+        k = self.kernel
+        return f"width-{self.width}, {self.blocks}-block, {k}x{k}-edge, {self.stages}-stage"
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-# Named variants; the CLI's --variant. "fast" quarters the convolutions' cost (half the channels).
+# Named variants; the CLI's --variant. "fast" quarters the convolutions' cost (half the channels);
+# "lite" (width 8, 5x5 edges, residual blocks at 1/8 scale) was picked by measurement to stylise
+# 512x512 within 100 ms on a 2-core CPU through onnxruntime (docs/benchmarks.md).
 VARIANTS: dict[str, Architecture] = {
     "johnson": Architecture(32, 5),
     "fast": Architecture(16, 5),
-    "lite": Architecture(16, 3),
+    "lite": Architecture(8, 3, kernel=5, stages=3),
 }
 
 
@@ -103,23 +123,24 @@ class UpsampleConvLayer(nn.Sequential):
 
 class TransformNet(nn.Module):
     """RGB in [0, 1], shape (B, 3, H, W) or (3, H, W), to a stylised image of the same shape in
-    [0, 1]. Both sides must be at least ``MIN_SIDE`` (8) px."""
+    [0, 1]. Both sides must be at least ``arch.min_side`` px."""
 
     def __init__(self, arch: Architecture | None = None) -> None:
         super().__init__()
-        self.arch = arch or Architecture()
-        c = self.arch.width
-        self.encoder = nn.Sequential(ConvLayer(3, c, 9), ConvLayer(c, 2 * c, 3, 2), ConvLayer(2 * c, 4 * c, 3, 2))
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * c) for _ in range(self.arch.blocks)))
-        self.decoder = nn.Sequential(
-            UpsampleConvLayer(4 * c, 2 * c), UpsampleConvLayer(2 * c, c), ConvLayer(c, 3, 9, norm=False)
-        )
+        self.arch = arch = arch or Architecture()
+        widths = [arch.width * 2**i for i in range(arch.stages + 1)]
+        pairs = list(itertools.pairwise(widths))
+        downs = [ConvLayer(a, b, 3, 2) for a, b in pairs]
+        ups = [UpsampleConvLayer(b, a) for a, b in reversed(pairs)]
+        self.encoder = nn.Sequential(ConvLayer(3, arch.width, arch.kernel), *downs)
+        self.residuals = nn.Sequential(*(ResidualBlock(widths[-1]) for _ in range(arch.blocks)))
+        self.decoder = nn.Sequential(*ups, ConvLayer(arch.width, 3, arch.kernel, norm=False))
 
     def forward(self, image: Tensor) -> Tensor:
         single = image.dim() == 3
         x = image.unsqueeze(0) if single else image
         height, width = x.shape[-2:]
-        pad_h, pad_w = -height % MULTIPLE, -width % MULTIPLE
+        pad_h, pad_w = -height % self.arch.multiple, -width % self.arch.multiple
         # While tracing for ONNX export the sizes are symbolic: always pad (by zero where the
         # sides are multiples already), or the graph would bake in the example's case.
         if pad_h or pad_w or torch.jit.is_tracing():

@@ -173,7 +173,8 @@ def centre_crop(photo: Tensor, size: int) -> Tensor:
 def architecture_of(config: TrainConfig) -> Architecture:
     """The config's variant, with its width and number of blocks replaced where given."""
     base = architecture(config.variant)
-    return Architecture(config.width or base.width, base.blocks if config.blocks is None else config.blocks)
+    blocks = base.blocks if config.blocks is None else config.blocks
+    return dataclasses.replace(base, width=config.width or base.width, blocks=blocks)
 
 
 def _batch_generator(seed: int, iteration: int) -> torch.Generator:
@@ -199,7 +200,8 @@ class _Trainer:
         self.weights = Weights(
             config.content_weight, config.style_weight, config.tv_weight,
             dict.fromkeys(config.content_layers, 1.0 / len(config.content_layers)),
-            dict.fromkeys(config.style_layers, 1.0 / len(config.style_layers)),
+            dict(zip(config.style_layers, config.style_layer_weights or
+                     (1.0 / len(config.style_layers),) * len(config.style_layers), strict=True)),
         )
         self.grams = self._style_grams(style)
         self.iteration = 0
