@@ -5,10 +5,15 @@ from __future__ import annotations
 import torch
 
 from impasto.losses import (
+    Targets,
     Weights,
+    batch_content_loss,
+    batch_style_loss,
+    batch_total_variation,
     gram,
     gram_batch,
     mean_total_variation,
+    objective,
     perceptual_objective,
     relative_content_loss,
     relative_style_loss,
@@ -63,3 +68,27 @@ def test_objective_weights_and_leaves_inputs_alone() -> None:
     assert torch.isclose(terms.total, terms.content + terms.style + terms.tv)
     after = [*features.values(), *content.values(), *grams.values(), outputs]
     assert all(torch.equal(a, b) for a, b in zip(copies, after, strict=True))
+
+
+def test_gatys_batch_losses_by_hand() -> None:
+    # Two 1-channel 1x2 maps: F = [[1, 2]] and [[0, 1]]; the target A/(NM) = [[2]] (N = 1, M = 2).
+    f = torch.tensor([[[[1.0, 2.0]]], [[[0.0, 1.0]]]])
+    # G/(NM) = (1 + 4)/2 = 2.5 and (0 + 1)/2 = 0.5: E = ¼ (0.5² + 1.5²) averaged = (0.0625 + 0.5625) / 2.
+    assert torch.isclose(batch_style_loss(f, torch.tensor([[2.0]])), torch.tensor(0.3125))
+    # ½ Σ (F - P)² with P = 0: (½ · 5 + ½ · 1) / 2 images.
+    assert torch.isclose(batch_content_loss(f, torch.zeros_like(f)), torch.tensor(1.5))
+    assert torch.isclose(batch_total_variation(torch.zeros(2, 3, 4, 4)), torch.tensor(0.0))
+
+
+def test_gatys_normalisation_is_the_paper_objective_per_image() -> None:
+    # For one image whose painting has its size, the training objective is impasto.transfer's.
+    torch.manual_seed(0)
+    features = {"relu1_1": torch.rand(1, 4, 6, 6), "relu4_2": torch.rand(1, 8, 3, 3)}
+    content = {"relu4_2": torch.rand(1, 8, 3, 3)}
+    style = torch.rand(1, 4, 6, 6)
+    image = torch.rand(1, 3, 12, 12)
+    weights = Weights(1.0, 1e3, 2.0, {"relu4_2": 1.0}, {"relu1_1": 1.0})
+    paper = objective(features, image, Targets(content, [{"relu1_1": gram(style)}], [1.0]), weights)
+    train = perceptual_objective(features, image, content, {"relu1_1": gram_batch(style)[0]}, weights, "gatys")
+    for a, b in zip(paper, train, strict=True):
+        assert torch.isclose(a, b, rtol=1e-5)

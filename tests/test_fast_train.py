@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from impasto import images
-from impasto.config import TrainConfig
+from impasto.config import TrainConfig, train_config
 from impasto.errors import InputError
 from impasto.fast.apply import read_model
 from impasto.fast.train import Photos, TrainStep, held_out, train
@@ -125,11 +125,21 @@ def test_unreadable_photos_are_skipped(tmp_path: Path, photo_dir: Path) -> None:
     ({"variant": "huge"}, "--variant"),
     ({"style_layers": ("relu9_9",)}, "unknown layer"),
     ({"style_layer_weights": (1.0, 2.0)}, "--style-layer-weights"),
+    ({"objective": "magic"}, "--objective"),
     ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
 ])
 def test_config_validation(change: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         TrainConfig(**change)
+
+
+def test_objectives_bring_their_defaults_and_settings_win() -> None:
+    gatys = train_config("gatys", style_weight=500.0)
+    assert gatys.content_layers == ("relu4_2",) and len(gatys.style_layers) == 5
+    assert (gatys.content_weight, gatys.style_weight, gatys.tv_weight) == (1.0, 500.0, 0.0)
+    assert train_config() == TrainConfig()
+    with pytest.raises(InputError, match="--objective"):
+        train_config("magic")  # type: ignore[arg-type]
 
 
 def test_bad_folders(tmp_path: Path, style_file: Path) -> None:

@@ -141,6 +141,24 @@ def relative_content_loss(features: Tensor, target: Tensor) -> Tensor:
     return (_wide(features) - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
 
 
+def batch_content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Eq. 1 of Gatys et al., ½ Σ (F - P)², averaged over the images of a batch."""
+    return content_layer_loss(features, target) / features.shape[0]
+
+
+def batch_style_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    """Eq. 4 of Gatys et al., E_l = Σ (G - A)² / (4 N² M²) = ¼ Σ (G/(NM) - A/(NM))², averaged
+    over a batch. ``target_gram`` is normalised by its own N M (``gram_batch``), so a painting
+    of another size than the crops asks for the same statistics; at equal sizes this is eq. 4."""
+    g = gram_batch(features)
+    return 0.25 * (g - _wide(target_gram).expand_as(g)).pow(2).sum(dim=(1, 2)).mean()
+
+
+def batch_total_variation(images: Tensor) -> Tensor:
+    """``total_variation`` averaged over the images of a (B, 3, H, W) batch."""
+    return total_variation(images) / images.shape[0]
+
+
 def mean_total_variation(images: Tensor) -> Tensor:
     """Mean squared difference between neighbouring pixels of (B, 3, H, W) images in [0, 1]: the
     squared total variation of ``total_variation`` per pixel pair, independent of size and batch."""
@@ -155,13 +173,20 @@ def perceptual_objective(
     content: Mapping[str, Tensor],
     grams: Mapping[str, Tensor],
     weights: Weights,
+    normalisation: str = "relative",
 ) -> LossTerms:
     """Johnson et al.'s training objective for a batch of network ``outputs``: feature
     reconstruction against the photos' ``content`` features, style reconstruction against one
-    painting's ``grams``, and a TV term, each weighted as ``weights`` says."""
+    painting's ``grams`` (from ``gram_batch``), and a TV term, each weighted as ``weights`` says.
+    ``normalisation`` "relative" divides each term by its target's energy; "gatys" uses the
+    batch average of Gatys et al.'s own terms (the objective of ``objective`` above)."""
     zero = outputs.new_zeros((), dtype=torch.float32)
-    c = sum((w * relative_content_loss(features[n], content[n]) for n, w in weights.content_layers.items()), zero)
-    s = sum((w * relative_style_loss(features[n], grams[n]) for n, w in weights.style_layers.items()), zero)
-    t = mean_total_variation(outputs) if weights.tv > 0 else zero
+    if normalisation == "gatys":
+        content_loss, style_loss, tv_loss = batch_content_loss, batch_style_loss, batch_total_variation
+    else:
+        content_loss, style_loss, tv_loss = relative_content_loss, relative_style_loss, mean_total_variation
+    c = sum((w * content_loss(features[n], content[n]) for n, w in weights.content_layers.items()), zero)
+    s = sum((w * style_loss(features[n], grams[n]) for n, w in weights.style_layers.items()), zero)
+    t = tv_loss(outputs) if weights.tv > 0 else zero
     c, s, t = weights.content * c, weights.style * s, weights.tv * t
     return LossTerms(c, s, t, c + s + t)

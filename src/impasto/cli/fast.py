@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from impasto.config import TrainConfig
+from impasto.config import TRAIN_OBJECTIVES, TrainConfig, train_config
 from impasto.errors import InputError
 
 if TYPE_CHECKING:
@@ -82,13 +82,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "5 blocks; lite: 8/16/32/64, 3 blocks at 1/8 scale, 5x5 edges, the fastest (default: %(default)s)")
     g.add_argument("--width", type=int, help="channels of the first layer (overrides the variant's)")
     g.add_argument("--blocks", type=int, help="residual blocks (overrides the variant's)")
-    g = p.add_argument_group("objective (losses divided by their targets' energy; see TrainConfig)")
-    g.add_argument("--content-weight", type=float, default=d.content_weight, help="default: %(default)s")
-    g.add_argument("--style-weight", type=float, default=d.style_weight, help="default: %(default)s")
-    g.add_argument("--tv-weight", type=float, default=d.tv_weight, help="default: %(default)s")
-    g.add_argument("--content-layers", nargs="+", default=d.content_layers, metavar="LAYER",
-                   help="default: %(default)s (Johnson et al.)")
-    g.add_argument("--style-layers", nargs="+", default=d.style_layers, metavar="LAYER", help="default: %(default)s")
+    g = p.add_argument_group("objective (defaults: relative / gatys; see TrainConfig)")
+    g.add_argument("--objective", choices=tuple(TRAIN_OBJECTIVES), default=d.objective,
+                   help="relative: Johnson et al.'s layers, each term divided by its target's energy; gatys: "
+                   "the batch average of the paper objective that `impasto transfer` minimises, as the shipped "
+                   "models (default: %(default)s)")
+    g.add_argument("--content-weight", type=float, help=_preset_help("content_weight"))
+    g.add_argument("--style-weight", type=float, help=_preset_help("style_weight"))
+    g.add_argument("--tv-weight", type=float, help=_preset_help("tv_weight"))
+    g.add_argument("--content-layers", nargs="+", metavar="LAYER", help=_preset_help("content_layers"))
+    g.add_argument("--style-layers", nargs="+", metavar="LAYER", help=_preset_help("style_layers"))
     g.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W",
                    help="one per style layer (default: 1/(number of style layers) each)")
     g.add_argument("--style-size", type=int, default=d.style_size,
@@ -120,9 +123,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"objective"}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names and v is not None}
-    return TrainConfig(**values)
+    return train_config(args.objective, **values)
+
+
+def _preset_help(name: str) -> str:
+    def show(value: object) -> str:
+        return " ".join(value) if isinstance(value, tuple) else f"{value:g}"
+
+    values = [show(TRAIN_OBJECTIVES[o].get(name, getattr(TrainConfig(), name))) for o in TRAIN_OBJECTIVES]
+    return f"default: {' / '.join(values)}"
 
 
 class TrainProgress:

@@ -227,7 +227,8 @@ class _Trainer:
                 content = self.vgg(x.to(self.runtime.dtype), self.config.content_layers)
             outputs = self.net(x)
             features = self.vgg(outputs.to(self.runtime.dtype), self.layers)
-        return perceptual_objective(features, outputs, content, self.grams, self.weights), outputs
+        terms = perceptual_objective(features, outputs, content, self.grams, self.weights, self.config.objective)
+        return terms, outputs
 
     def step(self) -> dict[str, float]:
         generator = _batch_generator(self.config.seed, self.iteration)
