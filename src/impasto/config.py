@@ -41,10 +41,6 @@ class TransferConfig:
     * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
       and the classic tools' default) is the default here.
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
-    * ``polish_iterations``: in reduced precision (bf16, fp16), the last iterations of the final
-      scale run in float32. bf16 gradients carry ~0.4 % noise, which near convergence corrupts
-      L-BFGS's curvature pairs; a few exact iterations bring the result to float32's quality
-      (docs/benchmarks.md). 0 turns it off; float32 runs ignore it.
     """
 
     size: int = 512
@@ -55,7 +51,6 @@ class TransferConfig:
     optimizer: Optimizer = "lbfgs"
     learning_rate: float | None = None
     lbfgs_history: int = 100
-    polish_iterations: int = 10
     init: Init = "noise"
     content_weight: float = 1.0
     style_weight: float = 1e3
@@ -130,7 +125,6 @@ def validate(config: TransferConfig) -> None:
         _positive_int(config.scales, "scales")
     _positive_int(config.min_scale_size, "min-scale-size", minimum=32)
     _positive_int(config.lbfgs_history, "lbfgs-history")
-    _positive_int(config.polish_iterations, "polish-iterations", minimum=0)
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
@@ -211,11 +205,10 @@ class TrainConfig:
     * ``objective`` "relative" (these defaults): style layers relu1_1 ... relu4_1 of VGG-19 (the
       paper: relu1_2 ... relu4_3 of VGG-16), and losses divided by their targets' energy (see
       ``losses.relative_style_loss``), so the weights are not the paper's numbers.
-    * ``objective`` "gatys" (``train_config("gatys")`` for its defaults): the batch average of
-      Gatys et al.'s own objective, which ``impasto transfer`` minimises and ``impasto.evaluate``
-      measures: content on relu4_2, style on relu1_1 ... relu5_1, α = 1, β = 10^3, no TV.
-    * the shipped models use "relative" with relu4_1 weighted up (docs/models.md): relu4_1
-      carries almost all of the paper's style loss.
+    * ``objective`` "gatys" (``train_config("gatys")`` for its defaults, as the shipped models):
+      the batch average of Gatys et al.'s own objective, the one ``impasto transfer`` minimises
+      and ``impasto.evaluate`` measures: content on relu4_2, style on relu1_1 ... relu5_1,
+      α = 1, β = 10^3, no TV. A network trained on it approximates the optimisation's results.
     * ``style_size``: the painting's long side (the paper fixes no size; Johnson's code resizes
       its short side to 256 by default).
     * ``variant``: the paper's network is "johnson"; "fast" halves its channels, "lite" (the

@@ -26,8 +26,7 @@ class Iteration:
     evaluated last; ``image()`` renders that image as an RGB tensor in [0, 1] on demand, so
     callers that do not look at it pay nothing. ``evaluations`` counts objective evaluations
     (forward and backward passes) so far in this scale: a line search makes more than one per
-    iteration. ``precision`` is the number format the network ran in (see
-    ``TransferConfig.polish_iterations``).
+    iteration.
     """
 
     iteration: int
@@ -40,7 +39,6 @@ class Iteration:
     evaluations: int
     losses: dict[str, float]
     image: Callable[[], Tensor] = field(repr=False, compare=False)
-    precision: str = "fp32"
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready history row."""
@@ -51,7 +49,6 @@ class Iteration:
             "width": self.width,
             "seconds": round(self.seconds, 4),
             "evaluations": self.evaluations,
-            "precision": self.precision,
             **self.losses,
         }
 

@@ -51,12 +51,10 @@ class Result:
 
     @property
     def loss(self) -> float:
-        """The total loss of the returned image: the lowest evaluation at the final scale in the
-        final number format (the last one is not always the lowest; coarser scales' losses, and
-        reduced-precision ones before a float32 polish, do not compare)."""
-        last = self.history[-1]
-        return min(row["total"] for row in self.history
-                   if row["scale"] == last["scale"] and row.get("precision") == last.get("precision"))
+        """The total loss of the returned image: the lowest evaluation at the final scale (the
+        last one is not always the lowest; coarser scales' losses do not compare)."""
+        final = self.history[-1]["scale"]
+        return min(row["total"] for row in self.history if row["scale"] == final)
 
 
 class TransferInterrupted(ImpastoError):
@@ -173,8 +171,8 @@ class _Run:
         self.config = config
         self.layers = (*config.content_layers, *config.style_layers)
         self.runtime = runtime
-        self.weights_source = weights
-        self.net = self._network(runtime)
+        net = VGG19(weights, deepest(self.layers), config.pooling)
+        self.net = net.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
         self.content = content
         self.styles = styles
         self.blend = blend
@@ -188,10 +186,6 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.total = config.total_iterations
 
-    def _network(self, runtime: Runtime) -> VGG19:
-        net = VGG19(self.weights_source, deepest(self.layers), self.config.pooling)
-        return net.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
-
     def to_network(self, x: Tensor) -> Tensor:
         """The optimised variable as an RGB image (luminance-only transfer optimises Y alone)."""
         return x.expand(-1, 3, -1, -1) if self.luminance else x
@@ -199,24 +193,20 @@ class _Run:
     def colour_space(self, rgb: Tensor) -> Tensor:
         return colour.luminance(rgb) if self.luminance else rgb
 
-    def targets(
-        self, size: int, net: VGG19 | None = None, runtime: Runtime | None = None
-    ) -> tuple[Targets, tuple[int, int]]:
-        """Content features and style Grams at one scale, computed once without autograd (by
-        ``net`` in ``runtime``'s format, the run's own by default)."""
-        net, runtime = net or self.net, runtime or self.runtime
+    def targets(self, size: int) -> tuple[Targets, tuple[int, int]]:
+        """Content features and style Grams at one scale, computed once without autograd."""
         content = images.resize_long_side(self.content, size)
         style_long = round(self.config.style_size * size / self.config.size) if self.config.style_size else None
         with torch.no_grad():
             c = self.colour_space(content)
-            content_features = net(runtime.prepare(self.to_network(c)), self.config.content_layers)
+            content_features = self.net(self.runtime.prepare(self.to_network(c)), self.config.content_layers)
             grams = []
             for style in self.styles:
                 long_side = style_long or max(32, round(self.config.style_scale * size))
                 s = self.colour_space(images.resize_long_side(style, long_side))
                 if self.luminance:
                     s = colour.match_luminance(s, c)
-                features = net(runtime.prepare(self.to_network(s)), self.config.style_layers)
+                features = self.net(self.runtime.prepare(self.to_network(s)), self.config.style_layers)
                 grams.append({name: gram(f) for name, f in features.items()})
         return Targets(content_features, grams, self.blend), (content.shape[-2], content.shape[-1])
 
@@ -242,13 +232,12 @@ class _Run:
         self.best, self.best_loss = x.detach().clone(), math.inf
         optimizer = self._optimizer(x)
         last: dict[str, Any] = {"evaluations": 0}
-        stage = {"net": self.net, "runtime": self.runtime, "targets": targets}
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
             image = self.to_network(x)
-            features = stage["net"](stage["runtime"].prepare(image), self.layers)
-            terms = objective(features, image, stage["targets"], self.weights)
+            features = self.net(self.runtime.prepare(image), self.layers)
+            terms = objective(features, image, targets, self.weights)
             terms.total.backward()
             # L-BFGS falls back to a plain gradient step whenever its curvature pair is rejected
             # (the loss is locally concave near a flat start); with the paper's unnormalised loss
@@ -263,29 +252,14 @@ class _Run:
                 self.best_loss, self.best = last["losses"]["total"], last["x"]
             return terms.total.detach() * last["factor"]
 
-        iterations = self.config.iterations_at(level)
-        polish_from = iterations - self._polish_iterations(level)
-        for i in range(iterations):
-            if i == polish_from:
-                # Float32 from here on (same optimiser state and objective scale); the best image
-                # is chosen among exact losses only.
-                fp32 = Runtime(self.runtime.device, torch.float32)
-                net = self._network(fp32)
-                stage.update(net=net, runtime=fp32, targets=self.targets(size, net, fp32)[0])
-                self.best_loss = math.inf
+        for _ in range(self.config.iterations_at(level)):
             optimizer.step(closure)
-            self._emit(last, level, hw, stage["runtime"].precision)
+            self._emit(last, level, hw)
             if not math.isfinite(last["losses"]["total"]):
                 # Should a step still overshoot, resume from the best image with fresh memory.
                 with torch.no_grad():
                     x.copy_(self.best)
                 optimizer = self._optimizer(x)
-
-    def _polish_iterations(self, level: int) -> int:
-        """Float32 iterations at the end of this scale: only the last, only in reduced precision."""
-        if level != len(self.config.scale_sizes()) - 1 or self.runtime.dtype == torch.float32:
-            return 0
-        return min(self.config.polish_iterations, self.config.iterations_at(level))
 
     def _optimizer(self, x: Tensor) -> torch.optim.Optimizer:
         if self.config.optimizer == "adam":
@@ -298,7 +272,7 @@ class _Run:
             tolerance_grad=-1.0, tolerance_change=-1.0,
         )
 
-    def _emit(self, last: dict[str, Any], level: int, hw: tuple[int, int], precision: str) -> None:
+    def _emit(self, last: dict[str, Any], level: int, hw: tuple[int, int]) -> None:
         event = Iteration(
             iteration=len(self.history) + 1,
             total_iterations=self.total,
@@ -310,7 +284,6 @@ class _Run:
             evaluations=last["evaluations"],
             losses=last["losses"],
             image=partial(self.render, last["x"]),
-            precision=precision,
         )
         self.history.append(event.record())
         if self.on_iteration is not None:

@@ -92,8 +92,6 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=d.precision,
                    help="network number format; auto = bf16 on CPUs with native bf16, bf16/fp16 on CUDA")
-    g.add_argument("--polish-iterations", type=int, default=d.polish_iterations, metavar="N",
-                   help="in bf16/fp16, run the last N iterations in fp32 (default: %(default)s; 0 = off)")
     g.add_argument("--weights", type=Path, help="a VGG-19 state dict (torchvision keys) instead of the original")
     g.add_argument("--weights-format", choices=("auto", "caffe", "torchvision"), default=d.weights_format,
                    help="input convention of --weights: caffe (BGR, 0-255, mean-subtracted) or torchvision")
