@@ -205,10 +205,9 @@ class TrainConfig:
     * ``objective`` "relative" (these defaults): style layers relu1_1 ... relu4_1 of VGG-19 (the
       paper: relu1_2 ... relu4_3 of VGG-16), and losses divided by their targets' energy (see
       ``losses.relative_style_loss``), so the weights are not the paper's numbers.
-    * ``objective`` "gatys" (``train_config("gatys")`` for its defaults, as the shipped models):
-      the batch average of Gatys et al.'s own objective, the one ``impasto transfer`` minimises
-      and ``impasto.evaluate`` measures: content on relu4_2, style on relu1_1 ... relu5_1,
-      α = 1, β = 10^3, no TV. A network trained on it approximates the optimisation's results.
+    * ``objective`` "gatys" (``train_config("gatys")`` for its defaults): the batch average of
+      Gatys et al.'s own objective, which ``impasto transfer`` minimises and ``impasto.evaluate``
+      measures: content on relu4_2, style on relu1_1 ... relu5_1, α = 1, β = 10^3, no TV.
     * ``style_size``: the painting's long side (the paper fixes no size; Johnson's code resizes
       its short side to 256 by default).
     * ``variant``: the paper's network is "johnson"; "fast" halves its channels, "lite" (the

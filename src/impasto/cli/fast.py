@@ -85,8 +85,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("objective (defaults: relative / gatys; see TrainConfig)")
     g.add_argument("--objective", choices=tuple(TRAIN_OBJECTIVES), default=d.objective,
                    help="relative: Johnson et al.'s layers, each term divided by its target's energy; gatys: "
-                   "the batch average of the paper objective that `impasto transfer` minimises, as the shipped "
-                   "models (default: %(default)s)")
+                   "the batch average of the paper objective that `impasto transfer` minimises "
+                   "(default: %(default)s)")
     g.add_argument("--content-weight", type=float, help=_preset_help("content_weight"))
     g.add_argument("--style-weight", type=float, help=_preset_help("style_weight"))
     g.add_argument("--tv-weight", type=float, help=_preset_help("tv_weight"))
