@@ -80,6 +80,7 @@ def test_apply_errors_exit_2_with_one_line(tmp_path: Path, model_file: Path, sma
                                            no_shipped_models) -> None:
     content, _ = small_pair
     (tmp_path / "bad.pt").write_bytes(b"junk")
+    (tmp_path / "empty").mkdir()
     cases = [
         (["--model", tmp_path / "bad.pt", content, "-o", tmp_path / "o.png"], "bad.pt: cannot read model file"),
         (["--model", tmp_path / "none.pt", content, "-o", tmp_path / "o.png"], "none.pt: model file not found"),
@@ -88,12 +89,96 @@ def test_apply_errors_exit_2_with_one_line(tmp_path: Path, model_file: Path, sma
         (["--model", model_file, content, "-o", content], "same file as an input"),
         (["--model", model_file, content, "-o", tmp_path / "o.gif"], "unsupported output format"),
         (["--model", model_file, content, content, "-o", model_file], "need an output folder"),
+        (["--model", model_file, content, "-o", tmp_path / "o.png", "--batch-size", "0"], "--batch-size"),
+        (["--model", model_file, tmp_path / "empty", "-o", tmp_path / "out"], "no images or videos in this folder"),
         (["--model", model_file, content, "-o", tmp_path / "o.png", "--size", "8"], "--size"),
     ]
     for args, phrase in cases:
         code, _, err = run(capsys, "apply", *args)
         assert code == 2, (args, err)
         assert err.startswith("impasto: error: ") and phrase in err and err.count("\n") == 1, err
+
+
+def _write_video(path: Path, frames: int, size: tuple[int, int] = (48, 40)) -> None:
+    cv2 = pytest.importorskip("cv2")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        # A moving gradient, so that frames differ and compression keeps them close.
+        x = torch.linspace(0, 1, size[0]).view(1, -1).expand(size[1], -1)
+        frame = torch.stack([(x + i / frames) % 1, x.flip(-1), torch.full_like(x, 0.5)], dim=-1)
+        writer.write(frame.mul(255).round().to(torch.uint8).numpy()[..., ::-1].copy())
+    writer.release()
+
+
+def _read_video(path: Path) -> tuple[list[torch.Tensor], float]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(torch.from_numpy(frame[..., ::-1].copy()).permute(2, 0, 1).float().div(255)[None])
+    capture.release()
+    return frames, fps
+
+
+def test_apply_to_a_video_frame_by_frame(tmp_path: Path, model_file: Path, capsys) -> None:
+    source, out = tmp_path / "clip.mp4", tmp_path / "clip_tiny.mp4"
+    _write_video(source, 7)
+    code, _, err = run(capsys, "apply", "--model", model_file, source, "-o", out, "--batch-size", "3")
+    assert code == 0, err
+    assert "7 frames at 12 fps" in err and not list(tmp_path.glob(".*partial*"))
+    inputs, _ = _read_video(source)
+    outputs, fps = _read_video(out)
+    assert len(outputs) == 7 and fps == pytest.approx(12.0) and outputs[0].shape == (1, 3, 40, 48)
+    model = apply.load_model(model_file)
+    for frame, styled in zip(inputs, outputs, strict=True):
+        # Each output frame is the network's output for that frame, up to mp4v's lossy coding of
+        # tiny frames (a few grey levels), and far from the input frame.
+        expected = apply.stylize(model, frame)
+        assert (styled - expected).abs().mean() < 0.05
+        assert (styled - expected).abs().mean() < 0.25 * (styled - frame).abs().mean()
+
+
+def test_apply_to_folders_of_photos_and_videos(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
+    content, _ = small_pair
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(content).save(folder / "a.png")
+    Image.open(content).save(folder / "b.jpg")
+    _write_video(folder / "c.mp4", 3)
+    (folder / "notes.txt").write_text("not an image")
+    code, _, err = run(capsys, "apply", "--model", model_file, folder, "-o", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_tiny.png", "b_tiny.png", "c_tiny.mp4"]
+    # a.png and b.jpg went through the network as one batch of two: same result as alone.
+    alone = tmp_path / "alone.png"
+    assert run(capsys, "apply", "--model", model_file, folder / "a.png", "-o", alone, "--quiet")[0] == 0
+    batched = images.load_image(tmp_path / "out" / "a_tiny.png")
+    assert (batched - images.load_image(alone)).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_bad_videos_exit_2_and_write_nothing(tmp_path: Path, model_file: Path, capsys) -> None:
+    pytest.importorskip("cv2")
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("this is not a video")
+    good = tmp_path / "good.mp4"
+    _write_video(good, 2)
+    cases = [
+        ([fake, "-o", tmp_path / "o.mp4"], "fake.mp4: "),
+        ([good, "-o", tmp_path / "o.png"], "a video's output must end in"),
+        ([good, "-o", good], "same file as an input"),
+        ([tmp_path / "missing.mp4", "-o", tmp_path / "o.mp4"], "missing.mp4: video file not found"),
+    ]
+    for args, phrase in cases:
+        code, _, err = run(capsys, "apply", "--model", model_file, *args)
+        assert code == 2, (args, err)
+        assert phrase in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4", "good.mp4", "tiny.pt"]
 
 
 def test_export_command(tmp_path: Path, model_file: Path, capsys) -> None:

@@ -33,6 +33,8 @@ APPLY_EXAMPLES = """\
 examples:
   impasto apply --style starry_night photo.jpg -o photo_starry.jpg
   impasto apply --model scream.pt a.jpg b.jpg c.jpg -o stylised/ --preserve-color
+  impasto apply --style the_scream holiday_photos/ -o stylised/ --backend onnxruntime
+  impasto apply --style shipwreck clip.mp4 -o clip_shipwreck.mp4 --size 720
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
 """
 
@@ -193,9 +195,13 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--style", help="a shipped style (see `impasto styles`)")
     which.add_argument("--model", type=Path, help="a model file written by `impasto train`")
-    p.add_argument("photos", type=Path, nargs="+", metavar="PHOTO")
+    p.add_argument("photos", type=Path, nargs="+", metavar="INPUT",
+                   help="photos, videos (.mp4, .mov, .avi, .mkv, .m4v) or folders of them")
     p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output image for one photo, or a folder (for several; created if missing)")
+                   help="output image or video for one input, or a folder (for several or a folder; created if "
+                   "missing) that receives NAME_STYLE.png / .mp4")
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="frames, or consecutive photos of one size, per network call (default: %(default)s)")
     p.add_argument("--backend", choices=("torch", "torch-bf16", "onnxruntime", "opencv"), default="torch",
                    help="what runs the network (default: %(default)s; onnxruntime and opencv need impasto[export])")
     p.add_argument("--preserve-color", action="store_true", help="keep each photo's colours (luminance-only)")
@@ -203,39 +209,124 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
-def _targets(args: argparse.Namespace, style: str) -> list[Path]:
-    """Output path of each photo: OUTPUT itself for one photo, else OUTPUT/<photo>_<style>.png."""
-    if len(args.photos) == 1 and not args.output.is_dir():
-        return [args.output]
-    if args.output.exists() and not args.output.is_dir():
-        raise InputError(f"{args.output}: several photos need an output folder, not a file")
-    if not args.output.parent.is_dir():
-        raise InputError(f"{args.output}: folder {args.output.parent} does not exist")
-    args.output.mkdir(exist_ok=True)
-    return [args.output / f"{photo.stem}_{style}.png" for photo in args.photos]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+
+
+def _inputs(paths: list[Path]) -> list[Path]:
+    """The files to stylise: each path given, with folders replaced by their images and videos."""
+    from impasto.fast.video import VIDEO_SUFFIXES
+
+    files: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+        if not found:
+            raise InputError(f"{path}: no images or videos in this folder")
+        files += found
+    return files
+
+
+def _targets(args: argparse.Namespace, inputs: list[Path], style: str) -> list[Path]:
+    """Output path of each input: OUTPUT itself for one file, else OUTPUT/<name>_<style>.png (.mp4)."""
+    from impasto import images
+    from impasto.fast.video import check_video_output, is_video
+
+    if len(args.photos) == 1 and not args.photos[0].is_dir() and not args.output.is_dir():
+        targets = [args.output]
+    else:
+        if args.output.exists() and not args.output.is_dir():
+            raise InputError(f"{args.output}: several inputs need an output folder, not a file")
+        if not args.output.parent.is_dir():
+            raise InputError(f"{args.output}: folder {args.output.parent} does not exist")
+        args.output.mkdir(exist_ok=True)
+        targets = [args.output / f"{p.stem}_{style}{'.mp4' if is_video(p) else '.png'}" for p in inputs]
+    for source, target in zip(inputs, targets, strict=True):
+        if is_video(source):
+            check_video_output(target, source)
+        else:
+            images.check_output_path(target, inputs)
+    return targets
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from impasto import images
     from impasto.export import make_backend
-    from impasto.fast.apply import load_model, stylize
+    from impasto.fast.apply import load_model
+    from impasto.fast.video import is_video
 
     if args.size is not None and args.size < 32:
         raise InputError(f"--size: must be at least 32, got {args.size}")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size: must be at least 1, got {args.batch_size}")
     model = load_model(args.model if args.model is not None else args.style)
-    outputs = [images.check_output_path(out, args.photos) for out in _targets(args, model.style)]
+    inputs = _inputs(args.photos)
+    outputs = _targets(args, inputs, model.style)
     backend = make_backend(args.backend, model)
-    for photo, out in zip(args.photos, outputs, strict=True):
+    photos = [(i, o) for i, o in zip(inputs, outputs, strict=True) if not is_video(i)]
+    _apply_to_photos(args, model, backend, photos)
+    for source, out in zip(inputs, outputs, strict=True):
+        if is_video(source):
+            _apply_to_video(args, model, backend, source, out)
+    return EXIT_OK
+
+
+def _apply_to_photos(args: argparse.Namespace, model: Any, backend: Any, pairs: list[tuple[Path, Path]]) -> None:
+    """Stylise photos, stacking consecutive ones of one size into batches of --batch-size."""
+    import torch
+
+    from impasto import images
+    from impasto.fast.apply import stylize
+
+    pending: list[tuple[Path, Any]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        start = time.perf_counter()
+        result = stylize(model, torch.cat([image for _, image in pending]), preserve_color=args.preserve_color,
+                         backend=backend)
+        each = (time.perf_counter() - start) / len(pending)
+        for (out, _), image in zip(pending, result, strict=True):
+            images.save_image(image, out)
+            if not args.quiet:
+                print(f"saved {out} ({image.shape[-1]}x{image.shape[-2]}) in {each * 1000:.0f} ms", file=sys.stderr)
+        pending.clear()
+
+    for photo, out in pairs:
         image = images.load_image(photo)
         if args.size:
             image = images.resize_long_side(image, args.size)
-        start = time.perf_counter()
-        result = stylize(model, image, preserve_color=args.preserve_color, backend=backend)
-        elapsed = time.perf_counter() - start
-        images.save_image(result, out)
-        if not args.quiet:
-            print(f"saved {out} ({result.shape[-1]}x{result.shape[-2]}) in {elapsed * 1000:.0f} ms", file=sys.stderr)
-    return EXIT_OK
+        if pending and (len(pending) == args.batch_size or pending[0][1].shape != image.shape):
+            flush()
+        pending.append((out, image))
+    flush()
+
+
+def _apply_to_video(args: argparse.Namespace, model: Any, backend: Any, source: Path, out: Path) -> None:
+    from impasto.fast.video import stylize_video
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total or None, unit="frame", file=sys.stderr, dynamic_ncols=True, desc=source.name)
+        bar.update(done - bar.n)
+
+    start = time.perf_counter()
+    try:
+        result = stylize_video(model, source, out, backend=backend, size=args.size, preserve_color=args.preserve_color,
+                               batch_size=args.batch_size, on_frames=None if args.quiet else progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        seconds = time.perf_counter() - start
+        print(f"saved {out} ({result.width}x{result.height}, {result.frames} frames at {result.fps:g} fps) in "
+              f"{seconds:.1f} s", file=sys.stderr)
 
 
 def run_styles(args: argparse.Namespace) -> int:
