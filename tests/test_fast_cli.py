@@ -91,6 +91,7 @@ def test_apply_errors_exit_2_with_one_line(tmp_path: Path, model_file: Path, sma
         (["--model", model_file, content, content, "-o", model_file], "need an output folder"),
         (["--model", model_file, content, "-o", tmp_path / "o.png", "--batch-size", "0"], "--batch-size"),
         (["--model", model_file, tmp_path / "empty", "-o", tmp_path / "out"], "no images or videos in this folder"),
+        (["--model", model_file, content, content, "-o", tmp_path / "out"], "two inputs of the same name"),
         (["--model", model_file, content, "-o", tmp_path / "o.png", "--size", "8"], "--size"),
     ]
     for args, phrase in cases:

@@ -242,6 +242,9 @@ def _targets(args: argparse.Namespace, inputs: list[Path], style: str) -> list[P
             raise InputError(f"{args.output}: folder {args.output.parent} does not exist")
         args.output.mkdir(exist_ok=True)
         targets = [args.output / f"{p.stem}_{style}{'.mp4' if is_video(p) else '.png'}" for p in inputs]
+        clash = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
+        if clash is not None:
+            raise InputError(f"{clash}: two inputs of the same name would both be written here; rename one")
     for source, target in zip(inputs, targets, strict=True):
         if is_video(source):
             check_video_output(target, source)
