@@ -8,6 +8,7 @@ freshly initialised network of a variant (latency does not depend on the weights
 --transfer-sizes (512 by default; a 1024 px transfer takes a quarter of an hour here).
 
     python bench/fast_latency.py --variant lite --transfer-sizes      # latency only, a few minutes
+    python bench/fast_latency.py --arch 8,3,5,3 --sizes 512 --backends onnxruntime --transfer-sizes
     python bench/fast_latency.py --model starry_night --transfer-sizes 256 512
 
 Quality (--quality N): on N held-out photos of the training folder, the paper-objective style
@@ -34,7 +35,7 @@ import impasto
 from impasto import images
 from impasto.export import BACKENDS, export_onnx, make_backend
 from impasto.fast.apply import FastModel, load_model, stylize
-from impasto.fast.network import VARIANTS, TransformNet, build
+from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
 from impasto.fast.train import Photos
 
 ROOT = Path(__file__).resolve().parents[2] / "shared"
@@ -118,6 +119,8 @@ def main() -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--model", help="a model file or shipped style")
     which.add_argument("--variant", choices=tuple(VARIANTS), default="lite", help="a fresh network (default: lite)")
+    which.add_argument("--arch", metavar="W,B,K,S",
+                       help="a fresh network of width W, B residual blocks, KxK edge kernels, S stages")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell; the median is shown")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
@@ -131,8 +134,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=PHOTOS, help="the training photos (quality mode)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = load_model(args.model) if args.model else FastModel(build(args.variant).eval(), args.variant)
-    label = model.style if args.model else f"{args.variant} (untrained)"
+    if args.model:
+        model = load_model(args.model)
+        label = model.style
+    else:
+        arch = Architecture(*map(int, args.arch.split(","))) if args.arch else args.variant
+        label = f"{args.arch or args.variant} (untrained)"
+        model = FastModel(build(arch).eval(), label)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
     if args.quality:
         quality(args, model)
