@@ -29,7 +29,7 @@ from torch import Tensor
 
 from impasto import __version__
 from impasto.errors import InputError
-from impasto.fast.apply import Backend, FastModel, torch_backend
+from impasto.fast.apply import Backend, FastModel, network_of, torch_backend
 from impasto.fast.network import TransformNet
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ BACKENDS = ("torch", "torch-bf16", "onnxruntime", "opencv")
 INPUT, OUTPUT = "image", "stylised"
 OPSET = 17
 ModelSource = FastModel | TransformNet | bytes | str | os.PathLike[str]
-
-
-def _network(model: FastModel | TransformNet) -> TransformNet:
-    return model.network if isinstance(model, FastModel) else model
 
 
 def _require(module: str) -> Any:
@@ -71,7 +67,7 @@ def export_onnx(
     """
     if (height is None) != (width is None):
         raise InputError("give both --height and --width for a fixed-size graph, or neither")
-    network = _network(model).float().cpu().eval()
+    network = network_of(model).float().cpu().eval()
     least = network.arch.min_side
     if height is not None and width is not None and min(height, width) < least:
         raise InputError(f"fixed size {width}x{height}: both sides must be at least {least} px")
@@ -96,7 +92,7 @@ def export_onnx(
 def _with_metadata(data: bytes, model: FastModel | TransformNet) -> bytes:
     onnx = _require("onnx")
     graph = onnx.load_from_string(data)
-    arch = _network(model).arch
+    arch = network_of(model).arch
     meta = {
         "producer": f"impasto {__version__}",
         "convention": "RGB float32 in [0, 1], NCHW, in and out",
@@ -135,10 +131,10 @@ def _onnx_bytes(source: ModelSource) -> bytes:
 
 def torch_bf16_backend(model: FastModel | TransformNet) -> Backend:
     """The whole network in bfloat16 (weights and activations), output widened to float32."""
-    network = _network(model)
+    network = network_of(model)
     # A copy: converting in place would change the caller's float32 network.
     network = TransformNet(network.arch).to(torch.bfloat16)
-    network.load_state_dict(_network(model).state_dict())
+    network.load_state_dict(network_of(model).state_dict())
     network.eval().to(memory_format=torch.channels_last)
 
     def run(image: Tensor) -> Tensor:

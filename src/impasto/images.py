@@ -29,6 +29,8 @@ MIN_SIDE = 32
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 _FORMATS_HINT = "use .png, .jpg, .webp or .tiff"
+# File names taken for images when a folder is given (what impasto writes, it also reads).
+IMAGE_SUFFIXES = tuple(_FORMATS)
 # Pillow's decoders report corrupt data through many exception types, not only OSError.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 _ALPHA_MODES = {"LA", "PA", "RGBA", "RGBa"}

@@ -209,12 +209,10 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
-
-
 def _inputs(paths: list[Path]) -> list[Path]:
     """The files to stylise: each path given, with folders replaced by their images and videos."""
     from impasto.fast.video import VIDEO_SUFFIXES
+    from impasto.images import IMAGE_SUFFIXES
 
     files: list[Path] = []
     for path in paths:

@@ -204,10 +204,14 @@ def load_model(spec: str | os.PathLike[str]) -> FastModel:
         return read_model(path, label=f"style {spec!r}")
 
 
+def network_of(model: FastModel | TransformNet) -> TransformNet:
+    """The network itself, whether given bare or with its model file's metadata."""
+    return model.network if isinstance(model, FastModel) else model
+
+
 def torch_backend(model: FastModel | TransformNet, device: str | torch.device = "cpu") -> Backend:
     """Run the network with PyTorch in float32 (see ``impasto.export`` for the other back-ends)."""
-    network = model.network if isinstance(model, FastModel) else model
-    network = network.to(device).eval()
+    network = network_of(model).to(device).eval()
 
     def run(image: Tensor) -> Tensor:
         with torch.inference_mode():
@@ -233,7 +237,7 @@ def stylize(
     """
     if image.dim() != 4 or image.shape[1] != 3:
         raise InputError(f"image: expected shape (B, 3, H, W), got {tuple(image.shape)}")
-    least = (model.network if isinstance(model, FastModel) else model).arch.min_side
+    least = network_of(model).arch.min_side
     if min(image.shape[-2:]) < least:
         raise InputError(f"image: sides of at least {least} px are needed, got {image.shape[-1]}x{image.shape[-2]}")
     run = backend or torch_backend(model)
