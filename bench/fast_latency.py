@@ -90,28 +90,42 @@ def latency(args: argparse.Namespace, network: TransformNet, label: str) -> None
         print(f"| {size}² | " + " | ".join(cells) + " |", flush=True)
 
 
+def style_loss_rows(model: FastModel, style_image: Path, photos: list[Path], size: int, iterations: int,
+                    references: dict[Path, tuple[float, float]] | None = None) -> list[dict[str, float | str]]:
+    """Per held-out photo: the paper's style loss of the network's output and of an
+    ``iterations``-step transfer, both at ``size`` px; ``references`` caches the transfers'
+    (loss, seconds) by photo for several models of one painting."""
+    config = impasto.TransferConfig(size=size, iterations=iterations, seed=0)
+    references = {} if references is None else references
+    rows = []
+    for path in photos:
+        photo = images.resize_long_side(images.load_image(path), size)
+        start = time.perf_counter()
+        fast = stylize(model, photo)
+        fast_s = time.perf_counter() - start
+        if path not in references:
+            slow = impasto.transfer(photo, style_image, config)
+            references[path] = (float(impasto.evaluate(slow.tensor, photo, style_image, config).style), slow.seconds)
+        slow_loss, slow_s = references[path]
+        fast_loss = float(impasto.evaluate(fast, photo, style_image, config).style)
+        rows.append({"photo": path.name, "fast": fast_loss, "fast_s": fast_s, "transfer": slow_loss,
+                     "transfer_s": slow_s, "ratio": fast_loss / slow_loss})
+    return rows
+
+
 def quality(args: argparse.Namespace, model: FastModel) -> None:
     if args.style_image is None:
         sys.exit("--quality needs --style-image (the painting the model was trained on)")
     settings = model.training.get("settings", {})
     photos = Photos(args.data, settings.get("holdout_percent", 2.0)).held_out[: args.quality]
-    config = impasto.TransferConfig(size=args.quality_size, iterations=args.transfer_iterations, seed=0)
     print("| photo | fast: style loss | fast: s | transfer: style loss | transfer: s | fast / transfer |")
     print("|---|---|---|---|---|---|")
-    ratios = []
-    for path in photos:
-        photo = images.resize_long_side(images.load_image(path), args.quality_size)
-        start = time.perf_counter()
-        fast = stylize(model, photo)
-        fast_s = time.perf_counter() - start
-        slow = impasto.transfer(photo, args.style_image, config)
-        fast_loss = float(impasto.evaluate(fast, photo, args.style_image, config).style)
-        slow_loss = float(impasto.evaluate(slow.tensor, photo, args.style_image, config).style)
-        ratios.append(fast_loss / slow_loss)
-        print(f"| {path.name} | {fast_loss:.4g} | {fast_s:.2f} | {slow_loss:.4g} | {slow.seconds:.0f} "
-              f"| {ratios[-1]:.2f} |", flush=True)
-    if ratios:
-        print(f"| geometric mean | | | | | {statistics.geometric_mean(ratios):.2f} |")
+    rows = style_loss_rows(model, args.style_image, photos, args.quality_size, args.transfer_iterations)
+    for row in rows:
+        print(f"| {row['photo']} | {row['fast']:.4g} | {row['fast_s']:.2f} | {row['transfer']:.4g} "
+              f"| {row['transfer_s']:.0f} | {row['ratio']:.2f} |", flush=True)
+    if rows:
+        print(f"| geometric mean | | | | | {statistics.geometric_mean(r['ratio'] for r in rows):.2f} |")
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ from impasto import images
 from impasto.config import TrainConfig, train_config
 from impasto.errors import InputError
 from impasto.fast.apply import read_model
-from impasto.fast.train import Photos, TrainStep, held_out, train
+from impasto.fast.train import Photos, TrainStep, _loss_scale, batches, held_out, train
+from impasto.losses import Weights, perceptual_objective
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 # Six photos named photo_0 ... photo_5; at 25 % the name hash holds out photo_1 and photo_4.
@@ -116,8 +117,26 @@ def test_unreadable_photos_are_skipped(tmp_path: Path, photo_dir: Path) -> None:
     assert [p.name for p in photos.unreadable] == ["broken.jpg"]
 
 
+def test_worker_processes_load_the_same_batches(photo_dir: Path) -> None:
+    photos = Photos(photo_dir, HOLDOUT)
+    config = dataclasses.replace(TINY, iterations=6)
+    inline = list(batches(photos, config, start=2))
+    ahead = list(batches(photos, dataclasses.replace(config, workers=2), start=2))
+    assert len(inline) == len(ahead) == 4
+    assert all(torch.equal(a, b) for a, b in zip(inline, ahead, strict=True))
+    assert not torch.equal(inline[0], inline[1])
+
+
+def test_a_worker_reports_an_undecodable_folder_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    config = dataclasses.replace(TINY, workers=1, holdout_percent=0.0)
+    with pytest.raises(InputError, match=r"^\S+: 1 photos cannot be decoded$"):
+        next(batches(Photos(tmp_path, 0.0), config, start=0))
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"iterations": 0}, "--iterations"),
+    ({"workers": -1}, "--workers"),
     ({"crop_size": 16}, "--crop-size"),
     ({"style_weight": -1.0}, "--style-weight"),
     ({"learning_rate": 0.0}, "--lr"),
@@ -156,7 +175,7 @@ def test_divergence_stops_with_one_line(tmp_path: Path, photo_dir: Path, style_f
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from impasto.fast import train as module
 
-    def diverging(self: module._Trainer) -> dict[str, float]:
+    def diverging(self: module._Trainer, batch: torch.Tensor) -> dict[str, float]:
         self.iteration += 1
         return {"content": 1.0, "style": float("nan"), "tv": 0.0, "total": float("nan")}
 
@@ -164,3 +183,15 @@ def test_divergence_stops_with_one_line(tmp_path: Path, photo_dir: Path, style_f
     with pytest.raises(module.TrainingDiverged, match=r"diverged at iteration 1 .* lower --lr"):
         train(style_file, photo_dir, tmp_path / "m.pt", dataclasses.replace(TINY, preview_every=0))
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_the_paper_objective_is_scaled_to_order_one_for_its_gradients() -> None:
+    """bf16 gradients of the raw paper objective (~1e13 on 256 px crops) overflow; the backward
+    pass sees it divided by the style loss of a black image."""
+    grams = {"relu1_1": torch.rand(4, 4) * 1e3, "relu2_1": torch.rand(8, 8) * 1e4}
+    config = train_config("gatys", style_layers=tuple(grams), style_weight=1e3)
+    weights = Weights(1.0, 1e3, 0.0, {"relu2_1": 1.0}, {"relu1_1": 0.5, "relu2_1": 0.5})
+    black = {"relu1_1": torch.zeros(2, 4, 8, 8), "relu2_1": torch.zeros(2, 8, 4, 4)}
+    terms = perceptual_objective(black, torch.zeros(2, 3, 8, 8), {"relu2_1": black["relu2_1"]}, grams, weights, "gatys")
+    assert float(terms.style) * _loss_scale(config, weights, grams) == pytest.approx(1.0, rel=1e-5)
+    assert _loss_scale(train_config("relative"), weights, grams) == 1.0

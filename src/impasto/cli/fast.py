@@ -106,6 +106,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=d.learning_rate, dest="learning_rate",
                    help="Adam's learning rate (default: %(default)s)")
     g.add_argument("--seed", type=int, default=d.seed, help="initialisation and batch order (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=d.workers,
+                   help="processes decoding photos ahead; 0 = in the training process, best on a CPU; 4-8 keep "
+                   "a GPU busy (default: %(default)s)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
                    help="auto: bf16 autocast on CPUs with native bf16 and on CUDA (default: %(default)s)")

@@ -7,7 +7,8 @@ names, is held out for previews and a validation loss. Every batch is drawn from
 seeded by (seed, iteration), so a resumed run sees exactly the batches an uninterrupted one would.
 
 Decoding a batch of small JPEGs takes milliseconds next to the seconds of a VGG pass on the
-CPU, so photos load in the training process: DataLoader workers would only compete for cores.
+CPU, so by default photos load in the training process (workers would only compete for cores);
+on a GPU an iteration takes milliseconds and ``workers`` processes decode batches ahead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,37 @@ def centre_crop(photo: Tensor, size: int) -> Tensor:
     return photo[..., top : top + size, left : left + size]
 
 
+class _Batches(torch.utils.data.Dataset[Tensor | str]):
+    """Batch ``i`` of a run, the same in any process: a worker returns an error's message rather
+    than raising, since DataLoader would re-raise it wrapped in a traceback."""
+
+    def __init__(self, photos: Photos, config: TrainConfig) -> None:
+        self.photos, self.config = photos, config
+
+    def __len__(self) -> int:
+        return self.config.iterations
+
+    def __getitem__(self, iteration: int) -> Tensor | str:
+        generator = _batch_generator(self.config.seed, iteration)
+        try:
+            return self.photos.batch(self.config.batch_size, self.config.crop_size, generator)
+        except InputError as exc:
+            return str(exc)
+
+
+def batches(photos: Photos, config: TrainConfig, start: int, pin_memory: bool = False) -> Iterator[Tensor]:
+    """The batches of iterations ``start`` ... ``config.iterations - 1``, in order."""
+    loader = torch.utils.data.DataLoader(
+        _Batches(photos, config), batch_size=None, sampler=range(start, config.iterations),
+        num_workers=config.workers, pin_memory=pin_memory, persistent_workers=False,
+        prefetch_factor=4 if config.workers else None,
+    )
+    for batch in loader:
+        if isinstance(batch, str):
+            raise InputError(batch)
+        yield batch
+
+
 def architecture_of(config: TrainConfig) -> Architecture:
     """The config's variant, with its width and number of blocks replaced where given."""
     base = architecture(config.variant)
@@ -204,6 +236,7 @@ class _Trainer:
                      (1.0 / len(config.style_layers),) * len(config.style_layers), strict=True)),
         )
         self.grams = self._style_grams(style)
+        self.loss_scale = _loss_scale(config, self.weights, self.grams)
         self.iteration = 0
         self.seconds = 0.0
         self.history: list[dict[str, float]] = []
@@ -230,13 +263,11 @@ class _Trainer:
         terms = perceptual_objective(features, outputs, content, self.grams, self.weights, self.config.objective)
         return terms, outputs
 
-    def step(self) -> dict[str, float]:
-        generator = _batch_generator(self.config.seed, self.iteration)
-        batch = self.photos.batch(self.config.batch_size, self.config.crop_size, generator)
+    def step(self, batch: Tensor) -> dict[str, float]:
         self.net.train()
         terms, _ = self.objective(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        (terms.total * self.loss_scale).backward()
         self.optimizer.step()
         self.iteration += 1
         losses = terms.as_floats()
@@ -277,6 +308,18 @@ class _Trainer:
             raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history = list(state.get("history", []))
+
+
+def _loss_scale(config: TrainConfig, weights: Weights, grams: dict[str, Tensor]) -> float:
+    """What the objective is multiplied by for the backward pass. The paper's terms reach 1e13 on
+    256 px crops, and their bf16 gradients overflow to inf within tens of iterations; divided by
+    the style loss of a black image they are of order one. Adam's steps do not depend on the
+    scale, and the losses reported stay in the paper's units."""
+    if config.objective != "gatys":
+        return 1.0
+    layers = weights.style_layers.items()
+    black = weights.style * sum(w * 0.25 * float(grams[n].float().pow(2).sum()) for n, w in layers)
+    return 1.0 / black if black > 0 else 1.0
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
@@ -375,14 +418,15 @@ class _Loop:
         if t.iteration == 0 and self.previews is not None and config.preview_every:
             self.preview()
         try:
-            while t.iteration < config.iterations:
-                start = time.perf_counter()
-                losses = t.step()
+            start = time.perf_counter()
+            for batch in batches(t.photos, config, t.iteration, t.runtime.device.type == "cuda"):
+                losses = t.step(batch)
                 t.seconds += time.perf_counter() - start
                 if not math.isfinite(losses["total"]):
                     raise TrainingDiverged(f"training diverged at iteration {t.iteration} (loss {losses['total']}); "
                                            "resume from the last checkpoint with a lower --lr")
                 self._after_step(losses)
+                start = time.perf_counter()
         except KeyboardInterrupt:
             saved = self.checkpoint if config.checkpoint_every else None
             if saved is not None:
