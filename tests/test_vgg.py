@@ -35,6 +35,26 @@ def test_known_activation_statistics(weights: vgg.VGGWeights) -> None:
     assert features["relu5_1"].std().item() == pytest.approx(137.212, rel=1e-3)
 
 
+def test_reduced_network_sees_input_changes_below_one_grey_level(weights: vgg.VGGWeights) -> None:
+    """A step of 0.1 grey level (L-BFGS's steps near convergence are that small) must reach the
+    first features as in float32; an input cast to bfloat16 is rounded to about one grey level."""
+    image, step = ramp(), 0.1 / 255
+
+    def change(net: vgg.VGG19) -> torch.Tensor:
+        before, after = (net(x, ["relu1_1"])["relu1_1"].float() for x in (image, image + step))
+        return after - before
+
+    exact = change(vgg.VGG19(weights, "relu1_1"))
+    reduced = vgg.VGG19(weights, "relu2_1").reduced(torch.device("cpu"), torch.bfloat16)
+    assert reduced.layers["conv1_1"].weight.dtype == torch.float32
+    assert reduced.layers["conv2_1"].weight.dtype == torch.bfloat16
+    assert reduced.shift.dtype == torch.float32 and reduced.shift[0, 0, 0, 0].item() == pytest.approx(103.939)
+    assert reduced(image, ["relu2_1"])["relu2_1"].dtype == torch.bfloat16
+    everything_bf16 = vgg.VGG19(weights, "relu1_1").to(torch.bfloat16)
+    assert (change(reduced) - exact).norm() < 0.05 * exact.norm()
+    assert (change(everything_bf16) - exact).norm() > exact.norm()
+
+
 def test_caffe_preprocessing_is_bgr_0_255_minus_mean(weights: vgg.VGGWeights) -> None:
     net = vgg.VGG19(weights, "relu1_1")
     red = torch.zeros(1, 3, 4, 4)

@@ -193,6 +193,19 @@ class VGG19(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    def reduced(self, device: torch.device, dtype: torch.dtype) -> VGG19:
+        """This network on ``device`` in ``dtype``, channels-last, except its input stage.
+
+        The preprocessing and conv1_1 stay in float32 (0.4 % of the multiply-adds up to relu5_1):
+        in bfloat16 the input itself is rounded to about one grey level, so once an
+        optimisation's steps are smaller than that the network no longer sees them, and L-BFGS
+        stalls a few per cent above the float32 result (measured: bench/precision.py).
+        """
+        self.to(device)
+        self.layers.to(dtype).to(memory_format=torch.channels_last)
+        self.layers["conv1_1"].float()
+        return self
+
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB in [0, 1] to the input the weights expect."""
         if self.input_format == "caffe":
@@ -208,6 +221,8 @@ class VGG19(nn.Module):
         x = self.preprocess(image)
         features: dict[str, Tensor] = {}
         for name, layer in self.layers.items():
+            if isinstance(layer, nn.Conv2d):
+                x = x.to(layer.weight.dtype)
             x = layer(x)
             if name in wanted:
                 features[name] = x
