@@ -171,7 +171,7 @@ def test_bad_videos_exit_2_and_write_nothing(tmp_path: Path, model_file: Path, c
     _write_video(good, 2)
     cases = [
         ([fake, "-o", tmp_path / "o.mp4"], "fake.mp4: "),
-        ([good, "-o", tmp_path / "o.png"], "a video's output must end in"),
+        ([good, "-o", tmp_path / "o.png"], "output must end in .mp4"),
         ([good, "-o", good], "same file as an input"),
         ([tmp_path / "missing.mp4", "-o", tmp_path / "o.mp4"], "missing.mp4: video file not found"),
     ]

@@ -41,6 +41,9 @@ class TransferConfig:
     * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
       and the classic tools' default) is the default here.
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
+    * ``precision`` "auto": bfloat16 on CPUs that compute it natively and on CUDA, except the
+      input stage (preprocessing, conv1_1), which stays float32 so that steps smaller than a
+      grey level still reach the network; results match float32 runs (docs/benchmarks.md).
     """
 
     size: int = 512

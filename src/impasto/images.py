@@ -200,19 +200,14 @@ def to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(data.permute(1, 2, 0).contiguous().numpy())
 
 
-def check_output_path(path: PathLike, inputs: Sequence[PathLike] = ()) -> Path:
-    """Check that ``path`` can be written as an image before a long job starts; return it as a Path."""
-    out = _check_writable(path)
-    for source in inputs:
-        if _same_file(out, Path(source)):
-            raise _error(os.fsdecode(path), "output path is the same file as an input; choose another name")
-    return out
-
-
-def _check_writable(path: PathLike) -> Path:
+def check_output_path(path: PathLike, inputs: Sequence[PathLike] = (), suffixes: Sequence[str] = ()) -> Path:
+    """Check that ``path`` can be written before a long job starts, as an image or, where
+    ``suffixes`` are given, as a file with one of them; return it as a Path."""
     label = os.fsdecode(path)
     out = Path(path)
-    if out.suffix.lower() not in _FORMATS:
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise _error(label, f"output must end in {', '.join(suffixes)}")
+    if not suffixes and out.suffix.lower() not in _FORMATS:
         raise _error(label, f"unsupported output format '{out.suffix}' ({_FORMATS_HINT})")
     if out.is_dir():
         raise _error(label, "is a directory, not a file")
@@ -221,6 +216,9 @@ def _check_writable(path: PathLike) -> Path:
         raise _error(label, f"folder {folder} does not exist")
     if not folder.is_dir():
         raise _error(label, f"{folder} is not a folder")
+    for source in inputs:
+        if _same_file(out, Path(source)):
+            raise _error(label, "output path is the same file as an input; choose another name")
     return out
 
 
@@ -235,7 +233,7 @@ def save_image(image: Tensor | Image.Image, path: PathLike, *, quality: int = 95
     """Write an image in the format its extension names. The write is atomic: on failure no
     temporary file is left and an existing file at ``path`` is untouched. ``quality`` applies to
     JPEG and WebP. PIL images are written as they are (mode included)."""
-    out = _check_writable(path)
+    out = check_output_path(path)
     img = image if isinstance(image, Image.Image) else to_pil(image)
     fmt = _FORMATS[out.suffix.lower()]
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}

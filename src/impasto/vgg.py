@@ -196,7 +196,7 @@ class VGG19(nn.Module):
     def reduced(self, device: torch.device, dtype: torch.dtype) -> VGG19:
         """This network on ``device`` in ``dtype``, channels-last, except its input stage.
 
-        The preprocessing and conv1_1 stay in float32 (0.4 % of the multiply-adds up to relu5_1):
+        The preprocessing and conv1_1 stay in float32 (0.5 % of the multiply-adds up to relu5_1):
         in bfloat16 the input itself is rounded to about one grey level, so once an
         optimisation's steps are smaller than that the network no longer sees them, and L-BFGS
         stalls a few per cent above the float32 result (measured: bench/precision.py).

@@ -43,15 +43,7 @@ def is_video(path: str | os.PathLike[str]) -> bool:
 
 def check_video_output(path: Path, source: Path) -> Path:
     """Refuse, before any work, an output the writer cannot produce or that would overwrite the input."""
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"{path}: a video's output must end in {', '.join(OUTPUT_SUFFIXES)}")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a file")
-    if not path.parent.is_dir():
-        raise InputError(f"{path}: folder {path.parent} does not exist")
-    if path.exists() and source.exists() and os.path.samefile(path, source):
-        raise InputError(f"{path}: output path is the same file as an input; choose another name")
-    return path
+    return images.check_output_path(path, [source], OUTPUT_SUFFIXES)
 
 
 def _cv2() -> Any:
