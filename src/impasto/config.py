@@ -43,7 +43,7 @@ class TransferConfig:
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
     * ``precision`` "auto": bfloat16 on CPUs that compute it natively and on CUDA, except the
       input stage (preprocessing, conv1_1), which stays float32 so that steps smaller than a
-      grey level still reach the network; results match float32 runs (docs/benchmarks.md).
+      grey level still reach the network; results within 0.4 % of float32 runs (docs/benchmarks.md).
     """
 
     size: int = 512
