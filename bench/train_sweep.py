@@ -60,6 +60,7 @@ def train_job(job: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return {"name": job["name"], "style": job["style"], "objective": full.objective,
             "iterations": result.iterations, "seconds": round(result.seconds, 1),
             "ms_per_iteration": round(per_iteration * 1000, 2), "settings": job.get("settings", {}),
+            "quality_photos": job.get("quality", args.quality),
             "validation": result.validation[-1] if result.validation else None}
 
 
@@ -77,14 +78,12 @@ def main() -> None:
     # Fixed crop sizes: let cuDNN pick the fastest kernels once.
     torch.backends.cudnn.benchmark = True
     start = time.perf_counter()
-    jobs = json.loads(args.jobs.read_text())
-    results = [train_job(job, args) for job in jobs]
+    results = [train_job(job, args) for job in json.loads(args.jobs.read_text())]
     print(f"training done after {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     references: dict[str, dict[Path, tuple[float, float]]] = {}
     for result in results:
         model = load_model(args.out / f"{result['name']}.pt")
-        count = next(j.get("quality", args.quality) for j in jobs if j["name"] == result["name"])
-        photos = Photos(args.data, model.training["settings"]["holdout_percent"]).held_out[:count]
+        photos = Photos(args.data, model.training["settings"]["holdout_percent"]).held_out[: result["quality_photos"]]
         rows = style_loss_rows(model, args.styles / result["style"], photos, args.quality_size, 300,
                                references.setdefault(result["style"], {}))
         result["quality"] = rows
