@@ -131,10 +131,10 @@ def _onnx_bytes(source: ModelSource) -> bytes:
 
 def torch_bf16_backend(model: FastModel | TransformNet) -> Backend:
     """The whole network in bfloat16 (weights and activations), output widened to float32."""
-    network = network_of(model)
+    source = network_of(model)
     # A copy: converting in place would change the caller's float32 network.
-    network = TransformNet(network.arch).to(torch.bfloat16)
-    network.load_state_dict(network_of(model).state_dict())
+    network = TransformNet(source.arch).to(torch.bfloat16)
+    network.load_state_dict(source.state_dict())
     network.eval().to(memory_format=torch.channels_last)
 
     def run(image: Tensor) -> Tensor:
