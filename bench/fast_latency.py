@@ -33,10 +33,11 @@ import torch
 
 import impasto
 from impasto import images
-from impasto.export import BACKENDS, export_onnx, make_backend
-from impasto.fast.apply import FastModel, load_model, stylize
+from impasto.fast.backends import BACKENDS, export_onnx, make_backend
+from impasto.fast.data import Photos
+from impasto.fast.model import FastModel, load_model
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
-from impasto.fast.train import Photos
+from impasto.fast.stylize import stylize
 
 ROOT = Path(__file__).resolve().parents[2] / "shared"
 CONTENT = ROOT / "images" / "content" / "tubingen.jpg"

@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 
 import impasto
+from impasto.gatys.schedule import plan
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 CONTENT = SHARED / "content" / "tubingen.jpg"
@@ -27,7 +28,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     base = impasto.TransferConfig(size=args.size)
-    print(f"size {args.size}, scales {base.scale_sizes()}, iterations {base.coarse_iterations}/{base.iterations}\n")
+    sizes = [s.size for s in plan(base)]
+    print(f"size {args.size}, scales {sizes}, iterations {base.coarse_iterations}/{base.iterations}\n")
     print("| seed | bf16 loss | fp32 loss | bf16 / fp32 | bf16 s | fp32 s |")
     print("|---:|---:|---:|---:|---:|---:|")
     ratios = []

@@ -31,8 +31,10 @@ import torch
 
 from fast_latency import PHOTOS, ROOT, style_loss_rows
 from impasto.config import train_config
-from impasto.fast.apply import load_model
-from impasto.fast.train import Photos, TrainStep, train
+from impasto.events import TrainStep
+from impasto.fast.data import Photos
+from impasto.fast.model import load_model
+from impasto.fast.train import train
 
 CALIBRATION = 60  # iterations of the first stint; the first few include start-up
 
@@ -48,7 +50,7 @@ def train_job(job: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         stamps.append(step.seconds)
 
     first = train(style, args.data, out, dataclasses.replace(config, checkpoint_every=CALIBRATION),
-                  style_name=style.stem, on_step=clock)
+                  style_name=style.stem, on_event=clock)
     per_iteration = (stamps[-1] - stamps[CALIBRATION // 2]) / (len(stamps) - 1 - CALIBRATION // 2)
     iterations = max(CALIBRATION, int((job["seconds"] - first.seconds) / per_iteration) // 100 * 100)
     print(f"{job['name']}: {per_iteration * 1000:.1f} ms/iteration, training to {iterations}",

@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 from conftest import HtmlLinks
-from impasto import experiments, images, report
+from impasto import images
 from impasto.cli import main
 from impasto.errors import InputError
+from impasto.research import experiments, report
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 SIZE = 64
@@ -61,8 +62,7 @@ def _weights_loaded_once() -> Iterator[None]:
     """Every transfer and evaluation loads the VGG weights afresh (over a second on a small CPU);
     loading them once per module keeps these tests quick and changes no result, since the
     network copies the weights it is given."""
-    # The package's ``transfer`` attribute is the function, so reach the module by name.
-    engine = importlib.import_module("impasto.transfer")
+    engine = importlib.import_module("impasto.gatys.api")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine, "load_weights", functools.cache(engine.load_weights))
         yield
@@ -304,16 +304,20 @@ def test_commands_fail_with_one_line(args: list[str], phrase: str, tmp_path: Pat
     assert not out.exists()
 
 
-def test_progress_names_each_run_and_counts_its_iterations(capsys: pytest.CaptureFixture[str]) -> None:
-    from impasto.cli.figures import _progress
+def test_progress_starts_a_bar_per_run_and_counts_its_iterations(capsys: pytest.CaptureFixture[str]) -> None:
+    from impasto.cli.progress import ProgressBar
     from impasto.events import Iteration
 
     losses = {"total": 3.0, "content": 1.0, "style": 2.0, "tv": 0.0}
-    with _progress("B_shipwreck", 3) as callback:
+    bar = ProgressBar()
+    for run in range(2):
         for i in (1, 2, 3):
-            callback(Iteration(i, 3, 0, 1, 48, 64, 0.1 * i, i, losses, lambda: torch.zeros(1, 3, 48, 64)))
+            bar(Iteration(i, 3, 0.1 * i, losses, 0, 1, 48, 64, i, lambda: torch.zeros(1, 3, 48, 64)))
+        if run == 0:
+            first = bar.bar
+    bar.close()
     err = capsys.readouterr().err
-    assert err.startswith("B_shipwreck\n") and "3/3" in err and "total=3" in err
+    assert first is not None and err.count("3/3") >= 2 and "total=3" in err and "scale 1/1 64x48" in err
 
 
 def test_commands_pass_their_settings_to_the_experiments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -334,12 +338,12 @@ def test_commands_pass_their_settings_to_the_experiments(tmp_path: Path, monkeyp
     assert args == (SHARED / "content" / "tubingen.jpg", SHARED / "style" / "starry_night.jpg", Path(out))
     base = kwargs["base"]
     assert (base.scales, base.coarse_iterations, base.pooling) == (2, 5, "avg")
-    assert kwargs["ratios"] == (1e-3, 1e-2) and kwargs["size"] == 512 and kwargs["monitor"] is None
+    assert kwargs["ratios"] == (1e-3, 1e-2) and kwargs["size"] == 512 and kwargs["on_event"] is None
     assert kwargs["iterations"] == base.iterations
     assert main(["gallery", "--images", str(SHARED), "--with-reference", "--size", "96", "--out", out]) == 0
     args, kwargs = calls["gallery"]
     assert args == (SHARED, Path(out)) and kwargs["with_reference"] and kwargs["size"] == 96
-    assert kwargs["monitor"] is not None
+    assert kwargs["on_event"] is not None
     assert main(["compare-optimizers", "photo.jpg", "--images", str(SHARED), "--adam-lrs", "0.1", "--out", out,
                  "-q"]) == 0
     args, kwargs = calls["compare_optimizers"]

@@ -10,8 +10,9 @@ from PIL import Image
 
 from impasto import images
 from impasto.cli import main
-from impasto.fast import apply
+from impasto.fast import model as fast_model
 from impasto.fast.network import Architecture, TransformNet
+from impasto.fast.stylize import stylize
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
@@ -26,13 +27,13 @@ def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str
 def model_file(tmp_path: Path) -> Path:
     torch.manual_seed(3)
     path = tmp_path / "tiny.pt"
-    apply.save_model(TransformNet(Architecture(4, 1)), path, "tiny", {"iterations": 7, "seconds": 36.0})
+    fast_model.save_model(TransformNet(Architecture(4, 1)), path, "tiny", {"iterations": 7, "seconds": 36.0})
     return path
 
 
 @pytest.fixture
 def no_shipped_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply, "_models_folder", lambda: tmp_path / "no_models")
+    monkeypatch.setattr(fast_model, "_models_folder", lambda: tmp_path / "no_models")
 
 
 def test_styles_without_models(capsys, no_shipped_models) -> None:
@@ -44,7 +45,7 @@ def test_styles_lists_shipped_models(tmp_path: Path, model_file: Path, capsys, m
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(apply, "_models_folder", lambda: folder)
+    monkeypatch.setattr(fast_model, "_models_folder", lambda: folder)
     code, out, _ = run(capsys, "styles")
     assert code == 0 and "| tiny | width-4, 1-block, 9x9-edge, 2-stage | 7 |" in out
 
@@ -60,7 +61,7 @@ def test_apply_one_photo_and_several(tmp_path: Path, model_file: Path, small_pai
                        "--preserve-color", "--size", "48", "--quiet")
     assert code == 0 and err == ""
     written = sorted(p.name for p in (tmp_path / "many").iterdir())
-    assert written == ["content_tiny.png", "second_tiny.png"]
+    assert written == ["content_tiny.png", "job.json", "second_tiny.png"]
     assert max(Image.open(tmp_path / "many" / "second_tiny.png").size) == 48
 
 
@@ -136,11 +137,11 @@ def test_apply_to_a_video_frame_by_frame(tmp_path: Path, model_file: Path, capsy
     inputs, _ = _read_video(source)
     outputs, fps = _read_video(out)
     assert len(outputs) == 7 and fps == pytest.approx(12.0) and outputs[0].shape == (1, 3, 40, 48)
-    model = apply.load_model(model_file)
+    model = fast_model.load_model(model_file)
     for frame, styled in zip(inputs, outputs, strict=True):
         # Each output frame is the network's output for that frame, up to mp4v's lossy coding of
         # tiny frames (a few grey levels), and far from the input frame.
-        expected = apply.stylize(model, frame)
+        expected = stylize(model, frame)
         assert (styled - expected).abs().mean() < 0.05
         assert (styled - expected).abs().mean() < 0.25 * (styled - frame).abs().mean()
 
@@ -155,7 +156,8 @@ def test_apply_to_folders_of_photos_and_videos(tmp_path: Path, model_file: Path,
     (folder / "notes.txt").write_text("not an image")
     code, _, err = run(capsys, "apply", "--model", model_file, folder, "-o", tmp_path / "out", "--quiet")
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_tiny.png", "b_tiny.png", "c_tiny.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_tiny.png", "b_tiny.png", "c_tiny.mp4",
+                                                                     "job.json"]
     # a.png and b.jpg went through the network as one batch of two: same result as alone.
     alone = tmp_path / "alone.png"
     assert run(capsys, "apply", "--model", model_file, folder / "a.png", "-o", alone, "--quiet")[0] == 0
@@ -212,7 +214,9 @@ def test_train_command(tmp_path: Path, small_pair, capsys, one_thread) -> None:
                        "--style-layers", "relu1_1", "relu2_1", "--style-layer-weights", "0.3", "0.7")
     assert code == 0, err
     assert "saved" in err and out.is_file() and (tmp_path / "m.pt.ckpt").is_file()
-    settings = json.loads(out.with_suffix(".json").read_text())["settings"]
+    job = json.loads((tmp_path / "m.job.json").read_text())
+    assert job["kind"] == "train" and job["result"]["iterations"] == 2
+    settings = job["config"]
     assert settings["style_layers"] == ["relu1_1", "relu2_1"] and settings["style_layer_weights"] == [0.3, 0.7]
     assert len(list((tmp_path / "m_previews").iterdir())) == 3
     code, _, err = run(capsys, "train", style, "--data", photos, "-o", out, "--iterations", "0")

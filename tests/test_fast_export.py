@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from impasto import export
 from impasto.errors import InputError
-from impasto.fast.apply import FastModel
+from impasto.fast import backends as export
+from impasto.fast.model import FastModel
 from impasto.fast.network import Architecture, TransformNet
 
 pytest.importorskip("onnx")
@@ -91,7 +91,7 @@ def test_fixed_size_export_and_metadata(tmp_path: Path, net: TransformNet) -> No
 def test_export_errors(tmp_path: Path, net: TransformNet) -> None:
     with pytest.raises(InputError, match="both --height and --width"):
         export.export_onnx(net, height=64)
-    with pytest.raises(InputError, match="folder does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         export.export_onnx(net, tmp_path / "nope" / "m.onnx")
     with pytest.raises(InputError, match="--backend"):
         export.make_backend("tensorrt", net)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from impasto.config import FastVariant
+from impasto.errors import InputError
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build, parameter_count
 
 
@@ -53,9 +54,9 @@ def test_variants_and_config_agree() -> None:
     assert johnson.arch == Architecture(32, 5)
     assert parameter_count(build("fast")) < parameter_count(johnson) / 3
     assert parameter_count(build("lite")) < parameter_count(build("fast"))
-    with pytest.raises(ValueError, match="unknown variant"):
+    with pytest.raises(InputError, match="unknown variant"):
         build("huge")
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         Architecture(0, 5)
 
 
@@ -84,8 +85,8 @@ def test_lite_variant_takes_any_size_from_its_minimum(size: tuple[int, int]) -> 
 
 
 def test_architecture_rejects_even_kernels_and_negative_stages() -> None:
-    with pytest.raises(ValueError, match="odd"):
+    with pytest.raises(InputError, match="odd"):
         Architecture(8, 3, kernel=4)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         Architecture(8, 3, stages=-1)
     assert Architecture(8, 1, kernel=9, stages=1).min_side == 5

@@ -10,8 +10,10 @@ import torch
 from impasto import images
 from impasto.config import TrainConfig, train_config
 from impasto.errors import InputError
-from impasto.fast.apply import read_model
-from impasto.fast.train import Photos, TrainStep, _loss_scale, batches, held_out, train
+from impasto.events import TrainStep
+from impasto.fast.data import Photos, batches, held_out
+from impasto.fast.model import read_model
+from impasto.fast.train import _loss_scale, train
 from impasto.losses import Weights, perceptual_objective
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
@@ -61,8 +63,8 @@ def test_training_reduces_the_held_out_loss_and_writes_previews(tmp_path: Path, 
                                                                  style_file: Path) -> None:
     steps: list[TrainStep] = []
     result = train(style_file, photo_dir, tmp_path / "m.pt", TINY, preview_dir=tmp_path / "previews",
-                   on_step=steps.append)
-    assert [s.iteration for s in steps] == list(range(1, 17))
+                   on_event=steps.append)
+    assert [s.step for s in steps] == list(range(1, 17))
     first, last = result.validation[0], result.validation[-1]
     assert (first["iteration"], last["iteration"]) == (0, 16)
     assert last["total"] < 0.8 * first["total"], result.validation
@@ -71,7 +73,7 @@ def test_training_reduces_the_held_out_loss_and_writes_previews(tmp_path: Path, 
     strip = images.load_image(tmp_path / "previews" / "iter_00016.png")
     assert strip.shape == (1, 3, 32, 64)  # two held-out photos side by side
     assert [s.checkpoint is not None for s in steps].count(True) == 2
-    assert (tmp_path / "m.pt.ckpt").is_file() and (tmp_path / "m.json").is_file()
+    assert (tmp_path / "m.pt.ckpt").is_file()
     model = read_model(tmp_path / "m.pt")
     assert model.style == "starry" and model.training["iterations"] == 16
     assert model.training["held_out"] == 2 and model.training["settings"]["width"] == 8
@@ -82,8 +84,8 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path, photo_dir: Path, s
     train(style_file, photo_dir, tmp_path / "a.pt", short)
     steps: list[TrainStep] = []
     resumed = train(style_file, photo_dir, tmp_path / "a.pt", dataclasses.replace(short, iterations=6),
-                    resume=True, on_step=steps.append)
-    assert [s.iteration for s in steps] == [5, 6]
+                    resume=True, on_event=steps.append)
+    assert [s.step for s in steps] == [5, 6]
     assert resumed.iterations == 6
     # Batches depend only on (seed, iteration) and Adam's state is restored: resuming matches
     # an uninterrupted run.

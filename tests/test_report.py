@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from conftest import HtmlLinks
-from impasto import images, report
+from impasto import images
 from impasto.cli import main
 from impasto.errors import InputError
+from impasto.research import report
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 

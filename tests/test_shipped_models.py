@@ -9,25 +9,26 @@ import torch
 
 from impasto import colour, images
 from impasto.cli import main
-from impasto.fast import apply
+from impasto.fast import model as fast_model
 from impasto.fast.network import VARIANTS
+from impasto.fast.stylize import stylize
 
 PAPER_PAINTINGS = ("starry_night", "the_scream", "shipwreck", "composition_vii", "seated_nude")
 MAX_BYTES = 8 * 1024 * 1024
 
 
 def test_the_five_paintings_ship() -> None:
-    assert set(PAPER_PAINTINGS) <= set(apply.available_styles())
+    assert set(PAPER_PAINTINGS) <= set(fast_model.available_styles())
 
 
 @pytest.mark.parametrize("name", PAPER_PAINTINGS)
 def test_shipped_model_is_small_and_paints(name: str, content64: torch.Tensor, style64: torch.Tensor) -> None:
-    folder = apply._models_folder()
+    folder = fast_model._models_folder()
     assert (folder / f"{name}.pt").stat().st_size <= MAX_BYTES
-    model = apply.load_model(name)
+    model = fast_model.load_model(name)
     assert model.style == name and model.architecture == VARIANTS["lite"]
     assert model.training["iterations"] >= 100 and model.training["settings"]["variant"] == "lite"
-    out = apply.stylize(model, content64)
+    out = stylize(model, content64)
     assert out.shape == content64.shape
     # The output is no longer the photo: its colours moved (mean YIQ chroma distance).
     assert (colour.rgb_to_yiq(out) - colour.rgb_to_yiq(content64)).abs().mean() > 0.02
@@ -35,7 +36,7 @@ def test_shipped_model_is_small_and_paints(name: str, content64: torch.Tensor, s
 
 def test_starry_night_moves_colours_toward_the_painting(content64: torch.Tensor, style64: torch.Tensor) -> None:
     # Mean colour of the output is nearer the painting's than the photo's mean colour is.
-    out = apply.stylize(apply.load_model("starry_night"), content64)
+    out = stylize(fast_model.load_model("starry_night"), content64)
     target = _mean_colour(style64)
     assert (_mean_colour(out) - target).norm() < (_mean_colour(content64) - target).norm()
 

@@ -60,7 +60,7 @@ def test_coarse_to_fine_ends_at_the_requested_size(content64, style64) -> None:
     assert [e.scale for e in events] == [0] * 7 + [1] * 5
     assert (events[0].width, events[-1].width) == (48, 96)
     assert [e.iteration for e in events] == list(range(1, 13))
-    assert all(e.total_iterations == 12 for e in events)
+    assert all(e.total == 12 for e in events)
     assert result.tensor.shape[-1] == 96 and events[-1].image().shape == result.tensor.shape
 
 

@@ -5,18 +5,24 @@
 >>> result.image.save("out.png")
 """
 
-from impasto.config import TransferConfig
+from impasto.config import ApplyConfig, TrainConfig, TransferConfig
 from impasto.errors import ImpastoError, InputError, WeightsError
-from impasto.events import Iteration
-from impasto.transfer import Result, TransferInterrupted, evaluate, transfer
+from impasto.events import CancelToken, Event, Frames, Iteration, TrainStep
+from impasto.gatys.api import Result, TransferInterrupted, evaluate, transfer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApplyConfig",
+    "CancelToken",
+    "Event",
+    "Frames",
     "ImpastoError",
     "InputError",
     "Iteration",
     "Result",
+    "TrainConfig",
+    "TrainStep",
     "TransferConfig",
     "TransferInterrupted",
     "WeightsError",

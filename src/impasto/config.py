@@ -1,20 +1,29 @@
-"""Typed configuration: the single source of defaults for the library and the CLI."""
+"""Typed configuration: the single source of defaults for the library, the CLI and job files.
+
+Each config is a frozen dataclass validated on creation (one-line InputErrors naming the CLI
+option); ``to_dict``/``from_dict`` turn it into JSON and back, so a run is reproducible from the
+job file it writes. Choices are Literals whose values the CLI offers via :func:`choices`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from impasto.errors import InputError
 from impasto.images import DEFAULT_MAX_PIXELS
+from impasto.runtime import check_device
 from impasto.vgg import check_layers
 
 Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["noise", "content", "style"]
 PreserveColor = Literal["none", "luminance", "histogram"]
-Device = Literal["auto", "cpu", "cuda"]
+# "auto", "cpu", "cuda" or "cuda:N" (checked by runtime.check_device).
+Device = str
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
 
@@ -34,10 +43,10 @@ class TransferConfig:
     before the ReLU. Departures from the paper, all optional or documented:
 
     * ``scales``: coarse-to-fine optimisation (solve at half size, upsample, refine), as
-      neural-style's multi-resolution recipe and style-transfer-pytorch do. The objective at the
-      final size is the paper's; only the starting point of the last scale differs. The default
-      (``None``) halves the size while the coarsest level stays at least ``min_scale_size`` px;
-      ``scales=1`` is the paper's single-scale optimisation.
+      neural-style's multi-resolution recipe and style-transfer-pytorch do (``gatys.schedule``).
+      The objective at the final size is the paper's; only the starting point of the last scale
+      differs. The default (``None``) halves the size while the coarsest level stays at least
+      ``min_scale_size`` px; ``scales=1`` is the paper's single-scale optimisation.
     * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
       and the classic tools' default) is the default here.
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
@@ -84,25 +93,6 @@ class TransferConfig:
             return self.learning_rate
         return 1.0 if self.optimizer == "lbfgs" else 0.02
 
-    def scale_sizes(self) -> tuple[int, ...]:
-        """Long side of each scale, coarsest first, ending at ``size``."""
-        if self.scales is None:
-            count = 1 + max(0, math.floor(math.log2(self.size / self.min_scale_size)))
-        else:
-            count = self.scales
-        return tuple(max(32, round(self.size / 2**k)) for k in reversed(range(count)))
-
-    def iterations_at(self, level: int) -> int:
-        last = len(self.scale_sizes()) - 1
-        if level == last or self.coarse_iterations is None:
-            return self.iterations
-        return self.coarse_iterations
-
-    @property
-    def total_iterations(self) -> int:
-        """Iterations over all scales."""
-        return sum(self.iterations_at(k) for k in range(len(self.scale_sizes())))
-
     def layer_weights(self) -> tuple[dict[str, float], dict[str, float]]:
         """Per-layer weights: given ones, or 1 / (number of layers) as the paper's w_l = 1/5."""
         content = self.content_layer_weights or (1.0,) * len(self.content_layers)
@@ -136,6 +126,7 @@ def validate(config: TransferConfig) -> None:
     if config.style_size is not None:
         _positive_int(config.style_size, "style-size", minimum=32)
     _positive_int(config.max_pixels, "max-pixels")
+    check_device(config.device)
     for kind in ("content", "style"):
         layers = getattr(config, f"{kind}_layers")
         if not layers:
@@ -158,7 +149,6 @@ _CHOICES = {
     "init": Init,
     "preserve_color": PreserveColor,
     "pooling": Pooling,
-    "device": Device,
     "precision": Precision,
     "weights_format": WeightsFormat,
 }
@@ -277,7 +267,8 @@ def validate_train(config: TrainConfig) -> None:
             raise InputError(f"--{kind}-layers: at least one layer is needed")
         check_layers(layers)
     _check_weights(config.style_layer_weights, len(config.style_layers), "style-layer-weights")
-    choices = {"variant": FastVariant, "device": Device, "precision": TrainPrecision, "objective": TrainObjective}
+    check_device(config.device)
+    choices = {"variant": FastVariant, "precision": TrainPrecision, "objective": TrainObjective}
     for name, choice in choices.items():
         if getattr(config, name) not in get_args(choice):
             raise InputError(f"--{name}: {getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")
@@ -301,3 +292,89 @@ def train_config(objective: TrainObjective = "relative", **settings: Any) -> Tra
     if objective not in TRAIN_OBJECTIVES:
         raise InputError(f"--objective: {objective!r} is not one of {', '.join(TRAIN_OBJECTIVES)}")
     return TrainConfig(objective=objective, **{**TRAIN_OBJECTIVES[objective], **settings})
+
+
+Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    """Settings of stylising photos and videos with a trained network (``impasto apply``).
+
+    ``style`` is a shipped style's name or a model file's path. ``size`` resizes each input to
+    that long side first (None: as it is); ``batch_size`` frames, or consecutive photos of one
+    size, go through the network together.
+    """
+
+    style: str
+    backend: Backend = "torch"
+    preserve_color: bool = False
+    size: int | None = None
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.style, str) or not self.style:
+            raise InputError("--style: a shipped style's name or a model file is needed")
+        if self.size is not None:
+            _positive_int(self.size, "size", minimum=32)
+        _positive_int(self.batch_size, "batch-size")
+        if self.backend not in get_args(Backend):
+            raise InputError(f"--backend: {self.backend!r} is not one of {', '.join(get_args(Backend))}")
+
+
+Config = TypeVar("Config", TransferConfig, TrainConfig, ApplyConfig)
+
+
+def choices(literal: Any) -> tuple[str, ...]:
+    """The values of a Literal choice, for the CLI's ``choices=``."""
+    return tuple(get_args(literal))
+
+
+def to_dict(config: TransferConfig | TrainConfig | ApplyConfig) -> dict[str, Any]:
+    """A config as JSON-ready data (tuples as lists, paths as strings)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Path):
+            value = str(value)
+        out[f.name] = value
+    return out
+
+
+def from_dict(kind: type[Config], data: Any, label: str = "config") -> Config:
+    """The config ``to_dict`` wrote (or any subset of its fields: the rest take their defaults);
+    unknown fields and values of the wrong type are one-line InputErrors naming them."""
+    if not isinstance(data, dict):
+        raise InputError(f"{label}: expected an object of settings, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InputError(f"{label}: unknown setting {unknown[0]!r} for {kind.__name__}")
+    hints = typing.get_type_hints(kind)
+    values = {name: _coerce(value, hints[name], f"{label}.{name}") for name, value in data.items()}
+    return kind(**values)
+
+
+def _coerce(value: Any, hint: Any, label: str) -> Any:
+    """JSON's lists as tuples and strings as Paths where the field says so; wrong types refused."""
+    if value is None:
+        return None
+    text = str(hint)
+    if "tuple" in text:
+        if not isinstance(value, list):
+            raise InputError(f"{label}: expected a list, got {value!r}")
+        return tuple(value)
+    if "Path" in text and isinstance(value, str):
+        return Path(value)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if "float" in text and "str" not in text:
+        if not number:
+            raise InputError(f"{label}: expected a number, got {value!r}")
+        return float(value)
+    if "int" in text and "str" not in text and not isinstance(value, int):
+        raise InputError(f"{label}: expected an integer, got {value!r}")
+    if "bool" in text and not isinstance(value, bool):
+        raise InputError(f"{label}: expected true or false, got {value!r}")
+    return value

@@ -1,49 +1,73 @@
-"""What a transfer reports after each iteration, and the consumers of those reports.
+"""One event protocol for every long job, and a cancel token. No I/O here.
 
-The library emits one :class:`Iteration` per objective evaluation; the CLI (and any other
-caller) passes callbacks such as :class:`History`, :class:`Snapshots` and :class:`Progress`.
+A transfer emits an :class:`Iteration` after each optimiser iteration, a training a
+:class:`TrainStep` after each batch, a video a :class:`Frames` after each batch of frames. All
+are :class:`Event`s: a ``step`` out of ``total`` (both counted from 1), the wall ``seconds`` since
+the job began, the weighted ``losses`` where there are any, and ``record()``, the JSON-ready row.
+A caller passes one callback (:func:`broadcast` joins several); the CLI's progress bar, the
+history, snapshots and the web studio's live stream all consume the same events.
+
+A :class:`CancelToken` asks a job to stop: every loop checks it after each step and returns the
+best result so far, marked as cancelled.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, Protocol
 
 from torch import Tensor
 
 
 @dataclass(frozen=True)
-class Iteration:
-    """One iteration of the optimisation.
+class Event:
+    """What every long job reports after each step."""
 
-    ``losses`` holds the weighted terms content, style, tv and total of the image the optimiser
-    evaluated last; ``image()`` renders that image as an RGB tensor in [0, 1] on demand, so
-    callers that do not look at it pay nothing. ``evaluations`` counts objective evaluations
-    (forward and backward passes) so far in this scale: a line search makes more than one per
-    iteration.
+    kind: ClassVar[str] = "event"
+
+    step: int
+    total: int
+    seconds: float
+    losses: dict[str, float]
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready row (no images)."""
+        return {"step": self.step, "total": self.total, "seconds": round(self.seconds, 4), **self.losses}
+
+    def describe(self) -> str:
+        """A few words for a progress bar: where the job stands besides its step."""
+        return ""
+
+
+@dataclass(frozen=True)
+class Iteration(Event):
+    """One iteration of the optimisation (Gatys et al.).
+
+    ``losses`` holds the weighted terms (content, style, tv, any extra named terms) and total of
+    the image the optimiser evaluated last; ``image()`` renders that image as an RGB tensor in
+    [0, 1] at the current scale, on demand, so callers that do not look at it pay nothing.
+    ``evaluations`` counts objective evaluations (forward and backward passes) so far in this
+    scale: a line search makes more than one per iteration.
     """
 
-    iteration: int
-    total_iterations: int
+    kind: ClassVar[str] = "iteration"
+
     scale: int
     scales: int
     height: int
     width: int
-    seconds: float
     evaluations: int
-    losses: dict[str, float]
     image: Callable[[], Tensor] = field(repr=False, compare=False)
 
+    @property
+    def iteration(self) -> int:
+        return self.step
+
     def record(self) -> dict[str, Any]:
-        """The JSON-ready history row."""
         return {
-            "iteration": self.iteration,
+            "iteration": self.step,
             "scale": self.scale,
             "height": self.height,
             "width": self.width,
@@ -52,15 +76,51 @@ class Iteration:
             **self.losses,
         }
 
+    def describe(self) -> str:
+        return f"scale {self.scale + 1}/{self.scales} {self.width}x{self.height}"
 
-Callback = Callable[[Iteration], None]
+
+@dataclass(frozen=True)
+class TrainStep(Event):
+    """One training iteration: the batch's weighted losses; at preview iterations also the
+    held-out photos' losses, and the preview and checkpoint files written (if any)."""
+
+    kind: ClassVar[str] = "train_step"
+
+    validation: dict[str, float] | None = None
+    preview: Path | None = None
+    checkpoint: Path | None = None
+
+    def record(self) -> dict[str, Any]:
+        row = {"iteration": self.step, "seconds": round(self.seconds, 4), **self.losses}
+        if self.validation is not None:
+            row["validation"] = self.validation
+        return row
+
+    def describe(self) -> str:
+        return f"val {self.validation['total']:.3g}" if self.validation else ""
+
+
+@dataclass(frozen=True)
+class Frames(Event):
+    """Frames of a video done so far (``total`` 0 when the container does not say)."""
+
+    kind: ClassVar[str] = "frames"
+
+    name: str = ""
+
+    def describe(self) -> str:
+        return self.name
+
+
+Callback = Callable[[Any], None]
 
 
 def broadcast(*callbacks: Callback | None) -> Callback:
     """One callback calling each of the given ones in order."""
     active = [c for c in callbacks if c is not None]
 
-    def call(event: Iteration) -> None:
+    def call(event: Event) -> None:
         for callback in active:
             callback(event)
 
@@ -68,61 +128,39 @@ def broadcast(*callbacks: Callback | None) -> Callback:
 
 
 class History:
-    """Collects the per-iteration rows; ``write`` stores them as JSON atomically."""
+    """Collects the JSON rows of the events it is given."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def __call__(self, event: Iteration) -> None:
+    def __call__(self, event: Event) -> None:
         self.rows.append(event.record())
 
-    def write(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> None:
-        write_json(Path(path), {**(meta or {}), "history": self.rows})
+
+class _Flag(Protocol):
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
 
 
-class Snapshots:
-    """Saves the image every ``every`` iterations (and the first) into ``folder`` as PNG."""
+class CancelToken:
+    """Asks a job to stop after its current step. Thread-safe; pass a ``multiprocessing.Event``
+    as ``flag`` to cancel a job running in another process."""
 
-    def __init__(self, folder: str | os.PathLike[str], every: int, save: Callable[[Tensor, Path], None]) -> None:
-        self.folder = Path(folder)
-        self.every = every
-        self.save = save
+    def __init__(self, flag: _Flag | None = None) -> None:
+        if flag is None:
+            import threading
 
-    def __call__(self, event: Iteration) -> None:
-        if event.iteration == 1 or event.iteration % self.every == 0 or event.iteration == event.total_iterations:
-            # Created on the first snapshot, so that a run refused at the start leaves no folder.
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.save(event.image(), self.folder / f"iter_{event.iteration:05d}.png")
+            flag = threading.Event()
+        self._flag = flag
 
+    def cancel(self) -> None:
+        self._flag.set()
 
-class Progress:
-    """A tqdm progress bar on stderr showing the losses and the time left."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.bar: Any = None
-
-    def __call__(self, event: Iteration) -> None:
-        if self.bar is None:
-            # Opened at the first iteration: an input refused before then prints only its error.
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=event.total_iterations, file=self.stream, unit="it", dynamic_ncols=True)
-        self.bar.set_description(f"scale {event.scale + 1}/{event.scales} {event.width}x{event.height}", refresh=False)
-        self.bar.set_postfix(
-            {k: f"{event.losses[k]:.3g}" for k in ("total", "content", "style")}, refresh=False
-        )
-        self.bar.update(event.iteration - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    @property
+    def cancelled(self) -> bool:
+        return self._flag.is_set()
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(data, handle, indent=1, default=str)
-    # NamedTemporaryFile creates files readable by the owner only; a result file is for sharing.
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
+def is_cancelled(token: CancelToken | None) -> bool:
+    return token is not None and token.cancelled

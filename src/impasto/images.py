@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 import struct
-import tempfile
 import warnings
 import zlib
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from impasto.errors import InputError
+from impasto import storage
 
 DEFAULT_MAX_PIXELS = 80_000_000
 MIN_SIDE = 32
@@ -36,11 +35,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 _ALPHA_MODES = {"LA", "PA", "RGBA", "RGBa"}
 
 PathLike = str | os.PathLike[str]
-
-
-def _error(label: str, problem: str) -> InputError:
-    # Messages must stay on one line even when Pillow's text or a file name holds line breaks.
-    return InputError(f"{label}: {problem}".replace("\r", " ").replace("\n", " "))
 
 
 def load_image(source: PathLike | Image.Image | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
@@ -71,38 +65,40 @@ def _load_file(source: PathLike, max_pixels: int) -> Tensor:
             with Image.open(path) as img:
                 return _decode(img, label, max_pixels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _error(label, f"image is too large to decode safely ({exc})") from None
+        raise storage.one_line(label, f"image is too large to decode safely ({exc})") from None
     except UnidentifiedImageError:
-        raise _error(label, "not an image file (or an unsupported format)") from None
+        raise storage.one_line(label, "not an image file (or an unsupported format)") from None
     except PermissionError:
-        raise _error(label, "permission denied") from None
+        raise storage.one_line(label, "permission denied") from None
     except OSError as exc:
-        raise _error(label, f"cannot read file ({exc.strerror or exc})") from None
+        raise storage.one_line(label, f"cannot read file ({exc.strerror or exc})") from None
 
 
 def _check_input_file(path: Path, label: str) -> None:
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError):
-        raise _error(label, "file not found") from None
+        raise storage.one_line(label, "file not found") from None
     except PermissionError:
-        raise _error(label, "permission denied") from None
+        raise storage.one_line(label, "permission denied") from None
     except OSError as exc:
-        raise _error(label, f"cannot read file ({exc.strerror or exc})") from None
+        raise storage.one_line(label, f"cannot read file ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise _error(label, "is a directory, not an image")
+        raise storage.one_line(label, "is a directory, not an image")
     if not stat.S_ISREG(info.st_mode):
         # Opening a FIFO or device could block forever.
-        raise _error(label, "not a regular file")
+        raise storage.one_line(label, "not a regular file")
     if info.st_size == 0:
-        raise _error(label, "empty file")
+        raise storage.one_line(label, "empty file")
 
 
 def _check_size(label: str, width: int, height: int, max_pixels: int) -> None:
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise _error(label, f"image is {width}x{height}; both sides must be at least {MIN_SIDE} px")
+        raise storage.one_line(label, f"image is {width}x{height}; both sides must be at least {MIN_SIDE} px")
     if width * height > max_pixels:
-        raise _error(label, f"image has {width * height} pixels, more than the limit of {max_pixels} (--max-pixels)")
+        raise storage.one_line(
+            label, f"image has {width * height} pixels, more than the limit of {max_pixels} (--max-pixels)"
+        )
 
 
 def _decode(img: Image.Image, label: str, max_pixels: int) -> Tensor:
@@ -112,7 +108,7 @@ def _decode(img: Image.Image, label: str, max_pixels: int) -> Tensor:
         img.load()
         img = ImageOps.exif_transpose(img)
     except _DECODE_ERRORS as exc:
-        raise _error(label, f"cannot decode image, the file is truncated or corrupt ({exc})") from None
+        raise storage.one_line(label, f"cannot decode image, the file is truncated or corrupt ({exc})") from None
     return from_pil(img, label)
 
 
@@ -137,13 +133,13 @@ def _pil_to_array(img: Image.Image, label: str) -> np.ndarray:
     try:
         rgb = img if mode == "RGB" else img.convert("RGBA" if has_alpha else "RGB")
     except ValueError:
-        raise _error(label, f"unsupported colour mode {mode}") from None
+        raise storage.one_line(label, f"unsupported colour mode {mode}") from None
     return np.asarray(rgb).astype(np.float32) / 255.0
 
 
 def _load_array(array: np.ndarray, max_pixels: int) -> Tensor:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
-        raise _error("array", f"shape {array.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
+        raise storage.one_line("array", f"shape {array.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     height, width = array.shape[:2]
     _check_size("array", width, height, max_pixels)
     if array.dtype == np.uint8:
@@ -151,9 +147,9 @@ def _load_array(array: np.ndarray, max_pixels: int) -> Tensor:
     if array.dtype == np.uint16:
         return _array_to_tensor(array.astype(np.float32) / 65535.0)
     if not np.issubdtype(array.dtype, np.floating):
-        raise _error("array", f"unsupported dtype {array.dtype} (use uint8, uint16 or float in [0, 1])")
+        raise storage.one_line("array", f"unsupported dtype {array.dtype} (use uint8, uint16 or float in [0, 1])")
     if not (np.isfinite(array).all() and array.min() >= 0.0 and array.max() <= 1.0):
-        raise _error("array", "float values must lie in [0, 1]")
+        raise storage.one_line("array", "float values must lie in [0, 1]")
     return _array_to_tensor(array.astype(np.float32))
 
 
@@ -168,15 +164,19 @@ def _array_to_tensor(data: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(data.transpose(2, 0, 1), dtype=np.float32)).unsqueeze(0)
 
 
-def resize_long_side(image: Tensor, long_side: int) -> Tensor:
-    """Resize (bicubic, antialiased) so that the longer side is ``long_side`` pixels."""
+def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """Height and width of an image of ``height`` x ``width`` scaled to long side ``long_side``."""
     if long_side < 1:
         raise ValueError(f"long_side must be positive, got {long_side}")
-    height, width = image.shape[-2:]
     scale = long_side / max(height, width)
     if height >= width:
-        return resize_to(image, long_side, max(1, round(width * scale)))
-    return resize_to(image, max(1, round(height * scale)), long_side)
+        return long_side, max(1, round(width * scale))
+    return max(1, round(height * scale)), long_side
+
+
+def resize_long_side(image: Tensor, long_side: int) -> Tensor:
+    """Resize (bicubic, antialiased) so that the longer side is ``long_side`` pixels."""
+    return resize_to(image, *long_side_shape(*image.shape[-2:], long_side))
 
 
 def resize_to(image: Tensor, height: int, width: int) -> Tensor:
@@ -200,33 +200,12 @@ def to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(data.permute(1, 2, 0).contiguous().numpy())
 
 
-def check_output_path(path: PathLike, inputs: Sequence[PathLike] = (), suffixes: Sequence[str] = ()) -> Path:
-    """Check that ``path`` can be written before a long job starts, as an image or, where
-    ``suffixes`` are given, as a file with one of them; return it as a Path."""
-    label = os.fsdecode(path)
-    out = Path(path)
-    if suffixes and out.suffix.lower() not in suffixes:
-        raise _error(label, f"output must end in {', '.join(suffixes)}")
-    if not suffixes and out.suffix.lower() not in _FORMATS:
-        raise _error(label, f"unsupported output format '{out.suffix}' ({_FORMATS_HINT})")
-    if out.is_dir():
-        raise _error(label, "is a directory, not a file")
-    folder = out.parent
-    if not folder.exists():
-        raise _error(label, f"folder {folder} does not exist")
-    if not folder.is_dir():
-        raise _error(label, f"{folder} is not a folder")
-    for source in inputs:
-        if _same_file(out, Path(source)):
-            raise _error(label, "output path is the same file as an input; choose another name")
-    return out
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    # Hard links and case-insensitive file systems resolve to different paths for one file.
-    return a.exists() and b.exists() and os.path.samefile(a, b)
+def check_output_path(path: PathLike, inputs: Sequence[PathLike] = ()) -> Path:
+    """Check that an image can be written at ``path`` before a long job starts (see
+    ``storage.check_output_path``); return it as a Path."""
+    if Path(path).suffix.lower() not in _FORMATS:
+        raise storage.one_line(os.fsdecode(path), f"unsupported output format '{Path(path).suffix}' ({_FORMATS_HINT})")
+    return storage.check_output_path(path, inputs)
 
 
 def save_image(image: Tensor | Image.Image, path: PathLike, *, quality: int = 95) -> None:
@@ -238,24 +217,7 @@ def save_image(image: Tensor | Image.Image, path: PathLike, *, quality: int = 95
     fmt = _FORMATS[out.suffix.lower()]
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     try:
-        _write_atomically(img, out, fmt, options)
+        with storage.atomic_file(out) as handle:
+            img.save(handle, format=fmt, **options)
     except (OSError, ValueError) as exc:
-        raise _error(os.fsdecode(path), f"cannot write image ({exc})") from None
-
-
-def _write_atomically(img: Image.Image, out: Path, fmt: str, options: dict[str, int]) -> None:
-    tmp_name = ""
-    try:
-        prefix = f".{out.name}."
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=prefix, suffix=out.suffix, delete=False) as tmp:
-            tmp_name = tmp.name
-            img.save(tmp, format=fmt, **options)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # NamedTemporaryFile makes the file private (0600); give it the mode an ordinary file would have.
-        os.chmod(tmp_name, out.stat().st_mode & 0o777 if out.exists() else 0o644)
-        os.replace(tmp_name, out)
-    except BaseException:
-        if tmp_name:
-            Path(tmp_name).unlink(missing_ok=True)
-        raise
+        raise storage.one_line(os.fsdecode(path), f"cannot write image ({exc})") from None

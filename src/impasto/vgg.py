@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from impasto.errors import InputError, WeightsError
-from impasto.files import load_torch
+from impasto.storage import load_torch
 
 InputFormat = Literal["caffe", "torchvision"]
 Pooling = Literal["max", "avg"]

@@ -1,8 +1,9 @@
 """The ``impasto`` command: parse, build a config, call the library, turn errors into exit codes.
 
 Each subcommand lives in a module of this package with a ``register(subparsers)`` function.
-Every problem a user can cause ends as one line on stderr and exit code 2; Ctrl-C during a
-transfer saves the best image so far and exits with 130.
+Every problem a user can cause ends as one line on stderr and exit code 2; a file system error
+(disk full, permission) as one line and exit code 1; Ctrl-C during a job says what it kept (the
+best image so far, a checkpoint) and exits with 130.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import fast, figures, transfer
+from impasto.cli import fast, figures, run, transfer
 from impasto.errors import ImpastoError
+from impasto.jobs import JobInterrupted
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 # Modules adding subcommands, in the order `impasto --help` lists them.
 COMMANDS = (
     transfer,
     figures,
     fast,
+    run,
 )
 
 EXAMPLES = """\
@@ -29,7 +32,7 @@ examples:
   impasto transfer photo.jpg starry_night.jpg -o out.png
   impasto transfer photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
   impasto transfer photo.jpg starry_night.jpg --run-dir runs/first   # with history, snapshots, report
-  impasto gallery --out figures/gallery --with-reference               # the paper's Fig. 3
+  impasto gallery --images ../shared/images --with-reference          # the paper's Fig. 3
   impasto train starry_night.jpg --data ../shared/data/photos -o starry.pt
   impasto apply --model starry.pt photo.jpg -o photo_starry.jpg
   impasto COMMAND --help       every option of a command, with examples
@@ -41,12 +44,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except JobInterrupted as stop:
+        print(f"impasto: {stop}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        # A file system failure outside the checks (disk full mid-write, permissions changed):
+        # the atomic writers have left every file as it was.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"impasto: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:

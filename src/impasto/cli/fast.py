@@ -6,23 +6,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from impasto.config import TRAIN_OBJECTIVES, TrainConfig, train_config
+from impasto.cli.jobs import EXIT_OK, run_job
+from impasto.config import (
+    TRAIN_OBJECTIVES,
+    ApplyConfig,
+    Backend,
+    FastVariant,
+    TrainConfig,
+    TrainPrecision,
+    choices,
+    train_config,
+)
 from impasto.errors import InputError
-
-if TYPE_CHECKING:
-    from impasto.fast.train import TrainStep
-
-EXIT_OK, EXIT_INTERRUPTED = 0, 130
-DEFAULT_DATA = Path("../shared/data/photos")
+from impasto.jobs import ApplyJob, TrainJob
 
 TRAIN_EXAMPLES = """\
 examples:
-  # a Starry Night network from the shared photos, previews every 100 iterations
-  impasto train starry_night.jpg -o starry_night.pt --preview-dir run/previews
+  # a Starry Night network from a folder of photos, previews every 100 iterations
+  impasto train starry_night.jpg --data ../shared/data/photos -o starry_night.pt --preview-dir run/previews
 
   # the smaller network, shorter; continue later with --resume and more --iterations
   impasto train scream.jpg --data photos/ -o scream.pt --variant fast --iterations 1000
@@ -75,11 +78,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("style_image", type=Path, help="the painting")
     p.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.pt)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="folder of training photos (default: %(default)s, from the project root)")
+    p.add_argument("--data", type=Path, required=True, help="folder of training photos (.jpg, .png, .webp)")
     p.add_argument("--name", help="the style's name stored in the model (default: the painting's file name)")
     g = p.add_argument_group("network")
-    g.add_argument("--variant", choices=("johnson", "fast", "lite"), default=d.variant,
+    g.add_argument("--variant", choices=choices(FastVariant), default=d.variant,
                    help="johnson: the paper's 32/64/128 channels, 5 residual blocks, 9x9 edges; fast: 16/32/64, "
                    "5 blocks; lite: 8/16/32/64, 3 blocks at 1/8 scale, 5x5 edges, the fastest (default: %(default)s)")
     g.add_argument("--width", type=int, help="channels of the first layer (overrides the variant's)")
@@ -109,8 +111,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=d.workers,
                    help="processes decoding photos ahead; 0 = in the training process, best on a CPU; 4-8 keep "
                    "a GPU busy (default: %(default)s)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=d.precision,
+    g.add_argument("--device", default=d.device, metavar="DEVICE",
+                   help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    g.add_argument("--precision", choices=choices(TrainPrecision), default=d.precision,
                    help="auto: bf16 autocast on CPUs with native bf16 and on CUDA (default: %(default)s)")
     g = p.add_argument_group("validation, previews and checkpoints")
     g.add_argument("--holdout-percent", type=float, default=d.holdout_percent,
@@ -141,60 +144,18 @@ def _preset_help(name: str) -> str:
     return f"default: {' / '.join(values)}"
 
 
-class TrainProgress:
-    """A tqdm bar of the training iterations with the batch's losses, the last validation loss and the ETA."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.validation = ""
-
-    def __call__(self, step: TrainStep) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=step.total_iterations, initial=step.iteration - 1, file=sys.stderr, unit="it",
-                            dynamic_ncols=True)
-        if step.validation is not None:
-            self.validation = f"{step.validation['total']:.3g}"
-        postfix = {k: f"{step.losses[k]:.3g}" for k in ("total", "content", "style", "tv")}
-        if self.validation:
-            postfix["val"] = self.validation
-        self.bar.set_postfix(postfix, refresh=False)
-        self.bar.update(step.iteration - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run_train(args: argparse.Namespace) -> int:
-    from impasto.fast.train import TrainingInterrupted, check_model_path, train
-
-    config = config_from_args(args)
-    output = check_model_path(args.output)
+    output: Path = args.output
     preview_dir = args.preview_dir or output.with_name(output.stem + "_previews")
+    config = config_from_args(args)
     if not config.preview_every or not config.previews:
         preview_dir = None
-    progress = None if args.quiet else TrainProgress()
-    try:
-        result = train(args.style_image, args.data, output, config, style_name=args.name, preview_dir=preview_dir,
-                       checkpoint=args.checkpoint, resume=args.resume, on_step=progress)
-    except TrainingInterrupted as stop:
-        if progress:
-            progress.close()
-        print(f"impasto: {stop}; continue with --resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if progress:
-            progress.close()
-    if not args.quiet:
-        val = result.validation[-1]["total"] if result.validation else float("nan")
-        print(f"saved {output} after {result.iterations} iterations in {result.seconds:.0f} s; "
-              f"held-out loss {val:.4g}", file=sys.stderr)
-    return EXIT_OK
+    job = TrainJob(args.style_image, args.data, output, config, args.name, preview_dir, args.checkpoint, args.resume)
+    return run_job(job, quiet=args.quiet)
 
 
 def add_apply_arguments(p: argparse.ArgumentParser) -> None:
+    d = ApplyConfig(style="-")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--style", help="a shipped style (see `impasto styles`)")
     which.add_argument("--model", type=Path, help="a model file written by `impasto train`")
@@ -203,138 +164,24 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output image or video for one input, or a folder (for several or a folder; created if "
                    "missing) that receives NAME_STYLE.png / .mp4")
-    p.add_argument("--batch-size", type=int, default=4,
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="frames, or consecutive photos of one size, per network call (default: %(default)s)")
-    p.add_argument("--backend", choices=("torch", "torch-bf16", "onnxruntime", "opencv"), default="torch",
+    p.add_argument("--backend", choices=choices(Backend), default=d.backend,
                    help="what runs the network (default: %(default)s; onnxruntime and opencv need impasto[export])")
     p.add_argument("--preserve-color", action="store_true", help="keep each photo's colours (luminance-only)")
     p.add_argument("--size", type=int, help="resize each photo to this long side first (default: as it is)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
-def _inputs(paths: list[Path]) -> list[Path]:
-    """The files to stylise: each path given, with folders replaced by their images and videos."""
-    from impasto.fast.video import VIDEO_SUFFIXES
-    from impasto.images import IMAGE_SUFFIXES
-
-    files: list[Path] = []
-    for path in paths:
-        if not path.is_dir():
-            files.append(path)
-            continue
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
-        if not found:
-            raise InputError(f"{path}: no images or videos in this folder")
-        files += found
-    return files
-
-
-def _targets(args: argparse.Namespace, inputs: list[Path], style: str) -> list[Path]:
-    """Output path of each input: OUTPUT itself for one file, else OUTPUT/<name>_<style>.png (.mp4)."""
-    from impasto import images
-    from impasto.fast.video import check_video_output, is_video
-
-    if len(args.photos) == 1 and not args.photos[0].is_dir() and not args.output.is_dir():
-        targets = [args.output]
-    else:
-        if args.output.exists() and not args.output.is_dir():
-            raise InputError(f"{args.output}: several inputs need an output folder, not a file")
-        if not args.output.parent.is_dir():
-            raise InputError(f"{args.output}: folder {args.output.parent} does not exist")
-        args.output.mkdir(exist_ok=True)
-        targets = [args.output / f"{p.stem}_{style}{'.mp4' if is_video(p) else '.png'}" for p in inputs]
-        clash = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
-        if clash is not None:
-            raise InputError(f"{clash}: two inputs of the same name would both be written here; rename one")
-    for source, target in zip(inputs, targets, strict=True):
-        if is_video(source):
-            check_video_output(target, source)
-        else:
-            images.check_output_path(target, inputs)
-    return targets
-
-
 def run_apply(args: argparse.Namespace) -> int:
-    from impasto.export import make_backend
-    from impasto.fast.apply import load_model
-    from impasto.fast.video import is_video
-
-    if args.size is not None and args.size < 32:
-        raise InputError(f"--size: must be at least 32, got {args.size}")
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size: must be at least 1, got {args.batch_size}")
-    model = load_model(args.model if args.model is not None else args.style)
-    inputs = _inputs(args.photos)
-    outputs = _targets(args, inputs, model.style)
-    backend = make_backend(args.backend, model)
-    photos = [(i, o) for i, o in zip(inputs, outputs, strict=True) if not is_video(i)]
-    _apply_to_photos(args, model, backend, photos)
-    for source, out in zip(inputs, outputs, strict=True):
-        if is_video(source):
-            _apply_to_video(args, model, backend, source, out)
-    return EXIT_OK
-
-
-def _apply_to_photos(args: argparse.Namespace, model: Any, backend: Any, pairs: list[tuple[Path, Path]]) -> None:
-    """Stylise photos, stacking consecutive ones of one size into batches of --batch-size."""
-    import torch
-
-    from impasto import images
-    from impasto.fast.apply import stylize
-
-    pending: list[tuple[Path, Any]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        start = time.perf_counter()
-        result = stylize(model, torch.cat([image for _, image in pending]), preserve_color=args.preserve_color,
-                         backend=backend)
-        each = (time.perf_counter() - start) / len(pending)
-        for (out, _), image in zip(pending, result, strict=True):
-            images.save_image(image, out)
-            if not args.quiet:
-                print(f"saved {out} ({image.shape[-1]}x{image.shape[-2]}) in {each * 1000:.0f} ms", file=sys.stderr)
-        pending.clear()
-
-    for photo, out in pairs:
-        image = images.load_image(photo)
-        if args.size:
-            image = images.resize_long_side(image, args.size)
-        if pending and (len(pending) == args.batch_size or pending[0][1].shape != image.shape):
-            flush()
-        pending.append((out, image))
-    flush()
-
-
-def _apply_to_video(args: argparse.Namespace, model: Any, backend: Any, source: Path, out: Path) -> None:
-    from impasto.fast.video import stylize_video
-
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total or None, unit="frame", file=sys.stderr, dynamic_ncols=True, desc=source.name)
-        bar.update(done - bar.n)
-
-    start = time.perf_counter()
-    try:
-        result = stylize_video(model, source, out, backend=backend, size=args.size, preserve_color=args.preserve_color,
-                               batch_size=args.batch_size, on_frames=None if args.quiet else progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    if not args.quiet:
-        seconds = time.perf_counter() - start
-        print(f"saved {out} ({result.width}x{result.height}, {result.frames} frames at {result.fps:g} fps) in "
-              f"{seconds:.1f} s", file=sys.stderr)
+    # A model file by its absolute path, so that the job file runs from any folder.
+    style = str(args.model.absolute()) if args.model is not None else args.style
+    config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size)
+    return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet)
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from impasto.fast.apply import available_styles, load_model
+    from impasto.fast.model import available_styles, load_model
 
     names = available_styles()
     if not names:
@@ -354,8 +201,8 @@ def run_styles(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from impasto.export import export_onnx
-    from impasto.fast.apply import load_model
+    from impasto.fast.backends import export_onnx
+    from impasto.fast.model import load_model
 
     if args.output.suffix.lower() != ".onnx":
         raise InputError(f"{args.output}: the output must end in .onnx")

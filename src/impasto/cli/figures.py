@@ -1,24 +1,19 @@
 """``impasto report``, ``gallery``, ``compare-optimizers``, ``tradeoff``, ``compare-init``: the
-paper's figures and run reports from the command line (see :mod:`impasto.experiments`)."""
+paper's figures and run reports from the command line (see :mod:`impasto.research.experiments`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from impasto import experiments
-from impasto.config import TransferConfig
+from impasto.cli.progress import ProgressBar
+from impasto.config import Pooling, Precision, TransferConfig, choices
 from impasto.errors import InputError
-
-if TYPE_CHECKING:
-    from impasto.events import Callback
+from impasto.research import experiments
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
-DEFAULT_IMAGES = Path("../shared/images")
 DEFAULT_CONTENT = Path("content/tubingen.jpg")
 DEFAULT_STYLE = Path("style/starry_night.jpg")
 
@@ -30,24 +25,24 @@ examples:
 """
 GALLERY_EXAMPLES = """\
 examples:
-  impasto gallery                                   # 512 px, 300/300/100 iterations at 128/256/512 px
-  impasto gallery --with-reference --device cuda    # add ours-vs-neural-style panels
-  impasto gallery --scales 1 --iterations 500 --pooling avg   # the paper's single scale and pooling
+  impasto gallery --images ../shared/images            # 512 px, 300/300/100 iterations at 128/256/512 px
+  impasto gallery --images ../shared/images --with-reference --device cuda   # add ours-vs-neural-style
+  impasto gallery --images ../shared/images --scales 1 --iterations 500 --pooling avg   # the paper's settings
   impasto gallery --size 256 --iterations 200 --out quick/ --images path/to/images
 """
 OPTIMIZER_EXAMPLES = """\
 examples:
-  impasto compare-optimizers                        # tubingen.jpg + starry_night.jpg, 256 px, 300 iterations
+  impasto compare-optimizers --images ../shared/images   # tubingen + starry_night, 256 px, 300 iterations
   impasto compare-optimizers photo.jpg style.jpg --adam-lrs 0.02 0.1 --iterations 300
 """
 TRADEOFF_EXAMPLES = """\
 examples:
-  impasto tradeoff                                  # 4 ratios x 5 layer sets = 20 runs at 512 px
+  impasto tradeoff --images ../shared/images         # 4 ratios x 5 layer sets = 20 runs at 512 px
   impasto tradeoff photo.jpg composition_vii.jpg --ratios 1e-4 1e-3 --size 256
 """
 INIT_EXAMPLES = """\
 examples:
-  impasto compare-init                              # noise, photo and painting starts, 256 px
+  impasto compare-init --images ../shared/images     # noise, photo and painting starts, 256 px
   impasto compare-init photo.jpg style.jpg --iterations 100 --out figures/init
 """
 
@@ -108,8 +103,8 @@ def _add_common(p: argparse.ArgumentParser, out: str, size: int, *, inputs: bool
     if inputs:
         p.add_argument("content", type=Path, nargs="?", help=f"the photograph (default: IMAGES/{DEFAULT_CONTENT})")
         p.add_argument("style", type=Path, nargs="?", help=f"the painting (default: IMAGES/{DEFAULT_STYLE})")
-    p.add_argument("--images", type=Path, default=DEFAULT_IMAGES, metavar="DIR",
-                   help="folder with content/, style/ and reference/ (default: %(default)s)")
+    p.add_argument("--images", type=Path, metavar="DIR", required=not inputs,
+                   help="folder with content/, style/ and reference/ (e.g. ../shared/images)")
     p.add_argument("--out", type=Path, default=Path(out), metavar="DIR",
                    help="output folder, created if needed; nothing is written elsewhere (default: %(default)s)")
     p.add_argument("--size", type=int, default=size, help="long side of every result in px (default: %(default)s)")
@@ -124,16 +119,17 @@ def _add_common(p: argparse.ArgumentParser, out: str, size: int, *, inputs: bool
         p.add_argument("--iterations", type=int, default=experiments.COMPARE_ITERATIONS,
                        help="iterations of every run, all at one scale (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise start (default: %(default)s)")
-    p.add_argument("--pooling", choices=("max", "avg"), default=d.pooling,
+    p.add_argument("--pooling", choices=choices(Pooling), default=d.pooling,
                    help="default: %(default)s; the paper's figures use avg")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=d.precision,
+    p.add_argument("--device", default=d.device, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: "
+                   "%(default)s)")
+    p.add_argument("--precision", choices=choices(Precision), default=d.precision,
                    help="network number format (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from impasto.report import write_report
+    from impasto.research.report import write_report
 
     index = write_report(args.run_dir)
     if not args.quiet:
@@ -163,35 +159,30 @@ def run_compare_init(args: argparse.Namespace) -> int:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Path, Path]:
-    if args.content is None and not args.images.is_dir():
+    if args.content is not None and args.style is not None:
+        return args.content, args.style
+    if args.images is None:
+        raise InputError("give CONTENT and STYLE, or --images DIR (a folder with content/ and style/)")
+    if not args.images.is_dir():
         raise InputError(f"{args.images}: images folder not found; give CONTENT and STYLE or --images DIR")
     return args.content or args.images / DEFAULT_CONTENT, args.style or args.images / DEFAULT_STYLE
 
 
 def _run(args: argparse.Namespace, experiment: Callable[..., list[Path]]) -> int:
     """Call the experiment with the shared settings; report where its page is."""
-    from impasto.transfer import TransferInterrupted
+    from impasto.gatys.api import TransferInterrupted
 
     schedule = {k: getattr(args, k) for k in ("scales", "coarse_iterations") if hasattr(args, k)}
+    bar = None if args.quiet else ProgressBar()
     base = TransferConfig(device=args.device, precision=args.precision, pooling=args.pooling, **schedule)
     try:
-        files = experiment(size=args.size, iterations=args.iterations, seed=args.seed, base=base,
-                           monitor=None if args.quiet else _progress)
+        files = experiment(size=args.size, iterations=args.iterations, seed=args.seed, base=base, on_event=bar)
     except TransferInterrupted:
         print(f"impasto: interrupted; finished runs are in {args.out}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
     if not args.quiet:
         print(f"wrote {len(files)} files; open {args.out / 'index.html'}", file=sys.stderr)
     return EXIT_OK
-
-
-@contextmanager
-def _progress(name: str, total: int) -> Iterator[Callback]:
-    from impasto.events import Progress
-
-    print(name, file=sys.stderr)
-    bar = Progress()
-    try:
-        yield bar
-    finally:
-        bar.close()

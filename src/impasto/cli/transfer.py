@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from impasto.config import TransferConfig
+from impasto.cli.jobs import run_job
+from impasto.config import (
+    Init,
+    Optimizer,
+    Pooling,
+    Precision,
+    PreserveColor,
+    TransferConfig,
+    WeightsFormat,
+    choices,
+)
 from impasto.errors import InputError
-
-EXIT_OK, EXIT_INTERRUPTED = 0, 130
+from impasto.jobs import TransferJob
 
 EXAMPLES = """\
 examples:
@@ -63,13 +70,13 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
                    help="default: 1/(number of style layers) each, the paper's w_l = 1/5")
     g.add_argument("--style-blend", nargs="+", type=float, metavar="W",
                    help="weights of several style images (normalised to sum 1; default equal)")
-    g.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="default: %(default)s")
+    g.add_argument("--pooling", choices=choices(Pooling), default=d.pooling, help="default: %(default)s")
     g = p.add_argument_group("images")
     g.add_argument("--size", type=int, default=d.size, help="long side of the output in px (default: %(default)s)")
     g.add_argument("--style-scale", type=float, default=d.style_scale,
                    help="style image long side relative to the output's (default: %(default)s)")
     g.add_argument("--style-size", type=int, help="style image long side in px (overrides --style-scale)")
-    g.add_argument("--preserve-color", choices=("none", "luminance", "histogram"), default=d.preserve_color,
+    g.add_argument("--preserve-color", choices=choices(PreserveColor), default=d.preserve_color,
                    help="keep the photograph's colours (Gatys et al. 2017): luminance-only transfer, or "
                    "match the style's colour histogram to the photo's first (default: none)")
     g.add_argument("--max-pixels", type=int, default=d.max_pixels,
@@ -77,23 +84,26 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimisation")
     g.add_argument("--iterations", type=int, default=d.iterations,
                    help="iterations at the final scale (default: %(default)s)")
-    g.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="default: %(default)s")
+    g.add_argument("--optimizer", choices=choices(Optimizer), default=d.optimizer, help="default: %(default)s")
     g.add_argument("--learning-rate", type=float,
                    help="Adam step in [0, 1] pixel units (default 0.02), or L-BFGS step scale (default 1)")
-    g.add_argument("--init", choices=("noise", "content", "style"), default=d.init,
+    g.add_argument("--init", choices=choices(Init), default=d.init,
                    help="starting image (default: %(default)s, the paper's white noise)")
     g.add_argument("--scales", type=int,
                    help="coarse-to-fine levels, each twice the size of the one before; 1 = the paper's "
                    "single scale (default: as many as keep the smallest >= --min-scale-size)")
     g.add_argument("--min-scale-size", type=int, default=d.min_scale_size, help="default: %(default)s px")
-    g.add_argument("--coarse-iterations", type=int, help="iterations at each coarser scale (default: --iterations)")
-    g.add_argument("--seed", type=int, help="seed of the noise initialisation (repeatable CPU runs)")
+    g.add_argument("--coarse-iterations", type=int, default=d.coarse_iterations,
+                   help="iterations at each coarser scale (default: %(default)s)")
+    g.add_argument("--seed", type=int, help="seed of the noise initialisation (default: drawn at random and "
+                   "recorded in the job file, so any run can be repeated)")
     g = p.add_argument_group("hardware and weights")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device, help="default: %(default)s")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=d.precision,
+    g.add_argument("--device", default=d.device, metavar="DEVICE",
+                   help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    g.add_argument("--precision", choices=choices(Precision), default=d.precision,
                    help="network number format; auto = bf16 on CPUs with native bf16, bf16/fp16 on CUDA")
     g.add_argument("--weights", type=Path, help="a VGG-19 state dict (torchvision keys) instead of the original")
-    g.add_argument("--weights-format", choices=("auto", "caffe", "torchvision"), default=d.weights_format,
+    g.add_argument("--weights-format", choices=choices(WeightsFormat), default=d.weights_format,
                    help="input convention of --weights: caffe (BGR, 0-255, mean-subtracted) or torchvision")
     g = p.add_argument_group("outputs")
     g.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the image every N iterations")
@@ -114,85 +124,14 @@ def config_from_args(args: argparse.Namespace) -> TransferConfig:
     return TransferConfig(**values)
 
 
-def run_transfer(args: argparse.Namespace) -> int:
-    from impasto import events, images
-    from impasto.transfer import TransferInterrupted, transfer
-
-    config = config_from_args(args)
-    inputs = [args.content, *args.styles]
-    if args.snapshot_every < 0:
-        raise InputError(f"--snapshot-every: must be positive, got {args.snapshot_every}")
-    if args.run_dir is not None:
-        _check_run_dir(args)
-    elif args.output is None:
+def job_from_args(args: argparse.Namespace) -> TransferJob:
+    if args.run_dir is None and args.output is None:
         raise InputError("an output is needed: -o OUTPUT or --run-dir DIR")
-    output = images.check_output_path(args.output, inputs) if args.output else args.run_dir / "output.png"
-    if args.history is not None:
-        _check_side_file(args.history, inputs)
-    history = events.History()
-    callbacks: list[events.Callback] = [history]
-    if args.snapshot_every:
-        folder = args.snapshot_dir or args.run_dir or output.with_name(output.stem + "_snapshots")
-        callbacks.append(events.Snapshots(folder, args.snapshot_every, images.save_image))
-    progress = None if args.quiet else events.Progress()
-    callbacks.append(progress)
-    try:
-        result = transfer(args.content, args.styles, config, events.broadcast(*callbacks))
-    except TransferInterrupted as stop:
-        if progress:
-            progress.close()
-        if args.run_dir is not None:
-            args.run_dir.mkdir(exist_ok=True)
-        images.save_image(stop.result.tensor, output)
-        print(f"impasto: interrupted after {len(stop.result.history)} iterations; "
-              f"best image so far saved to {output}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if progress:
-            progress.close()
-    if args.run_dir is not None:
-        args.run_dir.mkdir(exist_ok=True)
-    images.save_image(result.tensor, output)
-    for path in (args.history, args.run_dir and args.run_dir / "history.json"):
-        if path is not None:
-            history.write(path, _run_meta(args, output, result))
-    if args.run_dir is not None:
-        from impasto.report import write_report
-
-        print(f"report: {write_report(args.run_dir)}", file=sys.stderr)
-    if not args.quiet:
-        print(f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s on "
-              f"{result.device} {result.precision}; loss {result.loss:.4g}", file=sys.stderr)
-    return EXIT_OK
+    # A run folder keeps snapshots for its report: every 10 iterations unless told otherwise.
+    every = args.snapshot_every if args.snapshot_every or args.run_dir is None else 10
+    return TransferJob(args.content, tuple(args.styles), args.output, config_from_args(args), args.run_dir,
+                       args.history, every, args.snapshot_dir)
 
 
-def _check_run_dir(args: argparse.Namespace) -> None:
-    run_dir: Path = args.run_dir
-    if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(f"{run_dir}: exists and is not a folder")
-    if not run_dir.parent.is_dir():
-        raise InputError(f"{run_dir}: folder {run_dir.parent} does not exist")
-    if not args.snapshot_every:
-        args.snapshot_every = 10
-
-
-def _check_side_file(path: Path, inputs: Sequence[Path]) -> None:
-    if not path.parent.is_dir() and str(path.parent) not in ("", "."):
-        raise InputError(f"{path}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
-    if any(path.resolve() == Path(i).resolve() for i in inputs):
-        raise InputError(f"{path}: is an input file; choose another name")
-
-
-def _run_meta(args: argparse.Namespace, output: Path, result: Any) -> dict[str, Any]:
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result.config).items()}
-    return {
-        "content": str(args.content),
-        "styles": [str(s) for s in args.styles],
-        "output": str(output),
-        "config": config,
-        "device": result.device,
-        "precision": result.precision,
-        "seconds": round(result.seconds, 3),
-    }
+def run_transfer(args: argparse.Namespace) -> int:
+    return run_job(job_from_args(args), quiet=args.quiet)

@@ -2,18 +2,19 @@
 trained once, then stylising a photo in one pass.
 
 * ``network``: the image transformation network and its named variants;
-* ``train``: ``train.train(style_image, data_dir, output, TrainConfig(...))`` (not re-exported here,
-  so that ``impasto.fast.train`` stays the module);
-* ``apply``: model files, the shipped styles, ``stylize``;
-* ``video``: ``stylize_video(model, "in.mp4", "out.mp4")``, frame by frame through OpenCV.
+* ``model``: model files and the shipped styles;
+* ``backends``: PyTorch, onnxruntime and OpenCV dnn back-ends, and ONNX export;
+* ``data``: the training photos; ``train``: ``train(style_image, data_dir, output, TrainConfig(...))``;
+* ``stylize``: a batch of images through a network; ``apply``: files, folders and videos.
 
 >>> from impasto.fast import load_model, stylize
 >>> model = load_model("starry_night")          # a shipped style, or a model file's path
 >>> out = stylize(model, photo, preserve_color=True)
 """
 
-from impasto.fast.apply import FastModel, available_styles, load_model, save_model, stylize
+from impasto.fast.model import FastModel, available_styles, load_model, save_model
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
+from impasto.fast.stylize import stylize
 
 __all__ = [
     "VARIANTS",

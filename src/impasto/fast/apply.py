@@ -1,247 +1,143 @@
-"""Model files of trained style networks, the shipped models, and stylising a photograph.
+"""Stylising files, folders and videos with a trained network (``apply``): what every front end
+(CLI, web studio, job files) calls.
 
-A model file is data, never code: a ``torch.save`` of a plain dict read back with
-``torch.load(weights_only=True)``::
-
-    {"format": "impasto-fast", "version": 1,
-     "architecture": {"variant": "johnson", "width": 32, "blocks": 5},
-     "style": "starry_night",
-     "training": {"settings": {...}, "iterations": ..., "seconds": ..., "final_losses": {...}},
-     "state_dict": {name: float16 tensor}}
-
-float16 storage halves the file (the "johnson" network is 3.4 MB); weights are widened to
-float32 on load. Shipped models live in the package as ``impasto/models/<style>.pt``.
+``apply`` expands folders into their images and videos, names the outputs, checks every output
+before any work, batches consecutive photos of one size, and writes each file atomically.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import os
-import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from impasto import colour
-from impasto.errors import InputError, WeightsError
-from impasto.fast.network import VARIANTS, Architecture, TransformNet
-from impasto.files import load_torch, reason
-
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
-FORMAT = "impasto-fast"
-VERSION = 1
-MODEL_SUFFIX = ".pt"
-# fp16's largest finite value: weights beyond it cannot be stored.
-_FP16_MAX = 65504.0
-
-Backend = Callable[[Tensor], Tensor]
+from impasto import images
+from impasto.config import ApplyConfig
+from impasto.errors import InputError
+from impasto.events import Callback, CancelToken, is_cancelled
+from impasto.fast.backends import Backend, make_backend
+from impasto.fast.model import FastModel, load_model
+from impasto.fast.stylize import stylize
+from impasto.video.frames import stylize_video
+from impasto.video.io import VIDEO_SUFFIXES, check_video_output, is_video
 
 
-@dataclass
-class FastModel:
-    """A trained network and what is known about it."""
+@dataclass(frozen=True)
+class Written:
+    """One output file and how long its input took (per photo of its batch; per video)."""
 
-    network: TransformNet
-    style: str
-    training: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-    @property
-    def architecture(self) -> Architecture:
-        return self.network.arch
-
-
-def variant_name(arch: Architecture) -> str | None:
-    """The named variant an architecture is, if any."""
-    return next((name for name, a in VARIANTS.items() if a == arch), None)
+    source: Path
+    output: Path
+    seconds: float
+    width: int
+    height: int
+    frames: int = 0
+    fps: float = 0.0
 
 
-def save_model(network: TransformNet, path: str | os.PathLike[str], style: str, training: Mapping[str, Any]) -> None:
-    """Write a model file atomically (no partial file is ever left at ``path``)."""
-    state = {}
-    for name, tensor in network.state_dict().items():
-        if tensor.is_floating_point() and not (torch.isfinite(tensor).all() and tensor.abs().max() <= _FP16_MAX):
-            raise ValueError(f"{name} is not finite in float16; the network has diverged")
-        state[name] = tensor.detach().to("cpu", torch.float16 if tensor.is_floating_point() else tensor.dtype)
-    record = {
-        "format": FORMAT,
-        "version": VERSION,
-        "architecture": {"variant": variant_name(network.arch), **network.arch.as_dict()},
-        "style": style,
-        "training": dict(training),
-        "state_dict": state,
-    }
-    atomic_save(record, Path(path))
+def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The files to stylise: each path given, with folders replaced by their images and videos."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in images.IMAGE_SUFFIXES +
+                       VIDEO_SUFFIXES)
+        if not found:
+            raise InputError(f"{path}: no images or videos in this folder")
+        files += found
+    return files
 
 
-def atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` through a temporary file in the same folder and a rename."""
-    tmp = ""
-    try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-            tmp = handle.name
-            torch.save(obj, handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise
+def output_paths(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], output: Path, style: str) -> list[Path]:
+    """Output path of each input: ``output`` itself for one file, else ``output/<name>_<style>.png``
+    (``.mp4`` for videos), the folder created if missing. Every output is checked here, before
+    any work."""
+    if len(paths) == 1 and not Path(paths[0]).is_dir() and not output.is_dir():
+        targets = [output]
+    else:
+        if output.exists() and not output.is_dir():
+            raise InputError(f"{output}: several inputs need an output folder, not a file")
+        if not output.parent.is_dir():
+            raise InputError(f"{output}: folder {output.parent} does not exist")
+        output.mkdir(exist_ok=True)
+        targets = [output / f"{p.stem}_{style}{'.mp4' if is_video(p) else '.png'}" for p in inputs]
+        clash = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
+        if clash is not None:
+            raise InputError(f"{clash}: two inputs of the same name would both be written here; rename one")
+    for source, target in zip(inputs, targets, strict=True):
+        if is_video(source):
+            check_video_output(target, source)
+        else:
+            images.check_output_path(target, inputs)
+    return targets
 
 
-def read_model(path: str | os.PathLike[str], label: str | None = None) -> FastModel:
-    """Load a model file; every problem is one WeightsError line naming the file."""
-    path = Path(path)
-    label = label or os.fsdecode(path)
-    record = _read_record(path, label)
-    arch = _architecture(record, label)
-    network = TransformNet(arch)
-    network.load_state_dict(_state_dict(record, network, label))
-    network.eval().requires_grad_(False)
-    training = record.get("training")
-    style = record.get("style")
-    return FastModel(
-        network,
-        style if isinstance(style, str) else path.stem,
-        training if isinstance(training, dict) else {},
-        label,
-    )
-
-
-def _read_record(path: Path, label: str) -> Mapping[str, Any]:
-    if not path.exists():
-        raise WeightsError(f"{label}: model file not found")
-    if not path.is_file():
-        raise WeightsError(f"{label}: not a file")
-    record = load_torch(path, label, "model file")
-    if not isinstance(record, Mapping) or record.get("format") != FORMAT:
-        found = record.get("format") if isinstance(record, Mapping) else None
-        what = f"format {found!r}" if isinstance(found, str) else "no format field; a plain state dict?"
-        raise WeightsError(f"{label}: not an impasto fast-style model ({what})")
-    version = record.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise WeightsError(f"{label}: invalid model format version {version!r}")
-    if version > VERSION:
-        raise WeightsError(
-            f"{label}: model format version {version} is newer than this impasto reads ({VERSION}); upgrade impasto"
-        )
-    return record
-
-
-def _architecture(record: Mapping[str, Any], label: str) -> Architecture:
-    spec = record.get("architecture")
-    if not isinstance(spec, Mapping):
-        raise WeightsError(f"{label}: the model has no architecture description")
-    try:
-        # kernel and stages default to Johnson et al.'s: files of format version 1 predate them.
-        defaults = Architecture()
-        return Architecture(
-            int(spec["width"]),
-            int(spec["blocks"]),
-            int(spec.get("kernel", defaults.kernel)),
-            int(spec.get("stages", defaults.stages)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"{label}: invalid architecture {dict(spec)!r} ({reason(exc)})") from None
-
-
-def _state_dict(record: Mapping[str, Any], network: TransformNet, label: str) -> dict[str, Tensor]:
-    """The stored tensors widened to float32, checked name by name against the network's."""
-    stored = record.get("state_dict")
-    if not isinstance(stored, Mapping):
-        raise WeightsError(f"{label}: the model holds no state dict")
-    arch = network.arch
-    expected = network.state_dict()
-    for name, reference in expected.items():
-        tensor = stored.get(name)
-        if not isinstance(tensor, Tensor):
-            raise WeightsError(f"{label}: {name} missing for a {arch} network")
-        if tensor.shape != reference.shape:
-            raise WeightsError(
-                f"{label}: {name} has shape {tuple(tensor.shape)}, expected {tuple(reference.shape)} for a "
-                f"{arch} network"
-            )
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise WeightsError(f"{label}: {name} holds NaN or infinite values")
-    extra = sorted(set(stored) - set(expected))
-    if extra:
-        raise WeightsError(f"{label}: unexpected tensor {extra[0]} for a {arch} network")
-    return {name: stored[name].to(reference.dtype) for name, reference in expected.items()}
-
-
-def _models_folder() -> Traversable:
-    return importlib.resources.files("impasto") / "models"
-
-
-def available_styles() -> list[str]:
-    """Names of the shipped models, sorted; empty when none are installed."""
-    folder = _models_folder()
-    if not folder.is_dir():
-        return []
-    return sorted(entry.name[: -len(MODEL_SUFFIX)] for entry in folder.iterdir() if entry.name.endswith(MODEL_SUFFIX))
-
-
-def _is_path(spec: str | os.PathLike[str]) -> bool:
-    text = os.fspath(spec)
-    return not isinstance(spec, str) or os.sep in text or "/" in text or Path(text).suffix != "" or Path(text).exists()
-
-
-def load_model(spec: str | os.PathLike[str]) -> FastModel:
-    """A model from a file path, or a shipped style's name ("starry_night")."""
-    if _is_path(spec):
-        return read_model(spec)
-    names = available_styles()
-    if spec not in names:
-        installed = f"installed: {', '.join(names)}" if names else "no styles are installed"
-        raise InputError(f"unknown style {spec!r} ({installed}); give a model file with --model")
-    with importlib.resources.as_file(_models_folder() / f"{spec}{MODEL_SUFFIX}") as path:
-        return read_model(path, label=f"style {spec!r}")
-
-
-def network_of(model: FastModel | TransformNet) -> TransformNet:
-    """The network itself, whether given bare or with its model file's metadata."""
-    return model.network if isinstance(model, FastModel) else model
-
-
-def torch_backend(model: FastModel | TransformNet, device: str | torch.device = "cpu") -> Backend:
-    """Run the network with PyTorch in float32 (see ``impasto.export`` for the other back-ends)."""
-    network = network_of(model).to(device).eval()
-
-    def run(image: Tensor) -> Tensor:
-        with torch.inference_mode():
-            return network(image.to(device, torch.float32)).float().cpu()
-
-    return run
-
-
-def stylize(
-    model: FastModel | TransformNet,
-    image: Tensor,
+def apply(
+    paths: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    config: ApplyConfig,
     *,
-    preserve_color: bool = False,
-    backend: Backend | None = None,
-) -> Tensor:
-    """Stylise RGB images in [0, 1], shape (B, 3, H, W) with sides of at least the
-    architecture's ``min_side`` (8 px for Johnson et al.'s, 16 px for "lite").
+    on_event: Callback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[Written]:
+    """Stylise photos, videos and folders of them with ``config.style``'s network; write to
+    ``output`` (a file for one input, else a folder). Returns what was written, in input order
+    for photos, then videos. ``cancel`` stops between batches and frames; what was written stays."""
+    model = load_model(config.style)
+    inputs = expand_inputs(paths)
+    outputs = output_paths(paths, inputs, Path(output), model.style)
+    backend = make_backend(config.backend, model)
+    pairs = list(zip(inputs, outputs, strict=True))
+    written = _apply_to_photos(model, backend, config, [(i, o) for i, o in pairs if not is_video(i)], cancel)
+    for source, out in pairs:
+        if is_video(source) and not is_cancelled(cancel):
+            start = time.perf_counter()
+            video = stylize_video(model, source, out, backend=backend, size=config.size,
+                                  preserve_color=config.preserve_color, batch_size=config.batch_size,
+                                  on_event=on_event, cancel=cancel)
+            written.append(Written(source, out, time.perf_counter() - start, video.width, video.height, video.frames,
+                                   video.fps))
+    return written
 
-    ``preserve_color`` keeps the photograph's colours: the output's luminance with the photo's
-    YIQ chroma (Gatys et al. 2017's luminance-only transfer, applied after the network, as
-    Johnson et al.'s networks were trained on colour images). ``backend`` runs the network
-    (default: PyTorch float32 on the CPU).
-    """
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise InputError(f"image: expected shape (B, 3, H, W), got {tuple(image.shape)}")
-    least = network_of(model).arch.min_side
-    if min(image.shape[-2:]) < least:
-        raise InputError(f"image: sides of at least {least} px are needed, got {image.shape[-1]}x{image.shape[-2]}")
-    run = backend or torch_backend(model)
-    output = run(image).float().cpu()
-    if preserve_color:
-        output = colour.combine_luminance(colour.luminance(output), image.float().cpu())
-    return output
+
+def _apply_to_photos(
+    model: FastModel, backend: Backend, config: ApplyConfig, pairs: list[tuple[Path, Path]],
+    cancel: CancelToken | None,
+) -> list[Written]:
+    """Stylise photos, stacking consecutive ones of one size into batches of ``batch_size``."""
+    pending: list[tuple[Path, Path, Tensor]] = []
+    written: list[Written] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        start = time.perf_counter()
+        batch = torch.cat([image for _, _, image in pending])
+        result = stylize(model, batch, preserve_color=config.preserve_color, backend=backend)
+        each = (time.perf_counter() - start) / len(pending)
+        for (source, out, _), image in zip(pending, result, strict=True):
+            images.save_image(image, out)
+            written.append(Written(source, out, each, image.shape[-1], image.shape[-2]))
+        pending.clear()
+
+    for source, out in pairs:
+        if is_cancelled(cancel):
+            break
+        image = images.load_image(source)
+        if config.size:
+            image = images.resize_long_side(image, config.size)
+        if pending and (len(pending) == config.batch_size or pending[0][2].shape != image.shape):
+            flush()
+        pending.append((source, out, image))
+    if not is_cancelled(cancel):
+        flush()
+    return written
+
+

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from impasto.errors import InputError
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -42,9 +44,9 @@ class Architecture:
     def __post_init__(self) -> None:
         sizes = (self.width, self.blocks, self.kernel, self.stages)
         if not all(isinstance(v, int) for v in sizes) or self.width < 1 or self.blocks < 0 or self.stages < 0:
-            raise ValueError(f"width must be a positive integer, blocks and stages non-negative, got {self}")
+            raise InputError(f"width must be a positive integer, blocks and stages non-negative, got {self}")
         if self.kernel < 1 or self.kernel % 2 == 0:
-            raise ValueError(f"kernel must be a positive odd integer, got {self.kernel}")
+            raise InputError(f"kernel must be a positive odd integer, got {self.kernel}")
 
     @property
     def multiple(self) -> int:
@@ -79,7 +81,7 @@ def architecture(variant: str) -> Architecture:
     try:
         return VARIANTS[variant]
     except KeyError:
-        raise ValueError(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}") from None
+        raise InputError(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}") from None
 
 
 class ConvLayer(nn.Sequential):

@@ -8,9 +8,10 @@ import torch
 
 from impasto import colour
 from impasto.errors import InputError, WeightsError
-from impasto.fast import apply
-from impasto.fast.apply import FORMAT, available_styles, load_model, read_model, save_model, stylize
+from impasto.fast import model as fast_model
+from impasto.fast.model import FORMAT, available_styles, load_model, read_model, save_model
 from impasto.fast.network import Architecture, TransformNet
+from impasto.fast.stylize import stylize
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +83,14 @@ def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, model_fil
 
 
 def test_shipped_styles(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply, "_models_folder", lambda: tmp_path / "absent")
+    monkeypatch.setattr(fast_model, "_models_folder", lambda: tmp_path / "absent")
     assert available_styles() == []
     with pytest.raises(InputError, match="no styles are installed"):
         load_model("starry_night")
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(apply, "_models_folder", lambda: folder)
+    monkeypatch.setattr(fast_model, "_models_folder", lambda: folder)
     assert available_styles() == ["tiny"]
     assert load_model("tiny").style == "tiny"
     with pytest.raises(InputError, match="installed: tiny"):

@@ -3,8 +3,8 @@
 Each function runs a set of transfers and writes everything into one output folder (created
 if needed; nothing is written elsewhere): the images, the figures, ``results.json`` (settings,
 per-run seconds, losses and histories) and an ``index.html`` that shows them. Each returns the
-paths of the files it wrote. Callers that want progress pass a ``monitor``: a function of
-(run name, total iterations) returning a context manager that yields the run's callback.
+paths of the files it wrote. Callers that want progress pass ``on_event``, which receives every
+run's :class:`~impasto.events.Iteration` events in turn (each run counts from step 1 again).
 
 Departures from the paper are those of :class:`impasto.TransferConfig` (max pooling and the
 coarse-to-fine schedule by default; pass ``base=TransferConfig(pooling="avg", scales=1)`` and
@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
-from impasto import images, report
-from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, TransferConfig
+from impasto import images
+from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, TransferConfig, to_dict
 from impasto.errors import InputError
-from impasto.events import Callback, write_json
-from impasto.report import HtmlFigure, Table
-from impasto.transfer import Result, evaluate, transfer
+from impasto.events import Callback
+from impasto.gatys.api import Result, evaluate, transfer
+from impasto.gatys.schedule import plan
+from impasto.research import report
+from impasto.research.report import HtmlFigure, Table
+from impasto.storage import write_json
 
 PathLike = str | os.PathLike[str]
-RunMonitor = Callable[[str, int], AbstractContextManager[Callback | None]]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Run:
 
     def record(self, folder: Path) -> dict[str, Any]:
         settings = self.result.config
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
+        config = to_dict(settings)
         return {
             "name": self.name,
             "label": self.label,
@@ -93,7 +94,7 @@ class Run:
             "seconds": round(self.result.seconds, 3),
             "device": self.result.device,
             "precision": self.result.precision,
-            "schedule": [[size, settings.iterations_at(k)] for k, size in enumerate(settings.scale_sizes())],
+            "schedule": [[scale.size, scale.iterations] for scale in plan(settings)],
             "last": {k: v for k, v in self.result.history[-1].items() if k in report.LOSS_TERMS},
             "best_total": self.best_total,
             "fp32": self.fp32,
@@ -106,11 +107,9 @@ class Run:
 
 
 def run_one(name: str, label: str, content: Tensor, styles: Sequence[Tensor], config: TransferConfig,
-            folder: Path, monitor: RunMonitor | None = None, *, fp32: bool = False) -> Run:
+            folder: Path, on_event: Callback | None = None, *, fp32: bool = False) -> Run:
     """Run one transfer, save its image as ``folder/name.png`` and, if asked, its float32 loss."""
-    total = config.total_iterations
-    with (monitor(name, total) if monitor else nullcontext(None)) as callback:
-        result = transfer(content, list(styles), config, callback)
+    result = transfer(content, list(styles), config, on_event)
     path = folder / f"{name}.png"
     images.save_image(result.tensor, path)
     loss = evaluate(result.tensor, content, list(styles), config).as_floats() if fp32 else None
@@ -189,7 +188,7 @@ def _warm_up(content: Tensor, style: Tensor, config: TransferConfig) -> None:
 
 def gallery(images_dir: PathLike, out_dir: PathLike, size: int = 512, iterations: int | None = None, seed: int = 0,
             with_reference: bool = False, *, base: TransferConfig | None = None,
-            monitor: RunMonitor | None = None) -> list[Path]:
+            on_event: Callback | None = None) -> list[Path]:
     """The paper's Fig. 3: the Neckarfront photo (A) in the styles of five paintings (B-F).
 
     Reads ``content/tubingen.jpg`` and ``style/<painting>.jpg`` under ``images_dir``; α/β is
@@ -208,7 +207,7 @@ def gallery(images_dir: PathLike, out_dir: PathLike, size: int = 512, iterations
     paintings = [images.load_image(p) for p in style_paths]
     folder = _prepare(out_dir)
     runs = [run_one(f"{letter}_{painting.key}", f"{letter} {painting.artist}", content, [style], config, folder,
-                    monitor, fp32=True)
+                    on_event, fp32=True)
             for letter, painting, style, config in zip("BCDEF", FIG3_PAINTINGS, paintings, configs, strict=True)]
     figure, files, grids = _gallery_figure(folder, content, runs, paintings)
     figures, written = [figure], [*(r.file for r in runs), *files]
@@ -273,7 +272,7 @@ def compare_optimizers(content: PathLike | Tensor, style: PathLike | Tensor, out
                        size: int = COMPARE_SIZE, iterations: int = COMPARE_ITERATIONS, seed: int = 0,
                        adam_lrs: Sequence[float] = ADAM_LEARNING_RATES, *, levels: Sequence[float] = LOSS_LEVELS,
                        warm_up: bool = True, base: TransferConfig | None = None,
-                       monitor: RunMonitor | None = None) -> list[Path]:
+                       on_event: Callback | None = None) -> list[Path]:
     """L-BFGS (the paper's optimiser) against Adam at each learning rate in ``adam_lrs``.
 
     All runs start from the same seeded noise at one scale and size. Plots the objective (the
@@ -289,7 +288,7 @@ def compare_optimizers(content: PathLike | Tensor, style: PathLike | Tensor, out
     folder = _prepare(out_dir)
     if warm_up:
         _warm_up(c, s, config)
-    runs = [run_one(name, label, c, [s], cfg, folder, monitor, fp32=True) for name, (label, cfg) in variants.items()]
+    runs = [run_one(name, label, c, [s], cfg, folder, on_event, fp32=True) for name, (label, cfg) in variants.items()]
     layout, figures, written = _curves_and_row(folder, runs, "outputs.png",
                                                "Final images, same start, same iterations.")
     table = time_to_loss(runs, levels)
@@ -325,7 +324,7 @@ def _intro(config: TransferConfig, init: str) -> str:
 def tradeoff(content: PathLike | Tensor, style: PathLike | Tensor, out_dir: PathLike, size: int = 512,
              iterations: int | None = None, seed: int = 0, ratios: Sequence[float] = TRADEOFF_RATIOS, *,
              layer_sets: Sequence[Sequence[str]] = LAYER_SETS, base: TransferConfig | None = None,
-             monitor: RunMonitor | None = None) -> list[Path]:
+             on_event: Callback | None = None) -> list[Path]:
     """The paper's Fig. 4: one row per α/β ratio, one column per set of style layers
     (relu1_1, relu1_1 to relu2_1, ..., relu1_1 to relu5_1); the paper draws the transpose.
     Schedule and ``iterations`` as in :func:`gallery`."""
@@ -337,7 +336,7 @@ def tradeoff(content: PathLike | Tensor, style: PathLike | Tensor, out_dir: Path
     c, s = _load_pair(content, style)
     folder = _prepare(out_dir)
     runs = [run_one(f"ratio{ratio:g}_{cfg.style_layers[-1]}", f"α/β {ratio:g}, {_layers_label(cfg.style_layers, '…')}",
-                    c, [s], cfg, folder, monitor)
+                    c, [s], cfg, folder, on_event)
             for ratio, row in zip(ratios, configs, strict=True) for cfg in row]
     cells = [[r.result.tensor for r in runs[i * len(layer_sets):(i + 1) * len(layer_sets)]] for i in range(len(ratios))]
     layout = report.image_grid(cells, folder / "tradeoff.png", row_labels=[f"α/β = {r:g}" for r in ratios],
@@ -361,7 +360,7 @@ def _layers_label(layers: Sequence[str], joint: str = "…\n") -> str:
 def compare_init(content: PathLike | Tensor, style: PathLike | Tensor, out_dir: PathLike,
                  size: int = COMPARE_SIZE, iterations: int = COMPARE_ITERATIONS, seed: int = 0, *,
                  warm_up: bool = True, base: TransferConfig | None = None,
-                 monitor: RunMonitor | None = None) -> list[Path]:
+                 on_event: Callback | None = None) -> list[Path]:
     """White noise (the paper's start) against starting from the photograph or the painting,
     at equal iterations and one scale, so that the start is the only difference."""
     configs = {init: _config(base, size, iterations, seed, scales=1, init=init) for init in INITS}
@@ -369,7 +368,7 @@ def compare_init(content: PathLike | Tensor, style: PathLike | Tensor, out_dir: 
     folder = _prepare(out_dir)
     if warm_up:
         _warm_up(c, s, configs["noise"])
-    runs = [run_one(f"init_{init}", f"{init} start", c, [s], config, folder, monitor)
+    runs = [run_one(f"init_{init}", f"{init} start", c, [s], config, folder, on_event)
             for init, config in configs.items()]
     layout, figures, written = _curves_and_row(folder, runs, "init.png",
                                                "The results after equal iterations from each start.")

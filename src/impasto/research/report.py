@@ -10,10 +10,8 @@ so a panel cut out of a grid equals the image it shows.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ from urllib.parse import quote
 import numpy as np
 from torch import Tensor
 
-from impasto import images
+from impasto import images, storage
 from impasto.errors import InputError
 
 PathLike = str | os.PathLike[str]
@@ -345,7 +343,7 @@ def write_index(folder: PathLike, title: str, figures: Sequence[HtmlFigure], *, 
         parts.append(f"<ul>\n{items}</ul>")
     parts.append("</body>\n</html>\n")
     path = out / "index.html"
-    write_text(path, "\n".join(parts))
+    storage.write_text(path, "\n".join(parts))
     return path
 
 
@@ -367,14 +365,6 @@ def _check_relative(folder: Path, name: str) -> None:
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"{name}: links in {folder}/index.html must stay inside the folder")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write text through a temporary file and a rename, so a reader never sees half a file."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
 
 
 # --- run reports ---------------------------------------------------------------------------
@@ -414,12 +404,7 @@ def read_run(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{folder}: no history.json in the folder (write one with "
                          f"impasto transfer ... --history {folder / 'history.json'})")
-    try:
-        run = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read file ({exc})".replace("\n", " ")) from None
+    run = storage.read_json(path, "file")
     rows = run.get("history") if isinstance(run, dict) else None
     needed = ("iteration", "seconds", "total")
     if not isinstance(rows, list) or not rows or not all(
@@ -451,7 +436,7 @@ def settings_table(run: Mapping[str, Any]) -> Table:
 def _snapshots(folder: Path) -> tuple[list[tuple[int, ImageLike]], list[str]]:
     """The snapshots a strip shows, loaded (only those: a run may hold hundreds), and messages
     about those that could not be read."""
-    paths = {int(p.stem[5:]): p for p in folder.glob("iter_*.png") if p.stem[5:].isdigit()}
+    paths = storage.snapshots_in(folder)
     found: list[tuple[int, ImageLike]] = []
     problems = []
     for iteration in pick_snapshots(list(paths)):

@@ -1,10 +1,10 @@
-"""ONNX export of the fast style networks and the back-ends that run them.
+"""The back-ends that run the fast style networks, and their ONNX export.
 
 Every back-end is a function from RGB images in [0, 1], a float32 tensor of shape (B, 3, H, W),
 to the stylised images in the same convention, so that their outputs can be compared:
 
 * ``torch`` and ``torch-bf16``: PyTorch in float32, or with the whole network in bfloat16
-  (fast on CPUs with native bf16, see ``impasto.transfer.cpu_has_native_bf16``);
+  (fast on CPUs with native bf16, see ``impasto.runtime.cpu_has_native_bf16``);
 * ``onnxruntime``: the exported graph on onnxruntime's CPU provider;
 * ``opencv``: the exported graph on OpenCV's dnn module, fed through ``cv2.dnn.blobFromImage``.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +28,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from impasto import __version__
+from impasto import __version__, storage
+from impasto.config import Backend as BackendName
+from impasto.config import choices
 from impasto.errors import InputError
-from impasto.fast.apply import Backend, FastModel, network_of, torch_backend
+from impasto.fast.model import FastModel, network_of
 from impasto.fast.network import TransformNet
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-BACKENDS = ("torch", "torch-bf16", "onnxruntime", "opencv")
+BACKENDS = choices(BackendName)
+# A back-end: RGB images in [0, 1], (B, 3, H, W) float32, to the stylised images alike.
+Backend = Callable[[Tensor], Tensor]
 INPUT, OUTPUT = "image", "stylised"
 OPSET = 17
 ModelSource = FastModel | TransformNet | bytes | str | os.PathLike[str]
@@ -85,7 +90,11 @@ def export_onnx(
                           dynamic_axes=dynamic, opset_version=opset)
     data = _with_metadata(buffer.getvalue(), model)
     if path is not None:
-        _write_atomically(Path(path), data)
+        out = storage.check_output_path(path, suffixes=(".onnx",))
+        try:
+            storage.write_bytes(out, data)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return data
 
 
@@ -106,18 +115,6 @@ def _with_metadata(data: bytes, model: FastModel | TransformNet) -> bytes:
     return graph.SerializeToString()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    if path.is_dir() or not path.parent.is_dir():
-        raise InputError(f"{path}: cannot write here (a directory, or its folder does not exist)")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
 def _onnx_bytes(source: ModelSource) -> bytes:
     if isinstance(source, (FastModel, TransformNet)):
         return export_onnx(source)
@@ -127,6 +124,17 @@ def _onnx_bytes(source: ModelSource) -> bytes:
         return Path(source).read_bytes()
     except OSError as exc:
         raise InputError(f"{os.fspath(source)}: cannot read ONNX file ({exc.strerror or exc})") from None
+
+
+def torch_backend(model: FastModel | TransformNet, device: str | torch.device = "cpu") -> Backend:
+    """The network with PyTorch in float32."""
+    network = network_of(model).to(device).eval()
+
+    def run(image: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return network(image.to(device, torch.float32)).float().cpu()
+
+    return run
 
 
 def torch_bf16_backend(model: FastModel | TransformNet) -> Backend:

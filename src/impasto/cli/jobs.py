@@ -1,0 +1,28 @@
+"""Running a job from the CLI (every command that writes files, and ``impasto run JOB``): the
+progress bar, the summary on stderr, and the exit code."""
+
+from __future__ import annotations
+
+import sys
+
+from impasto.cli.progress import ProgressBar
+from impasto.jobs import ApplyJob, Job, TransferJob, run
+
+EXIT_OK, EXIT_CANCELLED = 0, 130
+
+
+def run_job(job: Job, *, quiet: bool = False) -> int:
+    """Run ``job`` with a progress bar unless ``quiet``; print what it wrote. A KeyboardInterrupt
+    becomes ``JobInterrupted``, which ``impasto.cli.main`` reports."""
+    unit = "frame" if isinstance(job, ApplyJob) else "it"
+    bar = None if quiet else ProgressBar(unit)
+    try:
+        outcome = run(job, on_event=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    if isinstance(job, TransferJob) and job.run_dir is not None and not quiet:
+        print(f"report: {job.run_dir / 'index.html'}", file=sys.stderr)
+    if not quiet and outcome.summary:
+        print(outcome.summary, file=sys.stderr)
+    return EXIT_OK if outcome.complete else EXIT_CANCELLED

@@ -1,0 +1,38 @@
+"""``impasto run``: run a job file (what every run writes beside its outputs, or a hand-written
+one; the web studio and cluster runners submit the same)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from impasto.cli.jobs import run_job
+
+EXAMPLES = """\\
+examples:
+  impasto transfer photo.jpg style.jpg -o out.png      # also writes out.job.json (seed included)
+  impasto run out.job.json -o again.png                # the same run again, bit for bit on this CPU
+  impasto run runs/first/job.json                      # a --run-dir run, into its folder again
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a job file (transfer, train or apply) written by an earlier run",
+                       description="Run the job a job file describes: the kind (transfer, train, apply), its "
+                       "inputs, outputs and settings, seed included.", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("job", type=Path, help="a job file (*.job.json, or job.json in a run folder)")
+    p.add_argument("-o", "--output", type=Path,
+                   help="write the main output here instead (history, snapshots and run folder are then not "
+                   "written, being the original run's)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from impasto import jobs
+
+    job = jobs.load(args.job)
+    if args.output is not None:
+        job = jobs.with_output(job, args.output)
+    return run_job(job, quiet=args.quiet)

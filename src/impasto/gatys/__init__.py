@@ -1,0 +1,7 @@
+"""The Gatys et al. (2016) optimisation: ``problem`` (what a run holds fixed), ``schedule``
+(coarse-to-fine scales), ``targets`` (content features and style Grams per scale), ``loop``
+(one scale's optimisation) and ``api`` (``transfer``, ``evaluate``)."""
+
+from impasto.gatys.api import Result, TransferInterrupted, evaluate, transfer
+
+__all__ = ["Result", "TransferInterrupted", "evaluate", "transfer"]

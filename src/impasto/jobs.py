@@ -1,0 +1,313 @@
+"""Jobs: a long task (a transfer, a training, stylising files) described as data.
+
+A job names its inputs, its outputs and its typed config. ``run`` checks every path before any
+work, runs the task, writes its outputs, and writes the job file beside them: the job as it
+ran, seed included, paths absolute, plus a summary of the result. ``impasto run JOB`` (the CLI),
+the web studio and a cluster runner all submit jobs, so each command's logic lives here once::
+
+    {"format": "impasto-job", "version": 1, "kind": "transfer",
+     "job": {"content": "/abs/photo.jpg", "styles": [...], "output": "/abs/out.png", ...},
+     "config": {...TransferConfig...}, "result": {...}}
+
+Running the job file again reproduces the run (bit for bit for a seeded run on the same CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from impasto import images, storage
+from impasto.config import ApplyConfig, TrainConfig, TransferConfig, from_dict, to_dict
+from impasto.errors import ImpastoError, InputError
+from impasto.events import Callback, CancelToken, History, broadcast
+
+FORMAT = "impasto-job"
+VERSION = 1
+
+
+class JobInterrupted(ImpastoError):
+    """KeyboardInterrupt stopped a job; the message says what was kept."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job wrote. ``complete`` is false for a cancelled job, whose outputs hold the
+    best result so far; ``summary`` says what was written, a line per file, for a person."""
+
+    outputs: list[Path]
+    complete: bool
+    summary: str
+    result: Any = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class TransferJob:
+    """``impasto transfer``: the output (or ``run_dir/output.png``), and optionally the history
+    JSON, snapshots every ``snapshot_every`` iterations and a run folder with an HTML report."""
+
+    kind: ClassVar[str] = "transfer"
+
+    content: Path
+    styles: tuple[Path, ...]
+    output: Path | None = None
+    config: TransferConfig = field(default_factory=TransferConfig)
+    run_dir: Path | None = None
+    history: Path | None = None
+    snapshot_every: int = 0
+    snapshot_dir: Path | None = None
+
+    @property
+    def target(self) -> Path:
+        if self.output is not None:
+            return self.output
+        if self.run_dir is None:
+            raise InputError("an output is needed: -o OUTPUT or --run-dir DIR")
+        return self.run_dir / "output.png"
+
+    @property
+    def job_file(self) -> Path:
+        return self.run_dir / "job.json" if self.run_dir is not None else storage.job_path(self.target)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """``impasto train``: a network for one painting, written to ``output`` (.pt)."""
+
+    kind: ClassVar[str] = "train"
+
+    style_image: Path
+    data: Path
+    output: Path
+    config: TrainConfig = field(default_factory=TrainConfig)
+    name: str | None = None
+    preview_dir: Path | None = None
+    checkpoint: Path | None = None
+    resume: bool = False
+
+    @property
+    def job_file(self) -> Path:
+        return storage.job_path(self.output)
+
+
+@dataclass(frozen=True)
+class ApplyJob:
+    """``impasto apply``: photos, videos and folders through a trained network."""
+
+    kind: ClassVar[str] = "apply"
+
+    inputs: tuple[Path, ...]
+    output: Path
+    config: ApplyConfig
+
+    @property
+    def job_file(self) -> Path:
+        return storage.job_path(self.output)
+
+
+Job = TransferJob | TrainJob | ApplyJob
+KINDS: dict[str, type[TransferJob] | type[TrainJob] | type[ApplyJob]] = {
+    "transfer": TransferJob, "train": TrainJob, "apply": ApplyJob,
+}
+CONFIGS = {"transfer": TransferConfig, "train": TrainConfig, "apply": ApplyConfig}
+
+
+def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None = None) -> Outcome:
+    """Run a job, write its outputs and its job file; see the module's docstring."""
+    if isinstance(job, TransferJob):
+        return _run_transfer(job, on_event, cancel)
+    if isinstance(job, TrainJob):
+        return _run_train(job, on_event, cancel)
+    return _run_apply(job, on_event, cancel)
+
+
+# --- job files -------------------------------------------------------------------------------
+
+
+def to_record(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The job file's contents: paths absolute, so that it runs from any folder."""
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(job):
+        if f.name == "config":
+            continue
+        value = getattr(job, f.name)
+        if isinstance(value, Path):
+            value = os.fspath(value.absolute())
+        elif isinstance(value, tuple):
+            value = [os.fspath(v.absolute()) if isinstance(v, Path) else v for v in value]
+        fields[f.name] = value
+    record = {"format": FORMAT, "version": VERSION, "kind": job.kind, "job": fields, "config": to_dict(job.config)}
+    if result is not None:
+        record["result"] = result
+    return record
+
+
+def from_record(record: Any, label: str = "job") -> Job:
+    """The job a job file describes; every problem is one InputError line naming the field."""
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise InputError(f"{label}: not an impasto job file (no \"format\": \"{FORMAT}\")")
+    if not isinstance(record.get("version"), int) or record["version"] > VERSION:
+        raise InputError(f"{label}: job format version {record.get('version')!r} is not one this impasto reads")
+    kind = record.get("kind")
+    if kind not in KINDS:
+        raise InputError(f"{label}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    cls = KINDS[kind]
+    fields = record.get("job")
+    if not isinstance(fields, dict):
+        raise InputError(f"{label}: \"job\" must be an object")
+    known = {f.name for f in dataclasses.fields(cls)} - {"config"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise InputError(f"{label}: unknown field job.{unknown[0]} for a {kind} job")
+    config = from_dict(CONFIGS[kind], record.get("config", {}), f"{label}: config")
+    values = {name: _field_value(cls, name, value, label) for name, value in fields.items()}
+    try:
+        return cls(**values, config=config)
+    except TypeError as exc:
+        raise InputError(f"{label}: {storage.reason(exc)}") from None
+
+
+def _field_value(cls: type, name: str, value: Any, label: str) -> Any:
+    hint = str({f.name: f.type for f in dataclasses.fields(cls)}[name])
+    if value is None:
+        return None
+    if "Path" in hint:
+        if "tuple" in hint:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(f"{label}: job.{name} must be a list of paths")
+            return tuple(Path(v) for v in value)
+        if not isinstance(value, str):
+            raise InputError(f"{label}: job.{name} must be a path")
+        return Path(value)
+    expected = {"int": int, "bool": bool, "str": str}.get(hint.split(" ")[0])
+    if expected is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+        raise InputError(f"{label}: job.{name} must be of type {expected.__name__}")
+    return value
+
+
+def load(path: str | os.PathLike[str]) -> Job:
+    return from_record(storage.read_json(path, "job file"), os.fsdecode(path))
+
+
+def with_output(job: Job, output: Path) -> Job:
+    """The job writing its main output to ``output`` instead, without the side outputs (history,
+    snapshots, run folder) whose paths belong to the original run."""
+    if isinstance(job, TransferJob):
+        return dataclasses.replace(job, output=output, run_dir=None, history=None, snapshot_dir=None,
+                                   snapshot_every=0)
+    if isinstance(job, TrainJob):
+        return dataclasses.replace(job, output=output, preview_dir=None, checkpoint=None)
+    return dataclasses.replace(job, output=output)
+
+
+# --- transfer --------------------------------------------------------------------------------
+
+
+def _check_transfer(job: TransferJob) -> Path:
+    inputs = [job.content, *job.styles]
+    if job.snapshot_every < 0:
+        raise InputError(f"--snapshot-every: must be positive, got {job.snapshot_every}")
+    if job.run_dir is not None:
+        if job.run_dir.exists() and not job.run_dir.is_dir():
+            raise InputError(f"{job.run_dir}: exists and is not a folder")
+        if not job.run_dir.parent.is_dir():
+            raise InputError(f"{job.run_dir}: folder {job.run_dir.parent} does not exist")
+    output = images.check_output_path(job.output, inputs) if job.output is not None else job.target
+    for side in (job.history,):
+        if side is not None:
+            storage.check_output_path(side, inputs, (".json",))
+    return output
+
+
+def _run_transfer(job: TransferJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
+    from impasto.gatys.api import TransferInterrupted, transfer
+
+    output = _check_transfer(job)
+    history = History()
+    snapshots = None
+    if job.snapshot_every:
+        folder = job.snapshot_dir or job.run_dir or output.with_name(output.stem + "_snapshots")
+        snapshots = storage.Snapshots(folder, job.snapshot_every, images.save_image)
+    try:
+        result = transfer(job.content, job.styles, job.config, broadcast(history, snapshots, on_event), cancel=cancel)
+    except TransferInterrupted as stop:
+        if stop.result is None:
+            raise JobInterrupted(f"interrupted before the first iteration; {output} left untouched") from None
+        _save_transfer(job, output, stop.result, history)
+        raise JobInterrupted(f"interrupted; {_partial(stop.result, output)}") from None
+    written = _save_transfer(job, output, result, history)
+    if result.complete:
+        summary = (f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s "
+                   f"on {result.device} {result.precision}; loss {result.loss:.4g}")
+    else:
+        summary = f"cancelled; {_partial(result, output)}"
+    return Outcome(written, result.complete, summary, result)
+
+
+def _partial(result: Any, output: Path) -> str:
+    """What a stopped transfer kept, in words."""
+    done = len(result.history)
+    h, w = result.tensor.shape[-2:]
+    where = "" if result.scale_size == result.config.size else (
+        f" (from the {result.scale_size} px scale, upsampled to {w}x{h})")
+    return f"best image after {done} iterations saved to {output}{where}"
+
+
+def _save_transfer(job: TransferJob, output: Path, result: Any, history: History) -> list[Path]:
+    if job.run_dir is not None:
+        job.run_dir.mkdir(exist_ok=True)
+    images.save_image(result.tensor, output)
+    written = [output]
+    summary = {"seconds": round(result.seconds, 3), "device": result.device, "precision": result.precision,
+               "iterations": len(result.history), "complete": result.complete, "loss": result.loss}
+    ran = dataclasses.replace(job, config=result.config)
+    meta = {"content": os.fspath(job.content), "styles": [os.fspath(s) for s in job.styles],
+            "output": os.fspath(output), "config": to_dict(result.config), **summary}
+    for path in (job.history, job.run_dir and job.run_dir / "history.json"):
+        if path is not None:
+            storage.write_json(path, {**meta, "history": history.rows})
+            written.append(path)
+    storage.write_json(ran.job_file, to_record(ran, summary))
+    written.append(ran.job_file)
+    if job.run_dir is not None:
+        from impasto.research.report import write_report
+
+        written.append(write_report(job.run_dir))
+    return written
+
+
+# --- training and apply ----------------------------------------------------------------------
+
+
+def _run_train(job: TrainJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
+    from impasto.fast.train import TrainingInterrupted, check_model_path, train
+
+    output = check_model_path(job.output)
+    preview_dir = job.preview_dir
+    try:
+        result = train(job.style_image, job.data, output, job.config, style_name=job.name, preview_dir=preview_dir,
+                       checkpoint=job.checkpoint, resume=job.resume, on_event=on_event, cancel=cancel)
+    except TrainingInterrupted as stop:
+        raise JobInterrupted(f"{stop}; continue with --resume") from None
+    summary = {"iterations": result.iterations, "seconds": round(result.seconds, 1), "complete": result.complete,
+               "validation": result.validation[-1] if result.validation else None}
+    storage.write_json(job.job_file, to_record(job, summary))
+    val = result.validation[-1]["total"] if result.validation else float("nan")
+    state = "saved" if result.complete else "cancelled; saved the network as trained so far to"
+    return Outcome([output, job.job_file], result.complete,
+                   f"{state} {output} after {result.iterations} iterations in {result.seconds:.0f} s; "
+                   f"held-out loss {val:.4g}", result)
+
+
+def _run_apply(job: ApplyJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
+    from impasto.fast.apply import apply
+
+    written = apply(job.inputs, job.output, job.config, on_event=on_event, cancel=cancel)
+    complete = not (cancel is not None and cancel.cancelled)
+    storage.write_json(job.job_file, to_record(job, {"outputs": [os.fspath(w.output) for w in written]}))
+    lines = [f"saved {w.output} ({w.width}x{w.height}" + (f", {w.frames} frames at {w.fps:g} fps" if w.frames else "")
+             + f") in {w.seconds * 1000:.0f} ms" for w in written]
+    return Outcome([w.output for w in written] + [job.job_file], complete, "\n".join(lines), written)

@@ -1,0 +1,47 @@
+"""Loss functions, pure: nothing here modifies its inputs.
+
+* :mod:`~impasto.losses.paper`: the objective of Gatys et al. (2016), open to extra named terms;
+* :mod:`~impasto.losses.perceptual`: the batched training objectives of feed-forward networks.
+"""
+
+from impasto.losses.paper import (
+    LossTerms,
+    Targets,
+    Term,
+    Weights,
+    content_layer_loss,
+    gram,
+    objective,
+    style_layer_loss,
+    total_variation,
+)
+from impasto.losses.perceptual import (
+    batch_content_loss,
+    batch_style_loss,
+    batch_total_variation,
+    gram_batch,
+    mean_total_variation,
+    perceptual_objective,
+    relative_content_loss,
+    relative_style_loss,
+)
+
+__all__ = [
+    "LossTerms",
+    "Targets",
+    "Term",
+    "Weights",
+    "batch_content_loss",
+    "batch_style_loss",
+    "batch_total_variation",
+    "content_layer_loss",
+    "gram",
+    "gram_batch",
+    "mean_total_variation",
+    "objective",
+    "perceptual_objective",
+    "relative_content_loss",
+    "relative_style_loss",
+    "style_layer_loss",
+    "total_variation",
+]

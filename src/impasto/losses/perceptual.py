@@ -1,0 +1,90 @@
+"""Batched losses for training feed-forward networks (Johnson, Alahi & Fei-Fei, ECCV 2016, §3.1).
+
+They differ from the paper objective of :mod:`impasto.losses.paper` in their normalisation,
+documented per function, so that the layers of the original (unnormalised) VGG-19 weigh alike
+whatever the style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from impasto.losses.paper import LossTerms, Weights, content_layer_loss, total_variation, widen
+
+
+def gram_batch(features: Tensor) -> Tensor:
+    """Johnson et al.'s eq. 3, G = F F^T / (N M), per image of a (B, N, H, W) batch: (B, N, N),
+    at least float32. Runs in the features' precision, as ``gram``."""
+    b, n, h, w = features.shape
+    f = features.reshape(b, n, h * w)
+    return widen(torch.bmm(f, f.transpose(1, 2))) / (n * h * w)
+
+
+def relative_style_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    """||G - A||_F^2 / ||A||_F^2 averaged over the batch: Johnson et al.'s eq. 4 divided by the
+    target's own energy. The raw term spans four orders of magnitude between relu1_1 and relu4_1
+    of the original VGG-19 (and depends on the painting), so layer weights 1/L would otherwise
+    leave only the deepest layer effective. ``target_gram`` is (N, N) or (B, N, N)."""
+    g = gram_batch(features)
+    target = widen(target_gram).expand_as(g)
+    return ((g - target).pow(2).sum(dim=(1, 2)) / target.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)).mean()
+
+
+def relative_content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """||F - P||^2 / ||P||^2 over the batch: Johnson et al.'s eq. 2 (a squared error per feature)
+    divided by the target's energy, so its weight does not depend on the layer's scale."""
+    target = widen(target)
+    return (widen(features) - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
+
+
+def batch_content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Eq. 1 of Gatys et al., ½ Σ (F - P)², averaged over the images of a batch."""
+    return content_layer_loss(features, target) / features.shape[0]
+
+
+def batch_style_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    """Eq. 4 of Gatys et al., E_l = Σ (G - A)² / (4 N² M²) = ¼ Σ (G/(NM) - A/(NM))², averaged
+    over a batch. ``target_gram`` is normalised by its own N M (``gram_batch``), so a painting
+    of another size than the crops asks for the same statistics; at equal sizes this is eq. 4."""
+    g = gram_batch(features)
+    return 0.25 * (g - widen(target_gram).expand_as(g)).pow(2).sum(dim=(1, 2)).mean()
+
+
+def batch_total_variation(images: Tensor) -> Tensor:
+    """``total_variation`` averaged over the images of a (B, 3, H, W) batch."""
+    return total_variation(images) / images.shape[0]
+
+
+def mean_total_variation(images: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels of (B, 3, H, W) images in [0, 1]: the
+    squared total variation of ``total_variation`` per pixel pair, independent of size and batch."""
+    dx = widen(images[..., :, 1:] - images[..., :, :-1])
+    dy = widen(images[..., 1:, :] - images[..., :-1, :])
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def perceptual_objective(
+    features: Mapping[str, Tensor],
+    outputs: Tensor,
+    content: Mapping[str, Tensor],
+    grams: Mapping[str, Tensor],
+    weights: Weights,
+    normalisation: str = "relative",
+) -> LossTerms:
+    """Johnson et al.'s training objective for a batch of network ``outputs``: feature
+    reconstruction against the photos' ``content`` features, style reconstruction against one
+    painting's ``grams`` (from ``gram_batch``), and a TV term, each weighted as ``weights`` says.
+    ``normalisation`` "relative" divides each term by its target's energy; "gatys" uses the
+    batch average of Gatys et al.'s own terms (the objective of ``objective`` above)."""
+    zero = outputs.new_zeros((), dtype=torch.float32)
+    if normalisation == "gatys":
+        content_loss, style_loss, tv_loss = batch_content_loss, batch_style_loss, batch_total_variation
+    else:
+        content_loss, style_loss, tv_loss = relative_content_loss, relative_style_loss, mean_total_variation
+    c = sum((w * content_loss(features[n], content[n]) for n, w in weights.content_layers.items()), zero)
+    s = sum((w * style_loss(features[n], grams[n]) for n, w in weights.style_layers.items()), zero)
+    t = tv_loss(outputs) if weights.tv > 0 else zero
+    return LossTerms({"content": weights.content * c, "style": weights.style * s, "tv": weights.tv * t})

@@ -1,0 +1,1 @@
+"""The paper's experiments as reproducible figures (``experiments``) and HTML reports (``report``)."""

@@ -1,0 +1,104 @@
+"""Where networks run and in which number format: one policy for every path (transfer, training,
+evaluation, the fast back-ends).
+
+* device "auto" is the first CUDA device when there is one, else the CPU; "cuda:N" names one.
+* precision "auto" is bfloat16 on CUDA devices that support it (else float16), bfloat16 on CPUs
+  that compute it natively (AVX512-BF16 or AMX, with PyTorch's AVX-512 kernels in use), and
+  float32 on every other CPU, where bf16 is emulated and slower than float32.
+* VGG-19's input stage (preprocessing and conv1_1) always stays float32: ``VGG19.reduced`` says why.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from impasto.errors import InputError
+from impasto.vgg import VGG19
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A device and the number format networks run in there."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def precision(self) -> str:
+        return next(name for name, dtype in DTYPES.items() if dtype == self.dtype)
+
+    def prepare(self, image: Tensor) -> Tensor:
+        """A VGG input: float32 (the input stage's format) on the device, channels-last (faster
+        oneDNN and cuDNN kernels)."""
+        return image.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+
+    def vgg(self, network: VGG19) -> VGG19:
+        """``network`` on this device, in this format but for its float32 input stage."""
+        return network.reduced(self.device, self.dtype)
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """Mixed precision for a trained network's forward pass (not for VGG-19, whose
+        layers carry their own formats)."""
+        if self.dtype == torch.float32:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def check_device(device: str, option: str = "--device") -> None:
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        raise InputError(f"{option}: {device!r} is not auto, cpu, cuda or cuda:N")
+
+
+def resolve_runtime(device: str, precision: str) -> Runtime:
+    """The device and number format for the given settings; fails clearly on an absent device."""
+    check_device(device)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: no CUDA device is available")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise InputError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA devices")
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else device.replace("auto", "cpu"))
+    if precision == "auto":
+        if dev.type == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision not in DTYPES:
+        raise InputError(f"--precision: {precision!r} is not one of auto, {', '.join(DTYPES)}")
+    if precision == "fp16" and dev.type == "cpu":
+        raise InputError("--precision fp16: only on CUDA; use bf16 or fp32 on the CPU")
+    return Runtime(dev, DTYPES[precision])
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and PyTorch uses its
+    AVX-512 kernels: there bf16 convolutions run 2-5x faster than float32; elsewhere they are
+    emulated and slower. ``ATEN_CPU_CAPABILITY=avx2`` makes such a CPU behave as an AVX2-only
+    one, which is how the suite checks the float32 path on any machine."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not (capability.startswith("AVX512") or capability.startswith("AMX")):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def describe_cpu() -> str:
+    """The CPU as benchmarks print it: PyTorch's kernel level, native bf16 or not, and cores."""
+    import os
+
+    bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"
+    return f"{torch.backends.cpu.get_cpu_capability()}, {bf16}, {os.cpu_count()} cores, torch {torch.__version__}"

@@ -1,0 +1,67 @@
+"""Video through a fast style network, frame by frame."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from impasto import images
+from impasto.errors import InputError
+from impasto.events import Callback, CancelToken, Frames, is_cancelled
+from impasto.fast.backends import Backend
+from impasto.fast.model import FastModel
+from impasto.fast.stylize import stylize
+from impasto.video.io import VideoReader, VideoWriter, check_video_output, to_tensor
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    frames: int
+    fps: float
+    width: int
+    height: int
+    complete: bool = True
+
+
+def stylize_video(
+    model: FastModel,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    backend: Backend | None = None,
+    size: int | None = None,
+    preserve_color: bool = False,
+    batch_size: int = 4,
+    on_event: Callback | None = None,
+    cancel: CancelToken | None = None,
+) -> VideoResult:
+    """Stylise every frame of ``source`` into ``output`` at the source's frame rate.
+
+    ``size`` resizes frames to that long side first. ``on_event`` receives a
+    :class:`~impasto.events.Frames` after each batch. ``cancel`` stops after the current batch
+    and keeps the frames done so far as a shorter video (``complete`` false).
+    """
+    output = check_video_output(Path(output), Path(source))
+    reader = VideoReader(source)
+    writer = VideoWriter(output, reader.fps)
+    start, done = time.perf_counter(), 0
+    try:
+        for frames in reader.batches(batch_size):
+            batch = to_tensor(frames)
+            if size:
+                batch = images.resize_long_side(batch, size)
+            writer.write(stylize(model, batch, preserve_color=preserve_color, backend=backend))
+            done += len(frames)
+            if on_event is not None:
+                on_event(Frames(done, reader.total, time.perf_counter() - start, {}, reader.source.name))
+            if is_cancelled(cancel):
+                break
+        if not done:
+            raise InputError(f"{reader.source}: no frame could be decoded")
+        writer.commit()
+    finally:
+        reader.close()
+        writer.close()
+    return VideoResult(done, reader.fps, writer.width, writer.height, complete=not is_cancelled(cancel))

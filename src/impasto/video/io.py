@@ -1,0 +1,118 @@
+"""Reading and writing video with OpenCV (the ``export`` extra), frame batches as tensors.
+
+Frames are decoded and encoded by OpenCV (``cv2.VideoCapture`` / ``cv2.VideoWriter``, MPEG-4
+Part 2 ``mp4v``, the codec every OpenCV build can write); the sound track is not copied. The
+writer writes a hidden temporary file next to the output and renames it when closed, so a
+failed run leaves no partial video and an existing file untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from impasto import storage
+from impasto.errors import InputError
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+# What the writer can produce: the container follows the output's extension.
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi")
+
+
+def is_video(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def check_video_output(path: Path, source: Path) -> Path:
+    """Refuse, before any work, an output the writer cannot produce or that would overwrite the input."""
+    return storage.check_output_path(path, [source], OUTPUT_SUFFIXES)
+
+
+def cv2_module() -> Any:
+    try:
+        import cv2
+    except ImportError:
+        raise InputError("video needs OpenCV: pip install 'impasto[export]'") from None
+    return cv2
+
+
+def to_tensor(frames: list[np.ndarray]) -> Tensor:
+    """OpenCV's BGR uint8 frames as an RGB float batch (B, 3, H, W) in [0, 1]."""
+    batch = np.stack(frames)[..., ::-1]
+    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
+def to_frames(batch: Tensor) -> np.ndarray:
+    """An RGB batch in [0, 1] as OpenCV's BGR uint8 frames."""
+    data = batch.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return np.ascontiguousarray(data[..., ::-1])
+
+
+class VideoReader:
+    """A video's frames in batches; ``fps`` and ``total`` (0 when the container does not say)."""
+
+    def __init__(self, source: str | os.PathLike[str]) -> None:
+        self.cv2 = cv2_module()
+        self.source = Path(source)
+        if not self.source.is_file():
+            raise InputError(f"{self.source}: video file not found" if not self.source.exists()
+                             else f"{self.source}: not a file")
+        self.capture = self.cv2.VideoCapture(os.fspath(self.source))
+        if not self.capture.isOpened():
+            self.capture.release()
+            raise InputError(f"{self.source}: cannot be read as a video")
+        fps = self.capture.get(self.cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
+        self.total = max(0, int(self.capture.get(self.cv2.CAP_PROP_FRAME_COUNT)))
+
+    def batches(self, size: int) -> Iterator[list[np.ndarray]]:
+        while True:
+            frames = []
+            while len(frames) < size:
+                ok, frame = self.capture.read()
+                if not ok:
+                    break
+                frames.append(frame)
+            if not frames:
+                return
+            yield frames
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class VideoWriter:
+    """Writes frames to a hidden temporary file; ``commit`` renames it to the output, ``close``
+    without a commit removes it."""
+
+    def __init__(self, output: Path, fps: float) -> None:
+        self.cv2 = cv2_module()
+        self.output, self.fps = output, fps
+        self.partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+        self.writer: Any = None
+        self.width = self.height = 0
+
+    def write(self, batch: Tensor) -> None:
+        if self.writer is None:
+            self.height, self.width = batch.shape[-2:]
+            fourcc = self.cv2.VideoWriter_fourcc(*"mp4v")
+            self.writer = self.cv2.VideoWriter(os.fspath(self.partial), fourcc, self.fps, (self.width, self.height))
+            if not self.writer.isOpened():
+                raise InputError(f"{self.output}: OpenCV cannot write this video format")
+        for frame in to_frames(batch):
+            self.writer.write(frame)
+
+    def commit(self) -> None:
+        self.writer.release()
+        os.replace(self.partial, self.output)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        self.partial.unlink(missing_ok=True)
