@@ -230,3 +230,47 @@ def test_help_has_examples(capsys) -> None:
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0 and "examples:" in capsys.readouterr().out
+
+
+def test_fast_path_errors_are_one_line_and_exit_2(tmp_path: Path, small_pair, capsys, monkeypatch,
+                                                  one_thread) -> None:
+    """The ValueErrors that used to reach users as tracebacks: an impossible architecture in a model
+    file, a network that cannot be stored (diverged), a device name that cannot exist."""
+    content, style = small_pair
+    record = torch.load(fast_model_file(tmp_path), weights_only=True)
+    record["architecture"]["kernel"] = 4
+    torch.save(record, tmp_path / "even.pt")
+    code, _, err = run(capsys, "apply", "--model", tmp_path / "even.pt", content, "-o", tmp_path / "o.png")
+    assert code == 2 and "kernel must be a positive odd integer" in err and err.count("\n") == 1, err
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, source in enumerate(sorted(PHOTOS.glob("*.jpg"))[:2]):
+        images.save_image(images.resize_long_side(images.load_image(source), 48), photos / f"p{i}.jpg")
+    from impasto.fast import train as training
+
+    step = training._Trainer.step
+
+    def diverge(self, batch):
+        losses = step(self, batch)
+        with torch.no_grad():
+            next(self.net.parameters()).fill_(1e6)  # finite, but beyond what float16 can store
+        return losses
+
+    monkeypatch.setattr(training._Trainer, "step", diverge)
+    out = tmp_path / "m.pt"
+    code, _, err = run(capsys, "train", style, "--data", photos, "-o", out, "--width", "4", "--blocks", "0",
+                       "--iterations", "1", "--batch-size", "1", "--crop-size", "32", "--style-size", "32",
+                       "--holdout-percent", "0", "--preview-every", "0", "--checkpoint-every", "0", "--quiet")
+    assert code == 2 and "not written" in err and "diverged" in err and err.count("\n") == 1, err
+    assert not out.exists()
+    for command in (["train", style, "--data", photos, "-o", out],
+                    ["transfer", content, style, "-o", tmp_path / "o.png"]):
+        code, _, err = run(capsys, *command, "--device", "gpu")
+        assert code == 2 and "--device: 'gpu' is not auto, cpu, cuda or cuda:N" in err, err
+
+
+def fast_model_file(folder: Path) -> Path:
+    path = folder / "tiny_arch.pt"
+    fast_model.save_model(TransformNet(Architecture(4, 1)), path, "tiny", {})
+    return path

@@ -10,7 +10,7 @@ import torch
 from impasto import images
 from impasto.config import TrainConfig, train_config
 from impasto.errors import InputError
-from impasto.events import TrainStep
+from impasto.events import CancelToken, TrainStep
 from impasto.fast.data import Photos, batches, held_out
 from impasto.fast.model import read_model
 from impasto.fast.train import _loss_scale, train
@@ -197,3 +197,19 @@ def test_the_paper_objective_is_scaled_to_order_one_for_its_gradients() -> None:
     terms = perceptual_objective(black, torch.zeros(2, 3, 8, 8), {"relu2_1": black["relu2_1"]}, grams, weights, "gatys")
     assert float(terms.style) * _loss_scale(config, weights, grams) == pytest.approx(1.0, rel=1e-5)
     assert _loss_scale(train_config("relative"), weights, grams) == 1.0
+
+
+def test_cancel_stops_training_within_one_iteration_and_keeps_the_network(tmp_path: Path, photo_dir: Path,
+                                                                          style_file: Path) -> None:
+    token = CancelToken()
+
+    def cancel_at_three(step: TrainStep) -> None:
+        if step.step == 3:
+            token.cancel()
+
+    result = train(style_file, photo_dir, tmp_path / "m.pt", TINY, on_event=cancel_at_three, cancel=token)
+    assert result.iterations == 3 and not result.complete
+    assert read_model(tmp_path / "m.pt").training["iterations"] == 3
+    # The checkpoint holds iteration 3, so --resume continues from there.
+    resumed = train(style_file, photo_dir, tmp_path / "m.pt", dataclasses.replace(TINY, iterations=4), resume=True)
+    assert resumed.iterations == 4 and resumed.complete

@@ -191,15 +191,8 @@ def _runtime(config: TrainConfig) -> Runtime:
 
 def check_model_path(path: str | os.PathLike[str]) -> Path:
     """Check, before hours of training, that a model file can be written at ``path``."""
-    out = Path(path)
-    if out.suffix != MODEL_SUFFIX:
-        # Also keeps the JSON record written beside it (OUTPUT with .json) from replacing it.
-        raise InputError(f"{out}: model files end in {MODEL_SUFFIX}")
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory, not a file")
-    if not out.parent.is_dir():
-        raise InputError(f"{out}: folder {out.parent} does not exist")
-    return out
+    # The suffix also keeps the job file written beside it (OUTPUT.job.json) from replacing it.
+    return storage.check_output_path(path, suffixes=(MODEL_SUFFIX,))
 
 
 def default_checkpoint(output: Path) -> Path:

@@ -109,6 +109,8 @@ class VideoWriter:
             self.writer.write(frame)
 
     def commit(self) -> None:
+        # OpenCV writes to a path, not a handle, so storage.atomic_file cannot serve here; the
+        # same temporary-file-and-rename scheme is kept by hand.
         self.writer.release()
         os.replace(self.partial, self.output)
 

@@ -1,0 +1,70 @@
+"""Typed configs: JSON round trips, one-line errors, devices and the runtime policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from impasto import runtime
+from impasto.config import ApplyConfig, TrainConfig, TransferConfig, from_dict, to_dict
+from impasto.errors import InputError
+
+
+@pytest.mark.parametrize("config", [
+    TransferConfig(size=96, style_layer_weights=(0.5,) * 5, style_blend=(1.0, 2.0), seed=4, device="cuda:1"),
+    TrainConfig(width=8, blocks=1, style_layers=("relu1_1",)),
+    ApplyConfig("starry_night", backend="onnxruntime", size=256),
+])
+def test_configs_round_trip_through_json(config) -> None:
+    data = json.loads(json.dumps(to_dict(config)))
+    assert from_dict(type(config), data) == config
+
+
+def test_from_dict_takes_a_subset_and_names_bad_fields() -> None:
+    assert from_dict(TransferConfig, {"size": 64}) == TransferConfig(size=64)
+    with pytest.raises(InputError, match="unknown setting 'colour'"):
+        from_dict(TransferConfig, {"colour": 1})
+    with pytest.raises(InputError, match=r"config\.style_weight: expected a number"):
+        from_dict(TransferConfig, {"style_weight": "heavy"})
+    with pytest.raises(InputError, match=r"config\.content_layers: expected a list"):
+        from_dict(TransferConfig, {"content_layers": "relu4_2"})
+    with pytest.raises(InputError, match="--iterations"):
+        from_dict(TransferConfig, {"iterations": 0})
+
+
+def test_devices_are_checked_by_name() -> None:
+    for good in ("auto", "cpu", "cuda", "cuda:0", "cuda:12"):
+        assert TransferConfig(device=good).device == good
+    for bad in ("gpu", "cuda:", "cuda:x", "CPU"):
+        with pytest.raises(InputError, match="--device"):
+            TransferConfig(device=bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="--device cuda:1: no CUDA device"):
+            runtime.resolve_runtime("cuda:1", "auto")
+
+
+def test_the_runtime_policy() -> None:
+    cpu = runtime.resolve_runtime("cpu", "auto")
+    assert cpu.dtype == (torch.bfloat16 if runtime.cpu_has_native_bf16() else torch.float32)
+    assert runtime.resolve_runtime("cpu", "fp32").precision == "fp32"
+    with pytest.raises(InputError, match="only on CUDA"):
+        runtime.resolve_runtime("cpu", "fp16")
+    image = torch.rand(1, 3, 8, 8, dtype=torch.float64)
+    prepared = cpu.prepare(image)
+    assert prepared.dtype == torch.float32 and prepared.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_an_avx2_only_cpu_gets_float32(monkeypatch) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not runtime.cpu_has_native_bf16()
+    assert runtime.resolve_runtime("cpu", "auto").dtype == torch.float32
+
+
+def test_apply_config_errors() -> None:
+    for kwargs, phrase in [({"size": 8}, "--size"), ({"batch_size": 0}, "--batch-size"),
+                           ({"backend": "tpu"}, "--backend")]:
+        with pytest.raises(InputError, match=phrase):
+            dataclasses.replace(ApplyConfig("x"), **kwargs)
