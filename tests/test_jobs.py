@@ -140,3 +140,21 @@ def test_bad_job_files_are_one_line_and_exit_2(tmp_path: Path, capsys, case: str
     assert code == 2 and err.count("\n") == 1 and err.startswith("impasto: error: ") and phrase in err, err
     code, err = run(capsys, "run", tmp_path / "missing.json")
     assert code == 2 and "job file not found" in err
+
+
+def test_run_repeats_an_apply_job(tmp_path: Path, small_pair, capsys) -> None:
+    import torch
+
+    from impasto.fast.model import save_model
+    from impasto.fast.network import Architecture, TransformNet
+
+    content, _ = small_pair
+    torch.manual_seed(0)
+    save_model(TransformNet(Architecture(4, 1)), tmp_path / "tiny.pt", "tiny", {})
+    code, err = run(capsys, "apply", "--model", tmp_path / "tiny.pt", content, "-o", tmp_path / "a.png", "--quiet")
+    assert code == 0, err
+    job = jobs.load(tmp_path / "a.job.json")
+    assert isinstance(job, jobs.ApplyJob) and job.config.style == str((tmp_path / "tiny.pt").absolute())
+    code, err = run(capsys, "run", tmp_path / "a.job.json", "-o", tmp_path / "b.png", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
