@@ -23,7 +23,7 @@ import torch
 from impasto import images
 from impasto.config import TransferConfig
 from impasto.events import Iteration
-from impasto.gatys.api import _problem
+from impasto.gatys.api import build_problem
 from impasto.gatys.loop import Progress, initial, optimise_scale
 from impasto.gatys.schedule import Scale
 from impasto.gatys.targets import targets
@@ -67,7 +67,7 @@ def main() -> None:
     config = TransferConfig(size=args.size, scales=1, iterations=args.steps + 1, seed=0, precision=args.precision)
     content = images.load_image(SHARED / "content" / "tubingen.jpg")
     style = images.load_image(SHARED / "style" / "starry_night.jpg")
-    problem = _problem(content, [style], config, ())
+    problem = build_problem(content, [style], config, ())
     scale = Scale(0, args.size, args.steps + 1)
     scale_targets = targets(problem, args.size)
     generator = torch.Generator().manual_seed(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -348,33 +349,58 @@ def from_dict(kind: type[Config], data: Any, label: str = "config") -> Config:
     unknown fields and values of the wrong type are one-line InputErrors naming them."""
     if not isinstance(data, dict):
         raise InputError(f"{label}: expected an object of settings, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - set(fields))
+    fields = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - fields)
     if unknown:
         raise InputError(f"{label}: unknown setting {unknown[0]!r} for {kind.__name__}")
     hints = typing.get_type_hints(kind)
-    values = {name: _coerce(value, hints[name], f"{label}.{name}") for name, value in data.items()}
-    return kind(**values)
+    return kind(**{name: coerce(value, hints[name], f"{label}.{name}") for name, value in data.items()})
 
 
-def _coerce(value: Any, hint: Any, label: str) -> Any:
-    """JSON's lists as tuples and strings as Paths where the field says so; wrong types refused."""
+def coerce(value: Any, hint: Any, label: str) -> Any:
+    """A JSON value as the type ``hint`` names: lists as tuples, strings as Paths, integers as
+    floats where a float is wanted; a value of another type is a one-line InputError naming
+    ``label``. None passes (the config's own validation says where it is allowed), and so does
+    any string for a Literal (validation names the allowed choices and the CLI option)."""
     if value is None:
         return None
-    text = str(hint)
-    if "tuple" in text:
-        if not isinstance(value, list):
-            raise InputError(f"{label}: expected a list, got {value!r}")
-        return tuple(value)
-    if "Path" in text and isinstance(value, str):
-        return Path(value)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if "float" in text and "str" not in text:
-        if not number:
-            raise InputError(f"{label}: expected a number, got {value!r}")
-        return float(value)
-    if "int" in text and "str" not in text and not isinstance(value, int):
-        raise InputError(f"{label}: expected an integer, got {value!r}")
-    if "bool" in text and not isinstance(value, bool):
-        raise InputError(f"{label}: expected true or false, got {value!r}")
-    return value
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for option in options:
+        converted = _as(value, option)
+        if converted is not _NO:
+            return converted
+    wanted = " or ".join(_name(o) for o in options if o is not type(None))
+    raise InputError(f"{label}: expected {wanted}, got {value!r}")
+
+
+_NO = object()
+
+
+def _as(value: Any, option: Any) -> Any:
+    """``value`` as type ``option``, or _NO."""
+    origin = typing.get_origin(option)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return _NO
+        items = [_as(v, typing.get_args(option)[0]) for v in value]
+        return _NO if any(i is _NO for i in items) else tuple(items)
+    if origin is Literal or option is str:
+        return value if isinstance(value, str) else _NO
+    if option is Path:
+        return Path(value) if isinstance(value, str) else _NO
+    if option is bool:
+        return value if isinstance(value, bool) else _NO
+    if option is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _NO
+    if option is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _NO
+    return _NO
+
+
+def _name(option: Any) -> str:
+    origin = typing.get_origin(option)
+    if origin is tuple:
+        return f"a list of {_name(typing.get_args(option)[0])}s"
+    if origin is Literal or option is str:
+        return "a string"
+    return {Path: "a path", bool: "true or false", int: "an integer", float: "a number"}.get(option, str(option))

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from impasto import images, storage
-from impasto.config import ApplyConfig, TrainConfig, TransferConfig, from_dict, to_dict
+from impasto.config import ApplyConfig, TrainConfig, TransferConfig, coerce, from_dict, to_dict
 from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, CancelToken, History, broadcast
 
@@ -163,29 +164,12 @@ def from_record(record: Any, label: str = "job") -> Job:
     if unknown:
         raise InputError(f"{label}: unknown field job.{unknown[0]} for a {kind} job")
     config = from_dict(CONFIGS[kind], record.get("config", {}), f"{label}: config")
-    values = {name: _field_value(cls, name, value, label) for name, value in fields.items()}
+    hints = typing.get_type_hints(cls)
+    values = {name: coerce(value, hints[name], f"{label}: job.{name}") for name, value in fields.items()}
     try:
         return cls(**values, config=config)
     except TypeError as exc:
         raise InputError(f"{label}: {storage.reason(exc)}") from None
-
-
-def _field_value(cls: type, name: str, value: Any, label: str) -> Any:
-    hint = str({f.name: f.type for f in dataclasses.fields(cls)}[name])
-    if value is None:
-        return None
-    if "Path" in hint:
-        if "tuple" in hint:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InputError(f"{label}: job.{name} must be a list of paths")
-            return tuple(Path(v) for v in value)
-        if not isinstance(value, str):
-            raise InputError(f"{label}: job.{name} must be a path")
-        return Path(value)
-    expected = {"int": int, "bool": bool, "str": str}.get(hint.split(" ")[0])
-    if expected is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
-        raise InputError(f"{label}: job.{name} must be of type {expected.__name__}")
-    return value
 
 
 def load(path: str | os.PathLike[str]) -> Job:

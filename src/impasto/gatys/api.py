@@ -98,7 +98,7 @@ def transfer(
         # Drawn here and kept in the result's config, so that every run can be repeated.
         config = replace(config, seed=secrets.randbits(31))
     start = time.perf_counter()
-    problem = _problem(content, styles, config, tuple(extra_terms))
+    problem = build_problem(content, styles, config, tuple(extra_terms))
     scales = plan(config)
     progress = Progress(len(scales), total_iterations(scales), start)
     generator = torch.Generator().manual_seed(config.seed)
@@ -117,9 +117,10 @@ def transfer(
     return result
 
 
-def _problem(
+def build_problem(
     content: ImageSource, styles: ImageSource | Sequence[ImageSource], config: TransferConfig, extra: tuple[Term, ...]
 ) -> Problem:
+    """Load and check the inputs, colour-match the styles where asked, choose the runtime."""
     content_image = _load(content, config)
     style_list = _as_list(styles)
     if not style_list:
@@ -180,7 +181,7 @@ def evaluate(
     img = _load(image, fp32)
     fp32 = replace(fp32, size=max(img.shape[-2:]))
     content_image = images.resize_to(_load(content, fp32), *img.shape[-2:])
-    problem = _problem(content_image, styles, fp32, ())
+    problem = build_problem(content_image, styles, fp32, ())
     with torch.no_grad():
         x = problem.runtime.prepare(img)
         return objective(problem.net(x, problem.layers), x, targets(problem, fp32.size), problem.weights)
