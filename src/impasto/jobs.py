@@ -19,12 +19,15 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from impasto import images, storage
 from impasto.config import ApplyConfig, TrainConfig, TransferConfig, coerce, from_dict, to_dict
 from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, CancelToken, History, broadcast
+
+if TYPE_CHECKING:
+    from impasto.gatys.api import Result
 
 FORMAT = "impasto-job"
 VERSION = 1
@@ -200,9 +203,8 @@ def _check_transfer(job: TransferJob) -> Path:
         if not job.run_dir.parent.is_dir():
             raise InputError(f"{job.run_dir}: folder {job.run_dir.parent} does not exist")
     output = images.check_output_path(job.output, inputs) if job.output is not None else job.target
-    for side in (job.history,):
-        if side is not None:
-            storage.check_output_path(side, inputs, (".json",))
+    if job.history is not None:
+        storage.check_output_path(job.history, inputs)
     return output
 
 
@@ -231,7 +233,7 @@ def _run_transfer(job: TransferJob, on_event: Callback | None, cancel: CancelTok
     return Outcome(written, result.complete, summary, result)
 
 
-def _partial(result: Any, output: Path) -> str:
+def _partial(result: Result, output: Path) -> str:
     """What a stopped transfer kept, in words."""
     done = len(result.history)
     h, w = result.tensor.shape[-2:]
@@ -240,7 +242,7 @@ def _partial(result: Any, output: Path) -> str:
     return f"best image after {done} iterations saved to {output}{where}"
 
 
-def _save_transfer(job: TransferJob, output: Path, result: Any, history: History) -> list[Path]:
+def _save_transfer(job: TransferJob, output: Path, result: Result, history: History) -> list[Path]:
     if job.run_dir is not None:
         job.run_dir.mkdir(exist_ok=True)
     images.save_image(result.tensor, output)
