@@ -70,11 +70,11 @@ class TransferJob:
             return self.output
         if self.run_dir is None:
             raise InputError("an output is needed: -o OUTPUT or --run-dir DIR")
-        return self.run_dir / "output.png"
+        return self.run_dir / storage.RUN_OUTPUT
 
     @property
     def job_file(self) -> Path:
-        return self.run_dir / "job.json" if self.run_dir is not None else storage.job_path(self.target)
+        return self.run_dir / storage.RUN_JOB if self.run_dir is not None else storage.job_path(self.target)
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def _save_transfer(job: TransferJob, output: Path, result: Result, history: Hist
     ran = dataclasses.replace(job, config=result.config)
     meta = {"content": os.fspath(job.content), "styles": [os.fspath(s) for s in job.styles],
             "output": os.fspath(output), "config": to_dict(result.config), **summary}
-    for path in (job.history, job.run_dir and job.run_dir / "history.json"):
+    for path in (job.history, job.run_dir and job.run_dir / storage.RUN_HISTORY):
         if path is not None:
             storage.write_json(path, {**meta, "history": history.rows})
             written.append(path)

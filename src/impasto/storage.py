@@ -27,6 +27,8 @@ PathLike = str | os.PathLike[str]
 # Snapshots and training previews are named by their iteration: iter_00050.png.
 SNAPSHOT_PATTERN = re.compile(r"^iter_(\d+)\.png$")
 JOB_SUFFIX = ".job.json"
+# The files of a run folder (``impasto transfer --run-dir``).
+RUN_OUTPUT, RUN_HISTORY, RUN_JOB = "output.png", "history.json", "job.json"
 
 
 def one_line(label: str, problem: str) -> InputError:
@@ -145,7 +147,7 @@ def job_path(output: PathLike) -> Path:
     """Where a run's re-runnable job file goes: beside its output, ``out.png`` → ``out.job.json``;
     for an output folder, ``job.json`` inside it."""
     out = Path(output)
-    return out / "job.json" if out.is_dir() else out.with_name(out.stem + JOB_SUFFIX)
+    return out / RUN_JOB if out.is_dir() else out.with_name(out.stem + JOB_SUFFIX)
 
 
 def snapshot_name(iteration: int) -> str:
