@@ -8,7 +8,7 @@ from pathlib import Path
 
 from impasto.cli.jobs import run_job
 
-EXAMPLES = """\\
+EXAMPLES = """\
 examples:
   impasto transfer photo.jpg style.jpg -o out.png      # also writes out.job.json (seed included)
   impasto run out.job.json -o again.png                # the same run again, bit for bit on this CPU
