@@ -84,8 +84,9 @@ def resolve_runtime(device: str, precision: str) -> Runtime:
 def cpu_has_native_bf16() -> bool:
     """True where the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and PyTorch uses its
     AVX-512 kernels: there bf16 convolutions run 2-5x faster than float32; elsewhere they are
-    emulated and slower. ``ATEN_CPU_CAPABILITY=avx2`` makes such a CPU behave as an AVX2-only
-    one, which is how the suite checks the float32 path on any machine."""
+    emulated and slower. ``ATEN_CPU_CAPABILITY=avx2`` (with ``ONEDNN_MAX_CPU_ISA=AVX2`` for the
+    convolutions) makes such a CPU behave as an AVX2-only one, which is how CI checks the float32
+    path on a bf16 machine."""
     capability = torch.backends.cpu.get_cpu_capability()
     if not (capability.startswith("AVX512") or capability.startswith("AMX")):
         return False
