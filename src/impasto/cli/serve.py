@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-size", type=int, default=1024, help="largest output long side (default: %(default)s px)")
     p.add_argument("--preview-seconds", type=float, default=0.5,
                    help="shortest time between two live previews (default: %(default)s s)")
+    p.add_argument("--worker-nice", type=int, default=10, metavar="N",
+                   help="niceness added to the worker process, so the page stays quick while a job runs "
+                   "(default: %(default)s; 0: none)")
     p.set_defaults(run=run_serve)
 
 
@@ -71,6 +74,8 @@ def _settings(args: argparse.Namespace) -> StudioSettings:
         raise InputError(f"--max-upload-mb: must lie in (0, 1024], got {args.max_upload_mb}")
     if not 0 < args.preview_seconds <= 60:
         raise InputError(f"--preview-seconds: must lie in (0, 60], got {args.preview_seconds}")
+    if not 0 <= args.worker_nice <= 19:
+        raise InputError(f"--worker-nice: must lie in [0, 19], got {args.worker_nice}")
     if args.max_size < 32:
         raise InputError(f"--max-size: must be at least 32, got {args.max_size}")
     if args.examples is not None and not args.examples.is_dir():
@@ -79,4 +84,4 @@ def _settings(args: argparse.Namespace) -> StudioSettings:
         raise InputError(f"{args.data}: exists and is not a folder")
     args.data.mkdir(parents=True, exist_ok=True)
     return StudioSettings(args.data.resolve(), args.examples, args.max_queue, round(args.max_upload_mb * 1e6),
-                          args.max_pixels, args.max_size, args.preview_seconds)
+                          args.max_pixels, args.max_size, args.preview_seconds, args.worker_nice)
