@@ -11,15 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx2")
-
-from fastapi.testclient import TestClient  # noqa: E402
-
-from impasto import images  # noqa: E402
-from impasto.web import store  # noqa: E402
-from impasto.web.app import StudioSettings, create_app  # noqa: E402
+from impasto import images
+from impasto.web import store
+from impasto.web.app import StudioSettings, create_app
 
 SHARED_STYLE = Path(__file__).resolve().parents[2] / "shared" / "images" / "style"
 
@@ -196,7 +192,8 @@ def test_missing_and_conflicting_inputs(client: TestClient, photo: bytes, painti
     _refused(_post(client, photo, painting, style_name="starry_night"), 400, "style", "not both")
     _refused(_post(client, photo, style_name="no_such_painting"), 400, "style_name", "not a")
     _refused(client.post("/api/jobs", data={"content": "photo.jpg", "style_name": "x"}), 400, "content", "file upload")
-    fast = client.post("/api/jobs", data={"mode": "fast"}, files={"content": ("p.jpg", photo), "style": ("s", painting)})
+    fast = client.post("/api/jobs", data={"mode": "fast"},
+                       files={"content": ("p.jpg", photo), "style": ("s.png", painting)})
     _refused(fast, 400, "style", "shipped network")
     fast = client.post("/api/jobs", data={"mode": "fast", "style_name": "starry_night", "iterations": "5"},
                        files={"content": ("p.jpg", photo)})

@@ -69,7 +69,8 @@ class LiveRecorder:
         self.latest: Event | None = None
 
     def __call__(self, event: Event) -> None:
-        self.rows.append({"step": event.step, "total": event.total, **event.record()})
+        # The event's own row, keyed by its step (an Iteration's row names it "iteration").
+        self.rows.append({"step": event.step, **event.record()})
         self.latest = event
         if event.step == event.total or self.clock() - self.last_flush >= self.every:
             self.flush()
