@@ -95,15 +95,17 @@ def _paint(page: Any, photo: Path, *, painting: Path | None = None, mode: str = 
     return answer.value.json()["id"]
 
 
-def _status(page: Any, status: str) -> None:
-    page.wait_for_selector(f'#status[data-status="{status}"]')
+def _status(page: Any, job_id: str, status: str) -> None:
+    """Wait until the page shows job ``job_id`` in ``status``."""
+    page.wait_for_function("([id, status]) => localStorage.getItem('impasto-studio-open-job') === id && "
+                           "document.getElementById('status').dataset.status === status", arg=[job_id, status])
 
 
 def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, server: Server,
                                                               inputs: tuple[Path, Path]) -> None:
     page = _page(browser, server)
     job_id = _paint(page, inputs[0], painting=inputs[1], size="64", iterations="3000")
-    _status(page, "running")
+    _status(page, job_id, "running")
     seen: list[int] = []
     deadline = time.monotonic() + 180
     while len(set(seen)) < 3 and time.monotonic() < deadline:
@@ -114,7 +116,7 @@ def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, serv
     assert len(set(seen)) >= 3, "the live preview did not change while the job ran"
     assert page.locator("#stat-iteration").inner_text() != "–"
     page.click("#cancel")
-    _status(page, "cancelled")
+    _status(page, job_id, "cancelled")
     job = server.get(f"/api/jobs/{job_id}")
     assert job["result"] and 0 < job["progress"]["step"] < 3000
     assert "the best image so far is kept" in page.locator("#message").inner_text()
@@ -135,7 +137,7 @@ def test_paint_to_the_end_and_download(browser: Any, server: Server, inputs: tup
     else:
         painting = inputs[1]
     job_id = _paint(page, inputs[0], painting=painting, size="64", iterations="4")
-    _status(page, "done")
+    _status(page, job_id, "done")
     assert page.locator("#stat-iteration").inner_text() == "4 / 4"
     for fmt, suffix in (("png", ".png"), ("jpeg", ".jpg")):
         with page.expect_download() as download:
@@ -150,7 +152,8 @@ def test_paint_to_the_end_and_download(browser: Any, server: Server, inputs: tup
 
     # Fast mode: a shipped network, done at once.
     fast = _paint(page, inputs[0], mode="fast", size="64")
-    _status(page, "done")
+    _status(page, fast, "done")
+    assert page.locator("#compare").is_visible()
     assert server.get(f"/api/jobs/{fast}")["mode"] == "fast"
     assert page.errors == []
     page.context.close()
@@ -159,13 +162,13 @@ def test_paint_to_the_end_and_download(browser: Any, server: Server, inputs: tup
 def test_two_browsers_queue_and_both_finish_in_order(browser: Any, server: Server, inputs: tuple[Path, Path]) -> None:
     first, second = _page(browser, server), _page(browser, server)
     a = _paint(first, inputs[0], painting=inputs[1], size="64", iterations="15")
-    _status(first, "running")
+    _status(first, a, "running")
     b = _paint(second, inputs[0], painting=inputs[1], size="64", iterations="3")
-    _status(second, "queued")
+    _status(second, b, "queued")
     position = second.locator("#position").inner_text()
     assert position.startswith("position 1 in the queue"), position
-    _status(first, "done")
-    _status(second, "done")
+    _status(first, a, "done")
+    _status(second, b, "done")
     job_a, job_b = server.get(f"/api/jobs/{a}"), server.get(f"/api/jobs/{b}")
     assert job_a["finished"] <= job_b["started"]
     # The gallery lists jobs newest first and re-opens any of them.
