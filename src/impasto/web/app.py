@@ -245,8 +245,11 @@ def _add_job_routes(app: FastAPI) -> None:
 
 def _check_queue(waiting: int, limit: int) -> None:
     if waiting >= limit:
-        raise ApiError(429, f"queue: full ({waiting} jobs waiting, at most {limit}); try again when one has run",
-                       "queue")
+        raise _queue_full(waiting, limit)
+
+
+def _queue_full(waiting: int, limit: int) -> ApiError:
+    return ApiError(429, f"queue: full ({waiting} jobs waiting, at most {limit}); try again when one has run", "queue")
 
 
 def _find(jobs: Store, job_id: str) -> Job:
@@ -340,9 +343,9 @@ def _create_job(app: FastAPI, wanted: forms.JobRequest, files: dict[str, bytes],
         return jobs.create(job_id, wanted.mode, record, content_name=names.get("content", ""),
                            style_label=style_label, max_queue=settings.max_queue)
     except QueueFull as full:
+        # Checked again as the job is inserted: another request may have taken the last place.
         shutil.rmtree(folder, ignore_errors=True)
-        _check_queue(full.args[0], settings.max_queue)
-        raise
+        raise _queue_full(full.args[0], settings.max_queue) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
