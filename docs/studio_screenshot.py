@@ -4,7 +4,7 @@
 
 Starts ``impasto serve`` on a free port with a temporary data folder, paints two photos with
 fast networks (for the gallery), starts an optimisation of the Tübingen photo as *The Starry
-Night* at 256 px (40 iterations at 128 px, then 60 at 256 px), queues one more job from a
+Night* at 256 px (from the photo: 40 iterations at 128 px, then 60 at 256 px), queues one more job from a
 second browser, and takes the screenshot once the optimisation is well into its final scale.
 Takes a few minutes on a 2-core CPU.
 """
@@ -64,6 +64,7 @@ def main() -> None:
                 settings = {"size": "256", "iterations": "60", "coarse_iterations": "40"}
                 for name, value in settings.items():
                     page.fill(f".settings[data-for=optimise] [name={name}]", value)
+                page.select_option(".settings[data-for=optimise] [name=init]", "content")
                 main_job = paint(page)
                 server.wait(main_job, lambda j: j["status"] == "running")
                 other = browser.new_page(viewport={"width": 1280, "height": 900})

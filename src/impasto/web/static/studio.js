@@ -330,9 +330,9 @@ function tick() {
 }
 
 function duration(seconds) {
-  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-  const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - 60 * m)} s`;
+  if (seconds < 59.5) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
 function wireStage() {
@@ -375,8 +375,11 @@ function drawCurve() {
   }
   const terms = [["total", "#24211d", 2.2], ["content", "#2d4a8a", 1.2], ["style", "#b5532c", 1.2]];
   const values = rows.flatMap((r) => terms.map(([t]) => r[t])).filter((v) => v > 0 && Number.isFinite(v));
-  let lo = Math.log10(Math.min(...values));
-  let hi = Math.log10(Math.max(...values));
+  values.sort((a, b) => a - b);
+  // The lowest 2 % left out of the range: a run started from the photo has a content loss near
+  // zero at first, which would squash every other value into a band.
+  let lo = Math.log10(values[Math.floor(0.02 * values.length)]);
+  let hi = Math.log10(values[values.length - 1]);
   if (hi - lo < 1e-6) { lo -= 0.5; hi += 0.5; }
   const last = Math.max(state.job && state.job.progress.total || 0, rows[rows.length - 1].step, 2);
   const x = (step) => pad.left + ((step - 1) / (last - 1)) * (width - pad.left - pad.right);
@@ -387,8 +390,22 @@ function drawCurve() {
     g.beginPath(); g.moveTo(pad.left, y(10 ** p)); g.lineTo(width - pad.right, y(10 ** p)); g.stroke();
     g.fillText(`1e${p}`, 8, y(10 ** p) + 4);
   }
+  // Dashed lines where a finer scale starts (its loss is not comparable, so the curve jumps).
+  g.setLineDash([4, 4]);
+  g.strokeStyle = "#9a9184";
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i].scale === rows[i - 1].scale) continue;
+    const at = x(rows[i].step);
+    g.beginPath(); g.moveTo(at, pad.top); g.lineTo(at, height - pad.bottom); g.stroke();
+    g.fillText(`${rows[i].width}×${rows[i].height}`, at + 4, pad.top + 10);
+  }
+  g.setLineDash([]);
   g.fillText("1", pad.left, height - 6);
   g.fillText(String(last), width - pad.right - 24, height - 6);
+  g.save();
+  g.beginPath();
+  g.rect(pad.left, pad.top, width - pad.left - pad.right, height - pad.top - pad.bottom);
+  g.clip();
   for (const [term, colour, lineWidth] of terms) {
     g.strokeStyle = colour;
     g.lineWidth = lineWidth;
@@ -402,6 +419,7 @@ function drawCurve() {
     }
     g.stroke();
   }
+  g.restore();
 }
 
 // --- the gallery ---------------------------------------------------------------------------
