@@ -124,11 +124,11 @@ def test_a_restart_keeps_finished_jobs_and_marks_running_ones_interrupted(tmp_pa
     jobs.claim_next()
     again = Store(tmp_path)  # a new server on the same folder
     assert again.recover() == 1
-    states = {j.id: (j.status, j.result) for j in again.list()}
+    states = {j.id: (j.status, j.result) for j in again.recent()}
     assert states == {done: (store.DONE, True), running: (store.INTERRUPTED, False), waiting: (store.QUEUED, False)}
     assert again.get(running).message == "the server stopped while this job ran"
     assert again.position(again.get(waiting)) == 1
-    assert [j.id for j in again.list()] == [waiting, running, done]
+    assert [j.id for j in again.recent()] == [waiting, running, done]
 
 
 def test_cancel_reaches_only_its_own_job(tmp_path: Path, content64: torch.Tensor) -> None:

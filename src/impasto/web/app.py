@@ -195,7 +195,7 @@ def _add_job_routes(app: FastAPI) -> None:
     def list_jobs(limit: int = 100) -> dict[str, Any]:
         if not 1 <= limit <= 1000:
             raise ApiError(400, f"limit: must lie in [1, 1000], got {limit}", "limit")
-        return {"jobs": [_public(jobs, j) for j in jobs.list(limit)], "waiting": jobs.waiting(),
+        return {"jobs": [_public(jobs, j) for j in jobs.recent(limit)], "waiting": jobs.waiting(),
                 "max_queue": settings.max_queue}
 
     @app.get("/api/jobs/{job_id}")

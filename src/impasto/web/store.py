@@ -174,7 +174,7 @@ class Store:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row is not None else None
 
-    def list(self, limit: int = 100) -> list[Job]:
+    def recent(self, limit: int = 100) -> list[Job]:
         """The newest ``limit`` jobs, newest first."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
