@@ -97,8 +97,8 @@ def _paint(page: Any, photo: Path, *, painting: Path | None = None, mode: str = 
 
 def _status(page: Any, job_id: str, status: str) -> None:
     """Wait until the page shows job ``job_id`` in ``status``."""
-    page.wait_for_function("([id, status]) => localStorage.getItem('impasto-studio-open-job') === id && "
-                           "document.getElementById('status').dataset.status === status", arg=[job_id, status])
+    page.wait_for_function("([id, status]) => { const shown = document.getElementById('status').dataset; "
+                           "return shown.job === id && shown.status === status; }", arg=[job_id, status])
 
 
 def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, server: Server,

@@ -253,6 +253,7 @@ function showJob(job) {
   const status = $("status");
   status.textContent = job.status;
   status.dataset.status = job.status;
+  status.dataset.job = job.id;
   $("position").textContent = job.status === "queued" && job.position
     ? `position ${job.position} in the queue` + (job.position > 1 ? ` (${job.position - 1} waiting ahead)` : " (next)")
     : "";
