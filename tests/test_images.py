@@ -141,6 +141,25 @@ def test_in_memory_labels():
     _fails(lambda: load_image(np.zeros((64, 64), np.uint8), max_pixels=100), "array", "more than the limit of 100")
 
 
+def test_bytes_with_a_label_and_formats(tmp_path, no_decoding):
+    # The bytes of an upload: checked as a file is, with messages naming the given label.
+    bomb = _png_header(tmp_path / "bomb.png", 14000, 14000).read_bytes()
+    _fails(lambda: load_image(bomb, label="style"), "style", "too large to decode safely")
+    big = _png_header(tmp_path / "big.png", 2000, 1000).read_bytes()
+    _fails(lambda: load_image(big, max_pixels=1_000_000, label="content"), "content", "more than the limit")
+    _fails(lambda: load_image(b"", label="content"), "content", "empty file")
+    _fails(lambda: load_image(b"not an image"), "image", "not an image file")
+
+
+def test_bytes_decode_and_formats_limit_the_decoders(tmp_path):
+    image = _noise(64, 48)
+    image.save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert torch.equal(load_image(data, formats=("PNG",)), load_image(tmp_path / "a.png"))
+    _fails(lambda: load_image(data, label="upload", formats=("JPEG",)), "upload", "not an image file")
+    _fails(lambda: load_image(tmp_path / "a.png", label="photo", formats=("JPEG",)), "photo", "not an image file")
+
+
 @pytest.mark.parametrize(
     ("array", "phrase"),
     [

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -220,8 +221,20 @@ def test_report_writes_figures_thumbnails_and_a_page_inside_the_run(tmp_path: Pa
     strip = images.load_image(run / "strip.png")
     assert strip.shape[-1] == report.grid_layout(1, 3, (48, 64), titles=[["iteration 10"]]).size[0]
     text = index.read_text(encoding="utf-8")
-    assert "<td>cpu bf16</td>" in text and "<td>config.optimizer</td><td>lbfgs</td>" in text
-    assert "iterations 1, 10, 12" in text
+    # The output comes first (the largest thing on the page), then the photo beside it, the
+    # painting, the snapshots one by one, the loss curves.
+    shown = re.findall(r'<img src="([^"]+)"', text)
+    assert shown == ["thumb_output.png", "thumb_content.png", "thumb_output.png", "thumb_style_1.png",
+                     "iter_00001.png", "iter_00010.png", "iter_00012.png", "loss_curves.png"]
+    assert '<figure class="hero">' in text and "--aspect:64/48" in text
+    assert "iterations 1, 10, 12" in text and "<b>12</b> iterations in <b>5.6 s</b> on cpu bf16" in text
+    assert "<td>cpu bf16</td>" in text
+    # Settings: those changed from TransferConfig's defaults first, with the default beside them;
+    # the rest folded away.
+    changed, rest = text.split("<details>")
+    assert '<tr><td>size</td><td>64</td><td class="default">512</td></tr>' in changed
+    assert '<tr><td>iterations</td><td>12</td><td class="default">100</td></tr>' in changed
+    assert "<td>optimizer</td><td>lbfgs</td>" in rest and "optimizer" not in changed
 
 
 def test_report_lists_inputs_it_cannot_find(tmp_path: Path) -> None:

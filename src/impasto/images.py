@@ -7,6 +7,7 @@ the file's path ("array" or "image" for in-memory inputs).
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import struct
@@ -14,6 +15,7 @@ import warnings
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -37,8 +39,15 @@ _ALPHA_MODES = {"LA", "PA", "RGBA", "RGBa"}
 PathLike = str | os.PathLike[str]
 
 
-def load_image(source: PathLike | Image.Image | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
-    """Load an image file, PIL image or numpy array as a (1, 3, H, W) float32 RGB tensor in [0, 1].
+def load_image(
+    source: PathLike | bytes | Image.Image | np.ndarray,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    label: str | None = None,
+    formats: Sequence[str] | None = None,
+) -> Tensor:
+    """Load an image file, the bytes of one, a PIL image or a numpy array as a (1, 3, H, W)
+    float32 RGB tensor in [0, 1].
 
     EXIF orientation is applied. Grey images are replicated to RGB; images with an alpha channel
     (or a transparent palette entry) are composited onto WHITE. 16-bit data keeps its precision
@@ -46,23 +55,31 @@ def load_image(source: PathLike | Image.Image | np.ndarray, max_pixels: int = DE
     ``max_pixels``, checked from the header so that an oversized file is never decoded. Pillow's
     decompression-bomb check is also enforced (without touching its global limit), so files above
     ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89.5 million pixels) are refused whatever ``max_pixels`` is.
+
+    Messages start with ``label`` (default: the path; "image" for bytes). ``formats`` (Pillow's
+    names, such as "PNG") limits the decoders tried, for data from untrusted sources: Pillow
+    otherwise also opens formats whose plugins hand the data to other programs (EPS).
     """
     if isinstance(source, np.ndarray):
         return _load_array(source, max_pixels)
     if isinstance(source, Image.Image):
-        return _decode(source, "image", max_pixels)
-    return _load_file(source, max_pixels)
-
-
-def _load_file(source: PathLike, max_pixels: int) -> Tensor:
-    label = os.fsdecode(source)
+        return _decode(source, label or "image", max_pixels)
+    if isinstance(source, bytes):
+        if not source:
+            raise storage.one_line(label or "image", "empty file")
+        return _open(io.BytesIO(source), label or "image", max_pixels, formats)
     path = Path(source)
+    label = label or os.fsdecode(source)
     _check_input_file(path, label)
+    return _open(path, label, max_pixels, formats)
+
+
+def _open(source: Path | IO[bytes], label: str, max_pixels: int, formats: Sequence[str] | None) -> Tensor:
     try:
         with warnings.catch_warnings():
             # Local filter only: the global Image.MAX_IMAGE_PIXELS and warning filters stay as they are.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source, formats=None if formats is None else list(formats)) as img:
                 return _decode(img, label, max_pixels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise storage.one_line(label, f"image is too large to decode safely ({exc})") from None

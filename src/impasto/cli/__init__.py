@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import fast, figures, run, transfer
+from impasto.cli import fast, figures, run, serve, transfer
 from impasto.errors import ImpastoError
 from impasto.jobs import JobInterrupted
 
@@ -25,6 +25,7 @@ COMMANDS = (
     figures,
     fast,
     run,
+    serve,
 )
 
 EXAMPLES = """\
@@ -35,6 +36,7 @@ examples:
   impasto gallery --images ../shared/images --with-reference          # the paper's Fig. 3
   impasto train starry_night.jpg --data ../shared/data/photos -o starry.pt
   impasto apply --model starry.pt photo.jpg -o photo_starry.jpg
+  impasto serve --examples ../shared/images/style   # the studio: paint in the browser
   impasto COMMAND --help       every option of a command, with examples
 """
 

@@ -369,31 +369,100 @@ def _check_relative(folder: Path, name: str) -> None:
 
 # --- run reports ---------------------------------------------------------------------------
 
+# The output is shown up to this long side (the page scales it to its width); inputs smaller.
+OUTPUT_VIEW_SIZE = 1024
+
+_RUN_CSS = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1em;color:#222;
+background:#faf9f6}h1{font-family:Georgia,serif;margin:.2em 0}h2{font-family:Georgia,serif;margin:1.6em 0 .5em}
+.summary{color:#555;margin:.2em 0 1em}.summary b{color:#222}.missing{color:#a33}
+.hero{margin:0;background:#1e1c19;border-radius:8px;display:flex;justify-content:center;padding:8px}
+.hero a{display:block;width:100%}.hero img{width:100%;height:auto;max-height:85vh;object-fit:contain}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}.pair figure,.strip figure,.paintings figure{margin:0}
+.pair img{width:100%;aspect-ratio:var(--aspect);object-fit:contain;background:#1e1c19;border-radius:6px}
+.strip{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
+.strip img{width:100%;border-radius:6px}.paintings{display:flex;gap:12px;flex-wrap:wrap}
+.paintings img{max-width:260px;max-height:260px;border-radius:6px}
+figcaption{color:#555;font-size:.9em;margin-top:.3em}figure img{display:block}
+.curves img{width:100%;border:1px solid #ddd;background:white}
+table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f0eee9}td.default{color:#777}details summary{cursor:pointer;color:#335}"""
+
 
 def write_report(run_dir: PathLike) -> Path:
     """Write a report of one ``impasto transfer`` run into its folder; return its index.html.
 
     The folder holds ``history.json`` (``--history``) and optionally snapshots ``iter_NNNNN.png``
-    (``--snapshot-every N --snapshot-dir RUN_DIR``). Written beside them: ``loss_curves.png``,
-    ``strip.png`` (with snapshots), PNG thumbnails ``thumb_*.png`` of the inputs and output
-    that can be found, and ``index.html``.
+    (``--snapshot-every N --snapshot-dir RUN_DIR``). The page shows the output first and
+    largest, then the photo beside it (before and after), the iteration snapshots large enough
+    to see, the loss curves, and the settings, those that differ from ``TransferConfig``'s
+    defaults first. Written beside the run's files: ``loss_curves.png``, ``strip.png`` (with
+    snapshots; the snapshots in one image, for papers), PNG views ``thumb_*.png`` of the inputs
+    and output that can be found, and ``index.html``.
     """
     folder = Path(run_dir)
     run = read_run(folder)
-    rows = run["history"]
-    terms = loss_curves(rows, folder / "loss_curves.png")
-    figures = [HtmlFigure("loss_curves.png", f"Weighted losses ({', '.join(terms)}) against iterations and "
-                          "seconds; dashed lines mark the start of each scale.")]
+    terms = loss_curves(run["history"], folder / "loss_curves.png")
     snapshots, missing = _snapshots(folder)
-    if snapshots:
-        shown = iteration_strip(snapshots, folder / "strip.png")
-        figures.append(HtmlFigure("strip.png", f"The image at iterations {', '.join(map(str, shown))}."))
-    thumbnails, unseen = _thumbnails(run, folder)
+    shown = iteration_strip(snapshots, folder / "strip.png") if snapshots else []
+    views, unseen = _thumbnails(run, folder)
     missing += unseen
-    intro = f"Files not found or unreadable, so not shown: {'; '.join(missing)}." if missing else ""
-    return write_index(folder, f"impasto run: {folder.resolve().name}", figures, intro=intro,
-                       tables=[settings_table(run)], thumbnails=thumbnails,
-                       links=[HtmlFigure("history.json", "per-iteration history (JSON)")])
+    page = _run_page(folder, run, views, shown, terms, missing)
+    path = folder / "index.html"
+    storage.write_text(path, page)
+    return path
+
+
+def _run_page(folder: Path, run: Mapping[str, Any], views: dict[str, tuple[HtmlFigure, Tensor]],
+              shown: Sequence[int], terms: Sequence[str], missing: Sequence[str]) -> str:
+    title = f"impasto run: {folder.resolve().name}"
+    parts = [f"<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{_esc(title)}</title>",
+             f"<style>\n{_RUN_CSS}\n</style>\n</head>\n<body>\n<h1>{_esc(title)}</h1>",
+             f"<p class=\"summary\">{_summary(run)}</p>"]
+    if missing:
+        unseen = _esc("; ".join(missing))
+        parts.append(f"<p class=\"missing\">Files not found or unreadable, so not shown: {unseen}.</p>")
+    output = views.get("output")
+    if output is not None:
+        parts.append(f"<figure class=\"hero\"><a href=\"{_href(output[0].file)}\"><img src=\"{_href(output[0].file)}\" "
+                     f"alt=\"the output\"></a></figure>")
+    if output is not None and "content" in views:
+        height, width = output[1].shape[-2:]
+        pair = "".join(_plain_figure(views[k][0], caption) for k, caption in
+                       (("content", "before: the photo"), ("output", "after: the output")))
+        parts.append(f"<h2>Before and after</h2>\n<div class=\"pair\" style=\"--aspect:{width}/{height}\">{pair}</div>")
+    paintings = [v[0] for k, v in views.items() if k.startswith("style_")]
+    if paintings:
+        parts.append("<h2>Painting</h2>\n<div class=\"paintings\">" + "".join(_plain_figure(f, f.caption)
+                                                                            for f in paintings) + "</div>")
+    if shown:
+        tiles = "".join(_plain_figure(HtmlFigure(storage.snapshot_name(i), ""), f"iteration {i}") for i in shown)
+        parts.append(f"<h2>Iterations</h2>\n<div class=\"strip\">{tiles}</div>\n"
+                     f"<p class=\"summary\">The image at iterations {', '.join(map(str, shown))}. "
+                     f"<a href=\"strip.png\">All in one image</a>.</p>")
+    parts.append(f"<h2>Loss</h2>\n<figure class=\"curves\"><img src=\"loss_curves.png\" alt=\"loss curves\">"
+                 f"<figcaption>Weighted losses ({', '.join(terms)}) against iterations and seconds; dashed lines mark "
+                 f"the start of each scale.</figcaption></figure>")
+    parts += [settings_table(run).html(), *_config_tables(run.get("config"))]
+    parts.append("<p><a href=\"history.json\">per-iteration history (JSON)</a></p>\n</body>\n</html>\n")
+    return "\n".join(parts)
+
+
+def _plain_figure(item: HtmlFigure, caption: str) -> str:
+    href = _href(item.file)
+    return (f"<figure><a href=\"{href}\"><img src=\"{href}\" alt=\"{_esc(caption)}\"></a>"
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _summary(run: Mapping[str, Any]) -> str:
+    """One line: iterations, time, where, the output's loss (the lowest at the last scale)."""
+    rows = run["history"]
+    last = rows[-1]
+    state = "" if run.get("complete", True) else " <b>(stopped early: the best image so far)</b>"
+    seconds = run.get("seconds", last["seconds"])
+    where = f"{run.get('device', '?')} {run.get('precision', '')}".strip()
+    loss = min(r["total"] for r in rows if r.get("scale") == last.get("scale"))
+    return (f"<b>{len(rows)}</b> iterations in <b>{_esc(f'{seconds:.1f}')} s</b> on {_esc(where)}; "
+            f"final loss <b>{loss:.4g}</b>{state}")
 
 
 def read_run(folder: Path) -> dict[str, Any]:
@@ -416,7 +485,7 @@ def read_run(folder: Path) -> dict[str, Any]:
 
 
 def settings_table(run: Mapping[str, Any]) -> Table:
-    """The run's inputs, where it ran, its final losses and every setting of its config."""
+    """The run's inputs, where it ran and its final losses."""
     last = run["history"][-1]
     rows: list[tuple[str, Any]] = [
         ("content", run.get("content", "?")),
@@ -427,10 +496,33 @@ def settings_table(run: Mapping[str, Any]) -> Table:
         ("iterations", len(run["history"])),
         *((f"final {t} loss", f"{last[t]:.4g}") for t in LOSS_TERMS if isinstance(last.get(t), (int, float))),
     ]
-    config = run.get("config")
-    if isinstance(config, dict):
-        rows += [(f"config.{k}", v) for k, v in config.items()]
-    return Table("settings", ("setting", "value"), rows)
+    return Table("The run", ("", "value"), rows)
+
+
+def changed_settings(config: Mapping[str, Any]) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any]]]:
+    """The settings of a run's config that differ from ``TransferConfig``'s defaults, as
+    (name, value, default), and the others as (name, value)."""
+    from impasto.config import TransferConfig, to_dict
+
+    defaults = to_dict(TransferConfig())
+    changed = [(k, v, defaults.get(k, "–")) for k, v in config.items() if k not in defaults or defaults[k] != v]
+    same = [(k, v) for k, v in config.items() if k in defaults and defaults[k] == v]
+    return changed, same
+
+
+def _config_tables(config: Any) -> list[str]:
+    if not isinstance(config, dict):
+        return []
+    changed, same = changed_settings(config)
+    body = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td><td class=\"default\">{_esc(d)}</td></tr>\n"
+                   for k, v, d in changed)
+    parts = ["<h2>Settings changed from the defaults</h2>\n<table>\n<tr><th>setting</th><th>this run</th>"
+             f"<th>default</th></tr>\n{body}</table>" if changed else "<p>Every setting at its default.</p>"]
+    if same:
+        rest = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>\n" for k, v in same)
+        parts.append(f"<details><summary>The other {len(same)} settings, at their defaults</summary>\n<table>\n"
+                     f"<tr><th>setting</th><th>value</th></tr>\n{rest}</table></details>")
+    return parts
 
 
 def _snapshots(folder: Path) -> tuple[list[tuple[int, ImageLike]], list[str]]:
@@ -447,11 +539,14 @@ def _snapshots(folder: Path) -> tuple[list[tuple[int, ImageLike]], list[str]]:
     return found, problems
 
 
-def _thumbnails(run: Mapping[str, Any], folder: Path) -> tuple[list[HtmlFigure], list[str]]:
+def _thumbnails(run: Mapping[str, Any], folder: Path) -> tuple[dict[str, tuple[HtmlFigure, Tensor]], list[str]]:
+    """Views of the inputs and output inside the folder, by role ("content", "style_1", ...,
+    "output"), with the image each shows; and messages about those not found."""
     sources = [("content", run.get("content"), "content")]
     sources += [(f"style_{i}", s, f"style {i}") for i, s in enumerate(run.get("styles") or [], 1)]
     sources.append(("output", run.get("output"), "output"))
-    shown, missing = [], []
+    shown: dict[str, tuple[HtmlFigure, Tensor]] = {}
+    missing = []
     for name, source, caption in sources:
         found = _resolve(source, folder)
         if found is None:
@@ -463,11 +558,12 @@ def _thumbnails(run: Mapping[str, Any], folder: Path) -> tuple[list[HtmlFigure],
         except InputError as exc:
             missing.append(str(exc))
             continue
-        if max(image.shape[-2:]) > THUMBNAIL_SIZE:
-            image = images.resize_long_side(image, THUMBNAIL_SIZE)
+        limit = OUTPUT_VIEW_SIZE if name == "output" else THUMBNAIL_SIZE
+        if max(image.shape[-2:]) > limit:
+            image = images.resize_long_side(image, limit)
         if found.resolve() != target.resolve():
             images.save_image(image, target)
-        shown.append(HtmlFigure(target.name, f"{caption}: {source}"))
+        shown[name] = (HtmlFigure(target.name, f"{caption}: {source}"), image)
     return shown, missing
 
 

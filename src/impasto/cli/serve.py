@@ -1,0 +1,87 @@
+"""``impasto serve``: the studio, a web page to paint photos and watch the picture form."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from impasto.errors import InputError
+
+if TYPE_CHECKING:
+    from impasto.web.app import StudioSettings
+
+EXAMPLES = """\
+examples:
+  impasto serve                                           # http://127.0.0.1:8000, jobs kept in ./studio-data
+  impasto serve --examples ../shared/images/style         # offer these paintings as thumbnails
+  impasto serve --data ~/studio --port 8080 --max-queue 4
+  impasto serve --host 0.0.0.0                            # reachable from other machines: think first
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the studio: a web page to paint photos, watching the picture form",
+                       description="Start the impasto studio: a web page (and its HTTP API, docs/studio.md) where "
+                       "photos are repainted by the optimisation or a fast network, live, with a job queue kept "
+                       "in --data across restarts.", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="default: %(default)s")
+    p.add_argument("--data", type=Path, default=Path("studio-data"),
+                   help="folder of the job table and images, created if missing (default: %(default)s)")
+    p.add_argument("--examples", type=Path, metavar="DIR",
+                   help="a folder of paintings to offer as thumbnails (read in place)")
+    p.add_argument("--max-queue", type=int, default=8, help="jobs that may wait (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=30.0, help="largest upload (default: %(default)s MB)")
+    p.add_argument("--max-pixels", type=int, default=50_000_000,
+                   help="largest upload in pixels, checked before decoding (default: %(default)s)")
+    p.add_argument("--max-size", type=int, default=1024, help="largest output long side (default: %(default)s px)")
+    p.add_argument("--preview-seconds", type=float, default=0.5,
+                   help="shortest time between two live previews (default: %(default)s s)")
+    p.add_argument("--worker-nice", type=int, default=10, metavar="N",
+                   help="niceness added to the worker process, so the page stays quick while a job runs "
+                   "(default: %(default)s; 0: none)")
+    p.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from impasto.web.app import create_app
+    except ImportError as exc:
+        raise InputError(f"the studio needs its extra: pip install 'impasto[web]' ({exc.name} is missing)") from None
+    settings = _settings(args)
+    app = create_app(settings)
+    print(f"impasto studio: http://{args.host}:{args.port}/ (jobs in {settings.data})", file=sys.stderr)
+    # A short graceful shutdown: open live streams would otherwise hold the server.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> StudioSettings:
+    from impasto.web.app import StudioSettings
+
+    if not 0 < args.port < 65536:
+        raise InputError(f"--port: must lie in [1, 65535], got {args.port}")
+    for name in ("max_queue", "max_pixels"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')}: must be at least 1, got {getattr(args, name)}")
+    if not 0 < args.max_upload_mb <= 1024:
+        raise InputError(f"--max-upload-mb: must lie in (0, 1024], got {args.max_upload_mb}")
+    if not 0 < args.preview_seconds <= 60:
+        raise InputError(f"--preview-seconds: must lie in (0, 60], got {args.preview_seconds}")
+    if not 0 <= args.worker_nice <= 19:
+        raise InputError(f"--worker-nice: must lie in [0, 19], got {args.worker_nice}")
+    if args.max_size < 32:
+        raise InputError(f"--max-size: must be at least 32, got {args.max_size}")
+    if args.examples is not None and not args.examples.is_dir():
+        raise InputError(f"{args.examples}: examples folder not found")
+    if args.data.exists() and not args.data.is_dir():
+        raise InputError(f"{args.data}: exists and is not a folder")
+    args.data.mkdir(parents=True, exist_ok=True)
+    return StudioSettings(args.data.resolve(), args.examples, args.max_queue, round(args.max_upload_mb * 1e6),
+                          args.max_pixels, args.max_size, args.preview_seconds, args.worker_nice)
