@@ -192,7 +192,8 @@ def _tile_loss(problem: Problem, features: Mapping[str, Tensor], tile: Tile, tar
         torch.zeros((), dtype=torch.float32, device=_device(features)),
     )
     surrogate = sum(
-        (0.5 * (slope * gram(tile.interior(features[name], factor(name)))).sum() for name, slope in style.slopes.items()),
+        (0.5 * (slope * gram(tile.interior(features[name], factor(name)))).sum()
+         for name, slope in style.slopes.items()),
         torch.zeros((), dtype=torch.float32, device=_device(features)),
     )
     content = weights.content * content
