@@ -190,6 +190,13 @@ def test_a_budget_too_small_is_one_clear_line(tubingen_path: Path, starry_path: 
         memory.plan(problem, (3072, 4096), 10)
 
 
+def test_a_budget_too_small_is_refused_before_any_scale_runs(content64, style64) -> None:
+    seen: list[events.Event] = []
+    with pytest.raises(InputError, match=r"^--max-memory: 0.1 GiB is too little"):
+        transfer(content64, style64, TransferConfig(size=2048, max_memory=0.1, seed=0), seen.append)
+    assert seen == []
+
+
 def test_default_budget_is_a_share_of_the_machine(tubingen_path: Path, starry_path: Path) -> None:
     problem = _problem_at(tubingen_path, starry_path)
     assert memory.budget(problem) == int(memory.DEFAULT_SHARE * memory.machine_memory())

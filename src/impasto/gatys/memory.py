@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from impasto.errors import InputError
 from impasto.gatys.problem import Problem
+from impasto.gatys.schedule import Scale
 from impasto.gatys.tiles import Tiling, halo_for, tiling_for
 
 GIB = 2**30
@@ -102,6 +104,17 @@ def plan(problem: Problem, shape: tuple[int, int], iterations: int) -> Plan:
     tiling = tiling_for(problem.layers, size)
     tile_pixels = min(pixels, (tiling.tile + 2 * tiling.halo) ** 2)
     return Plan(tiling, max(history, 1), fixed + optimiser + ACTIVATION_BYTES[dtype] * tile_pixels)
+
+
+def check(problem: Problem, scales: Sequence[Scale]) -> None:
+    """Raise the one-line InputError a scale's plan would, before any scale runs: a budget too
+    small for the largest scale, or extra loss terms at a scale that must be tiled."""
+    for scale in scales:
+        layout = plan(problem, problem.shape_at(scale.size), scale.iterations)
+        if layout.tiling is not None and problem.extra:
+            names = ", ".join(t.name for t in problem.extra)
+            raise InputError(f"--tile: the extra loss terms ({names}) see whole images and cannot be tiled at "
+                             f"{scale.size} px; use --tile off or a larger --max-memory")
 
 
 def forward_tiling(problem: Problem, pixels: int) -> Tiling | None:
