@@ -51,6 +51,10 @@ class TransferConfig:
     * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
       and the classic tools' default) is the default here.
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
+    * ``tile`` and ``max_memory``: large scales are evaluated tile by tile, exactly (the same
+      objective and gradient, ``gatys.tiles``), when one pass would not fit ``max_memory`` GiB
+      (default a quarter of the machine's RAM, ``gatys.memory``); "off" never tiles, a number
+      of px fixes the tiles' side. At such scales L-BFGS keeps fewer pairs to fit the budget.
     * ``precision`` "auto": bfloat16 on CPUs that compute it natively and on CUDA, except the
       input stage (preprocessing, conv1_1), which stays float32 so that steps smaller than a
       grey level still reach the network; results within 0.4 % of float32 runs (docs/benchmarks.md).
@@ -83,9 +87,16 @@ class TransferConfig:
     weights: Path | None = None
     weights_format: WeightsFormat = "auto"
     max_pixels: int = DEFAULT_MAX_PIXELS
+    tile: str = "auto"
+    max_memory: float | None = None
 
     def __post_init__(self) -> None:
         validate(self)
+
+    @property
+    def tile_size(self) -> int | None:
+        """The tile side ``tile`` asks for in px, or None for "auto" and "off"."""
+        return int(self.tile) if self.tile not in TILE_MODES else None
 
     @property
     def lr(self) -> float:
@@ -127,6 +138,7 @@ def validate(config: TransferConfig) -> None:
     if config.style_size is not None:
         _positive_int(config.style_size, "style-size", minimum=32)
     _positive_int(config.max_pixels, "max-pixels")
+    _check_tile(config.tile, config.max_memory)
     check_device(config.device)
     for kind in ("content", "style"):
         layers = getattr(config, f"{kind}_layers")
@@ -143,6 +155,21 @@ def validate(config: TransferConfig) -> None:
         if getattr(config, name) not in allowed:
             option = name.replace("_", "-")
             raise InputError(f"--{option}: {getattr(config, name)!r} is not one of {', '.join(allowed)}")
+
+
+TILE_MODES = ("auto", "off")
+MIN_TILE_SIZE = 64
+
+
+def _check_tile(tile: str, max_memory: float | None) -> None:
+    if not isinstance(tile, str) or not (tile in TILE_MODES or tile.isdigit()):
+        raise InputError(f"--tile: {tile!r} is not auto, off or a tile size in px")
+    if tile.isdigit() and int(tile) < MIN_TILE_SIZE:
+        raise InputError(f"--tile: tiles must be at least {MIN_TILE_SIZE} px, got {tile}")
+    if max_memory is not None and not (
+        isinstance(max_memory, (int, float)) and math.isfinite(max_memory) and max_memory > 0
+    ):
+        raise InputError(f"--max-memory: must be a positive number of GiB, got {max_memory}")
 
 
 _CHOICES = {

@@ -26,6 +26,8 @@ class Event:
     """What every long job reports after each step."""
 
     kind: ClassVar[str] = "event"
+    # A report from within a step (not a step done): histories skip it, bars do not advance.
+    partial: ClassVar[bool] = False
 
     step: int
     total: int
@@ -78,6 +80,24 @@ class Iteration(Event):
 
     def describe(self) -> str:
         return f"scale {self.scale + 1}/{self.scales} {self.width}x{self.height}"
+
+
+@dataclass(frozen=True)
+class TileDone(Event):
+    """A tile of the transfer's iteration ``step`` evaluated, at scales too large for one pass
+    (``gatys.tiles``): one iteration there takes minutes, and the bar shows it moving. Partial:
+    no history row, no image."""
+
+    kind: ClassVar[str] = "tile"
+    partial: ClassVar[bool] = True
+
+    scale: int = 0
+    scales: int = 1
+    tile: int = 0
+    tiles: int = 0
+
+    def describe(self) -> str:
+        return f"scale {self.scale + 1}/{self.scales} tile {self.tile}/{self.tiles}"
 
 
 @dataclass(frozen=True)
@@ -134,7 +154,8 @@ class History:
         self.rows: list[dict[str, Any]] = []
 
     def __call__(self, event: Event) -> None:
-        self.rows.append(event.record())
+        if not event.partial:
+            self.rows.append(event.record())
 
 
 class _Flag(Protocol):

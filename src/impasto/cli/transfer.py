@@ -83,7 +83,8 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
                    help="refuse input images with more pixels (default: %(default)s)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--iterations", type=int, default=d.iterations,
-                   help="iterations at the final scale (default: %(default)s)")
+                   help="iterations at the final scale (default: %(default)s; above 1024 px, scales over 256 px "
+                   "run fewer, in proportion to their pixels: docs/large.md)")
     g.add_argument("--optimizer", choices=choices(Optimizer), default=d.optimizer, help="default: %(default)s")
     g.add_argument("--learning-rate", type=float,
                    help="Adam step in [0, 1] pixel units (default 0.02), or L-BFGS step scale (default 1)")
@@ -102,6 +103,12 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     g.add_argument("--precision", choices=choices(Precision), default=d.precision,
                    help="network number format; auto = bf16 on CPUs with native bf16, bf16/fp16 on CUDA")
+    g.add_argument("--tile", default=d.tile, metavar="auto|off|PX",
+                   help="evaluate large scales tile by tile (exactly the same objective, no seams): auto when "
+                   "one pass would not fit --max-memory, off, or tiles of PX px (default: %(default)s)")
+    g.add_argument("--max-memory", type=float, metavar="GIB",
+                   help="memory budget in GiB for tiles and the L-BFGS history (default: a quarter of this "
+                   "machine's RAM)")
     g.add_argument("--weights", type=Path, help="a VGG-19 state dict (torchvision keys) instead of the original")
     g.add_argument("--weights-format", choices=choices(WeightsFormat), default=d.weights_format,
                    help="input convention of --weights: caffe (BGR, 0-255, mean-subtracted) or torchvision")

@@ -25,6 +25,7 @@ from impasto import colour, images
 from impasto.config import TransferConfig
 from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, CancelToken, is_cancelled
+from impasto.gatys import memory
 from impasto.gatys.loop import Progress, initial, optimise_scale
 from impasto.gatys.problem import Problem
 from impasto.gatys.schedule import plan, total_iterations
@@ -100,6 +101,7 @@ def transfer(
     start = time.perf_counter()
     problem = build_problem(content, styles, config, tuple(extra_terms))
     scales = plan(config)
+    memory.check(problem, scales)
     progress = Progress(len(scales), total_iterations(scales), start)
     generator = torch.Generator().manual_seed(config.seed)
     try:

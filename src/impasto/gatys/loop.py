@@ -13,10 +13,12 @@ import torch
 from torch import Tensor
 
 from impasto import images
-from impasto.events import CancelToken, Iteration, is_cancelled
+from impasto.errors import InputError
+from impasto.events import CancelToken, Iteration, TileDone, is_cancelled
+from impasto.gatys import memory, tiles
 from impasto.gatys.problem import Problem
 from impasto.gatys.schedule import Scale
-from impasto.losses import Targets, objective
+from impasto.losses import LossTerms, Targets, objective
 from impasto.vgg import IMAGENET_MEAN_RGB
 
 NOISE_STD = 1.0 / 255.0
@@ -58,7 +60,9 @@ def initial(problem: Problem, scale: Scale, progress: Progress, generator: torch
     return problem.colour_space(images.resize_to(source, *hw))
 
 
-def make_optimizer(problem: Problem, x: Tensor) -> torch.optim.Optimizer:
+def make_optimizer(problem: Problem, x: Tensor, history: int | None = None) -> torch.optim.Optimizer:
+    """Adam, or L-BFGS keeping ``history`` curvature pairs (the config's by default; fewer where
+    the memory plan says so)."""
     config = problem.config
     if config.optimizer == "adam":
         return torch.optim.Adam([x], lr=config.lr)
@@ -66,7 +70,8 @@ def make_optimizer(problem: Problem, x: Tensor) -> torch.optim.Optimizer:
     # reported and an interrupt loses nothing; without a line search each iteration costs
     # exactly one evaluation, as in the paper and neural-style.
     return torch.optim.LBFGS(
-        [x], lr=config.lr, max_iter=1, history_size=config.lbfgs_history, tolerance_grad=-1.0, tolerance_change=-1.0
+        [x], lr=config.lr, max_iter=1, history_size=history or config.lbfgs_history, tolerance_grad=-1.0,
+        tolerance_change=-1.0
     )
 
 
@@ -91,20 +96,25 @@ def optimise_scale(
 ) -> None:
     """Run ``scale.iterations`` iterations from ``start``, updating ``progress`` after each;
     stop early when ``cancel`` is set."""
-    runtime = problem.runtime
+    layout = memory.plan(problem, tuple(start.shape[-2:]), scale.iterations)
+    if layout.tiling is not None and problem.extra:
+        names = ", ".join(t.name for t in problem.extra)
+        raise InputError(f"--tile: the extra loss terms ({names}) see whole images and cannot be tiled; "
+                         "use --tile off or a larger --max-memory")
     # A copy: the initial image may be the content or style tensor itself.
-    x = start.to(runtime.device, copy=True).requires_grad_(True)
+    x = start.to(problem.runtime.device, copy=True).requires_grad_(True)
     progress.keep(x.detach().clone(), math.inf, scale.level)
-    optimizer = make_optimizer(problem, x)
+    optimizer = make_optimizer(problem, x, layout.history)
     last = _Last()
+    on_tile = _tile_reporter(scale, progress, on_iteration)
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        image = problem.to_network(x)
-        features = problem.net(runtime.prepare(image), problem.layers)
-        terms = objective(features, image, targets, problem.weights, problem.extra)
+        if layout.tiling is None:
+            terms = _evaluate(problem, x, targets)
+        else:
+            terms, x.grad = tiles.evaluate(problem, x, targets, layout.tiling, on_tile)
         total = terms.total
-        total.backward()
         assert x.grad is not None
         # L-BFGS falls back to a plain gradient step whenever its curvature pair is rejected
         # (the loss is locally concave near a flat start); with the paper's unnormalised loss
@@ -128,7 +138,29 @@ def optimise_scale(
             assert progress.best is not None
             with torch.no_grad():
                 x.copy_(progress.best)
-            optimizer = make_optimizer(problem, x)
+            optimizer = make_optimizer(problem, x, layout.history)
+
+
+def _evaluate(problem: Problem, x: Tensor, targets: Targets) -> LossTerms:
+    """The objective of ``x`` in one pass over the whole image, its gradient left in ``x.grad``."""
+    image = problem.to_network(x)
+    features = problem.net(problem.runtime.prepare(image), problem.layers)
+    terms = objective(features, image, targets, problem.weights, problem.extra)
+    terms.total.backward()
+    return terms
+
+
+def _tile_reporter(scale: Scale, progress: Progress, on_iteration: Any) -> tiles.TileCallback | None:
+    """A callback reporting each tile of an iteration under way as a TileDone event."""
+    if on_iteration is None:
+        return None
+
+    def report(tile: int, count: int) -> None:
+        on_iteration(TileDone(step=len(progress.history) + 1, total=progress.total,
+                              seconds=time.perf_counter() - progress.start, losses={}, scale=scale.level,
+                              scales=progress.scales, tile=tile, tiles=count))
+
+    return report
 
 
 def _emit(problem: Problem, scale: Scale, progress: Progress, last: _Last, on_iteration: Any) -> None:

@@ -4,8 +4,11 @@ computed once per scale without autograd (they do not change while the image is 
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from impasto import colour, images
+from impasto.gatys import tiles
+from impasto.gatys.memory import forward_tiling
 from impasto.gatys.problem import Problem
 from impasto.losses import Targets, gram
 
@@ -20,16 +23,28 @@ def style_long_side(problem: Problem, size: int) -> int:
 
 
 def targets(problem: Problem, size: int) -> Targets:
-    """Content features and style Grams at the scale of long side ``size``."""
-    net, runtime, config = problem.net, problem.runtime, problem.config
+    """Content features and style Grams at the scale of long side ``size``; images too large for
+    one pass within the memory budget are run tile by tile (``gatys.tiles``, the same values)."""
+    config = problem.config
     content = problem.colour_space(images.resize_long_side(problem.content, size))
     with torch.no_grad():
-        content_features = net(runtime.prepare(problem.to_network(content)), config.content_layers)
+        content_features = _features(problem, content, config.content_layers)
         grams = []
         for style in problem.styles:
             s = problem.colour_space(images.resize_long_side(style, style_long_side(problem, size)))
             if problem.luminance:
                 s = colour.match_luminance(s, content)
-            features = net(runtime.prepare(problem.to_network(s)), config.style_layers)
-            grams.append({name: gram(f) for name, f in features.items()})
+            tiling = forward_tiling(problem, s.shape[-2] * s.shape[-1])
+            if tiling is None:
+                grams.append({name: gram(f) for name, f in _features(problem, s, config.style_layers).items()})
+            else:
+                grams.append(tiles.grams(problem, s, config.style_layers, tiling))
     return Targets(content_features, grams, problem.blend)
+
+
+def _features(problem: Problem, image: Tensor, layers: tuple[str, ...]) -> dict[str, Tensor]:
+    """Features of ``image`` (in the optimised colour space) at ``layers``, without autograd."""
+    tiling = forward_tiling(problem, image.shape[-2] * image.shape[-1])
+    if tiling is None:
+        return problem.net(problem.runtime.prepare(problem.to_network(image)), layers)
+    return tiles.feature_maps(problem, image, layers, tiling)
