@@ -64,11 +64,10 @@ def _grid(flow: Tensor) -> Tensor:
     return torch.stack((x, y), dim=-1)[None]
 
 
-def warp(image: Tensor, flow: Tensor) -> Tensor:
-    """``image`` (N, C, H, W) sampled at x + flow(x), bilinearly; outside the frame the border
-    pixel (such pixels are masked out by :func:`outside`)."""
-    return F.grid_sample(image, _grid(flow).to(image.dtype), mode="bilinear", padding_mode="border",
-                         align_corners=True)
+def warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
+    """``image`` (N, C, H, W) sampled at x + flow(x) (``mode``: bilinear or bicubic); outside
+    the frame the border pixel (such pixels are masked out by :func:`outside`)."""
+    return F.grid_sample(image, _grid(flow).to(image.dtype), mode=mode, padding_mode="border", align_corners=True)
 
 
 def outside(flow: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ from impasto.fast.backends import Backend
 from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
 from impasto.video.io import VideoReader, VideoWriter, check_video_output, to_tensor
-from impasto.video.temporal import DEFAULT_STRENGTH, TemporalBlender
+from impasto.video.temporal import DEFAULT_INTERVAL, TemporalBlender
 
 
 @dataclass(frozen=True)
@@ -41,22 +41,22 @@ def stylize_video(
     preserve_color: bool = False,
     batch_size: int = 4,
     temporal: bool = True,
-    strength: float = DEFAULT_STRENGTH,
+    interval: int = DEFAULT_INTERVAL,
     on_event: Callback | None = None,
     cancel: CancelToken | None = None,
 ) -> VideoResult:
     """Stylise every frame of ``source`` into ``output`` at the source's frame rate.
 
-    ``size`` resizes frames to that long side first. ``temporal`` blends each output with the
-    previous one warped by optical flow (``strength`` of it where the flow is reliable); false
-    stylises every frame on its own. The source's sound is kept when PyAV is installed. ``on_event`` receives a
+    ``size`` resizes frames to that long side first. ``temporal`` carries a keyframe's output
+    along the optical flow, a new key every ``interval`` frames at most (see
+    :mod:`impasto.video.temporal`); false stylises every frame on its own. The source's sound is kept when PyAV is installed. ``on_event`` receives a
     :class:`~impasto.events.Frames` after each batch. ``cancel`` stops after the current batch
     and keeps the frames done so far as a shorter video (``complete`` false).
     """
     output = check_video_output(Path(output), Path(source))
     reader = VideoReader(source)
     writer = VideoWriter(output, reader.fps)
-    blender = TemporalBlender(strength) if temporal else None
+    blender = TemporalBlender(interval) if temporal else None
     start, done, audio = time.perf_counter(), 0, False
     try:
         for frames in reader.batches(batch_size):

@@ -13,12 +13,14 @@ motion boundaries (see :func:`impasto.video.flow.reliable`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
+import torch
 from torch import Tensor
 
 from impasto import images
+from impasto.config import TransferConfig
 from impasto.errors import InputError
 from impasto.video.flow import FlowEstimator, FlowMethod, grey, reliable, warp
 from impasto.video.io import VideoReader, to_tensor
@@ -88,3 +90,29 @@ def video_warping_error(
         if "zip()" in str(exc):
             raise InputError(f"{stylised}: not the same number of frames as {original}") from None
         raise
+
+
+def style_losses(frames: Sequence[Tensor], styles: Sequence[Tensor], config: TransferConfig | None = None) -> list[float]:
+    """The paper's weighted style loss β L_style of each frame (RGB (1, 3, H, W), one size), in
+    float32, against ``styles`` (RGB tensors) resized as ``transfer`` would for that size: the
+    yardstick of how much a temporal scheme costs in style. One network serves every frame."""
+    from impasto.gatys.problem import Problem
+    from impasto.gatys.targets import targets
+    from impasto.losses import objective
+    from impasto.runtime import resolve_runtime
+    from impasto.vgg import load_weights
+
+    if not frames:
+        return []
+    config = replace(config or TransferConfig(), precision="fp32", preserve_color="none", scales=1,
+                     size=max(frames[0].shape[-2:]))
+    problem = Problem(config, resolve_runtime(config.device, config.precision), frames[0], list(styles),
+                      config.blend(len(styles)), (), load_weights(config.weights, config.weights_format))
+    goal = targets(problem, config.size)
+    losses = []
+    with torch.no_grad():
+        for frame in frames:
+            x = problem.runtime.prepare(frame)
+            terms = objective(problem.net(x, problem.layers), x, goal, problem.weights)
+            losses.append(float(terms.style))
+    return losses
