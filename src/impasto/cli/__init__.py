@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import fast, figures, run, transfer
+from impasto.cli import fast, figures, run, transfer, video
 from impasto.errors import ImpastoError
 from impasto.jobs import JobInterrupted
 
@@ -25,6 +25,7 @@ COMMANDS = (
     figures,
     fast,
     run,
+    video,
 )
 
 EXAMPLES = """\

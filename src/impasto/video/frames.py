@@ -49,8 +49,9 @@ def stylize_video(
 
     ``size`` resizes frames to that long side first. ``temporal`` carries a keyframe's output
     along the optical flow, a new key every ``interval`` frames at most (see
-    :mod:`impasto.video.temporal`); false stylises every frame on its own. The source's sound is kept when PyAV is installed. ``on_event`` receives a
-    :class:`~impasto.events.Frames` after each batch. ``cancel`` stops after the current batch
+    :mod:`impasto.video.temporal`); false stylises every frame on its own. The source's sound
+    is kept when PyAV is installed. ``on_event`` receives a :class:`~impasto.events.Frames`
+    after each batch. ``cancel`` stops after the current batch
     and keeps the frames done so far as a shorter video (``complete`` false).
     """
     output = check_video_output(Path(output), Path(source))

@@ -92,7 +92,9 @@ def video_warping_error(
         raise
 
 
-def style_losses(frames: Sequence[Tensor], styles: Sequence[Tensor], config: TransferConfig | None = None) -> list[float]:
+def style_losses(
+    frames: Sequence[Tensor], styles: Sequence[Tensor], config: TransferConfig | None = None
+) -> list[float]:
     """The paper's weighted style loss β L_style of each frame (RGB (1, 3, H, W), one size), in
     float32, against ``styles`` (RGB tensors) resized as ``transfer`` would for that size: the
     yardstick of how much a temporal scheme costs in style. One network serves every frame."""

@@ -43,7 +43,7 @@ from impasto.video.io import VideoReader, VideoWriter, check_video_output, to_te
 
 # Chosen on the bench clips (docs/video.md): at 1e3 the warping error halves or better while
 # the style loss stays within a few per cent of independent frames.
-DEFAULT_TEMPORAL_WEIGHT = 1e3
+DEFAULT_TEMPORAL_WEIGHT = 1e8
 SETTINGS = "settings.json"
 
 
