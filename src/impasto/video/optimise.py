@@ -151,9 +151,9 @@ def transfer_video(
                                                cancel)
     finally:
         reader.close()
-    if not done:
-        raise InputError(f"{source}: no frame could be decoded")
     complete = not is_cancelled(cancel)
+    if not done and complete:
+        raise InputError(f"{source}: no frame could be decoded")
     audio = _write_video(work, done, output, reader.fps, source) if complete else False
     if complete:
         shutil.rmtree(work)
