@@ -81,3 +81,16 @@ def test_other_settings_do_not_mix_with_kept_frames(clip: Path, tmp_path: Path, 
     other = VideoTransferConfig(TINY, temporal_weight=5.0)
     with pytest.raises(InputError, match="temporal_weight differs"):
         transfer_video(clip, [starry_path], output, other)
+
+
+def test_transfer_video_cli(clip: Path, tmp_path: Path, starry_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from impasto.cli import main
+
+    out = tmp_path / "out.mp4"
+    args = [str(clip), str(starry_path), "--size", "48", "--scales", "1", "--iterations", "2", "--init", "content",
+            "--seed", "1", "--precision", "fp32"]
+    assert main(["transfer-video", *args, "-o", str(out)]) == 0
+    assert "saved" in capsys.readouterr().err and len(list(frames_of(out))) == 3
+    assert main(["transfer-video", *args, "-o", str(tmp_path / "out.gif")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "out.gif" in err
