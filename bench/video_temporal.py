@@ -67,7 +67,7 @@ def flow_methods(clip: list[Tensor]) -> dict[str, dict[str, float]]:
     return rows
 
 
-def fast_path(source: Path, out: Path, style: str) -> dict[str, dict[str, float]]:
+def fast_path(source: Path, out: Path, style: str, blend: bool = True) -> dict[str, dict[str, float]]:
     model = load_model(style)
     painting = images.load_image(STYLES / f"{model.style}.jpg")
     originals = list(frames_of(source))
@@ -79,6 +79,8 @@ def fast_path(source: Path, out: Path, style: str) -> dict[str, dict[str, float]
         fps = len(originals) / (time.perf_counter() - start)
         frames = list(frames_of(target))
         rows[name] = _row(originals, frames, painting, fps)
+    if not blend:
+        return rows
     with torch.no_grad():
         raw = [stylize(model, f) for f in originals]
     rows["running blend"] = _row(originals, running_blend(originals, raw), painting, 0.0)
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--clips", nargs="+", choices=tuple(MOVES), default=list(MOVES))
     parser.add_argument("--skip-opt", action="store_true")
     parser.add_argument("--skip-fast", action="store_true")
+    parser.add_argument("--no-blend", action="store_true", help="skip the rejected running blend's row")
     parser.add_argument("--strip", type=Path, help="write the frame strip here (JPEG)")
     args = parser.parse_args()
     print(f"CPU: {describe_cpu()}; torch threads {torch.get_num_threads()}")
@@ -158,7 +161,7 @@ def main() -> None:
     for method, row in flows.items():
         print(f"{method} | {row['ms']:.1f} | {row['photometric']:.4f}")
     for style in [] if args.skip_fast else args.styles:
-        table = {name: fast_path(path, args.out, style) for name, path in clips.items()}
+        table = {name: fast_path(path, args.out, style, not args.no_blend) for name, path in clips.items()}
         results[f"fast/{style}"] = table
         report(f"fast path, {style}, {args.frames} frames {args.width}x{height}", table)
     if args.strip:

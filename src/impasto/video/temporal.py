@@ -31,7 +31,7 @@ from impasto import images
 from impasto.video.flow import FlowMethod, Motion, warp
 
 DEFAULT_INTERVAL = 3
-DEFAULT_COVERAGE = 0.7
+DEFAULT_COVERAGE = 0.8
 
 
 def soften(mask: Tensor, radius: int = 2) -> Tensor:
@@ -74,7 +74,7 @@ class TemporalBlender:
         backward, mask = step
         # Compose the flow back to the key; a pixel stays traced while every step was reliable.
         self.to_key = backward + warp(self.to_key, backward)
-        self.traced = mask * (warp(self.traced, backward) > 0.5).float()
+        self.traced = mask * (warp(self.traced, backward) > 0.99).float()
         self.age += 1
         if self.age >= self.interval or float(self.traced.mean()) < self.coverage:
             return self._new_key(stylised)
