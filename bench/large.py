@@ -34,13 +34,13 @@ def run_case(size: int, mode: str, iterations: int, max_memory: float | None) ->
     from impasto import images
     from impasto.config import TransferConfig
     from impasto.gatys import memory
-    from impasto.gatys.api import _problem
+    from impasto.gatys.api import build_problem
     from impasto.gatys.loop import Progress, optimise_scale
     from impasto.gatys.schedule import Scale
     from impasto.gatys.targets import targets
 
     config = TransferConfig(size=size, tile=mode, max_memory=max_memory, iterations=iterations, scales=1, seed=0)
-    problem = _problem(CONTENT, STYLE, config, ())
+    problem = build_problem(CONTENT, STYLE, config, ())
     shape = problem.shape_at(size)
     layout = memory.plan(problem, shape, iterations)
     start = time.perf_counter()

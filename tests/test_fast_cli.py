@@ -131,7 +131,8 @@ def _read_video(path: Path) -> tuple[list[torch.Tensor], float]:
 def test_apply_to_a_video_frame_by_frame(tmp_path: Path, model_file: Path, capsys) -> None:
     source, out = tmp_path / "clip.mp4", tmp_path / "clip_tiny.mp4"
     _write_video(source, 7)
-    code, _, err = run(capsys, "apply", "--model", model_file, source, "-o", out, "--batch-size", "3")
+    code, _, err = run(capsys, "apply", "--model", model_file, source, "-o", out, "--batch-size", "3",
+                         "--no-temporal")
     assert code == 0, err
     assert "7 frames at 12 fps" in err and not list(tmp_path.glob(".*partial*"))
     inputs, _ = _read_video(source)

@@ -331,7 +331,8 @@ class ApplyConfig:
 
     ``style`` is a shipped style's name or a model file's path. ``size`` resizes each input to
     that long side first (None: as it is); ``batch_size`` frames, or consecutive photos of one
-    size, go through the network together.
+    size, go through the network together. ``temporal`` (videos) blends each frame's output with
+    the previous one warped by optical flow, against flicker; false stylises frames one by one.
     """
 
     style: str
@@ -339,6 +340,7 @@ class ApplyConfig:
     preserve_color: bool = False
     size: int | None = None
     batch_size: int = 4
+    temporal: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.style, str) or not self.style:

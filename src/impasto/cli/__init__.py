@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import fast, figures, run, serve, transfer
+from impasto.cli import fast, figures, run, serve, transfer, video
 from impasto.errors import ImpastoError
 from impasto.jobs import JobInterrupted
 
@@ -26,6 +26,7 @@ COMMANDS = (
     fast,
     run,
     serve,
+    video,
 )
 
 EXAMPLES = """\

@@ -37,7 +37,8 @@ examples:
   impasto apply --style starry_night photo.jpg -o photo_starry.jpg
   impasto apply --model scream.pt a.jpg b.jpg c.jpg -o stylised/ --preserve-color
   impasto apply --style the_scream holiday_photos/ -o stylised/ --backend onnxruntime
-  impasto apply --style shipwreck clip.mp4 -o clip_shipwreck.mp4 --size 720
+  impasto apply --style shipwreck clip.mp4 -o clip_shipwreck.mp4 --size 720   # temporally consistent
+  impasto apply --style shipwreck clip.mp4 -o clip_flicker.mp4 --no-temporal  # each frame on its own
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
 """
 
@@ -170,13 +171,16 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
                    help="what runs the network (default: %(default)s; onnxruntime and opencv need impasto[export])")
     p.add_argument("--preserve-color", action="store_true", help="keep each photo's colours (luminance-only)")
     p.add_argument("--size", type=int, help="resize each photo to this long side first (default: as it is)")
+    p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=d.temporal,
+                   help="videos: blend in the previous output warped by optical flow where it is reliable, "
+                   "against flicker; --no-temporal stylises each frame on its own (default: on)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
 def run_apply(args: argparse.Namespace) -> int:
     # A model file by its absolute path, so that the job file runs from any folder.
     style = str(args.model.absolute()) if args.model is not None else args.style
-    config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size)
+    config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size, args.temporal)
     return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet)
 
 

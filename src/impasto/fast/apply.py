@@ -101,7 +101,7 @@ def apply(
             start = time.perf_counter()
             video = stylize_video(model, source, out, backend=backend, size=config.size,
                                   preserve_color=config.preserve_color, batch_size=config.batch_size,
-                                  on_event=on_event, cancel=cancel)
+                                  temporal=config.temporal, on_event=on_event, cancel=cancel)
             written.append(Written(source, out, time.perf_counter() - start, video.width, video.height, video.frames,
                                    video.fps))
     return written

@@ -85,13 +85,15 @@ def transfer(
     *,
     cancel: CancelToken | None = None,
     extra_terms: Sequence[Term] = (),
+    init_image: ImageSource | None = None,
 ) -> Result:
     """Repaint ``content`` in the style of ``styles`` (Gatys et al. 2016).
 
     Sources may be paths, PIL images, arrays or RGB tensors in [0, 1]. ``on_iteration`` receives
     an :class:`~impasto.events.Iteration` after every iteration. ``cancel`` stops the run after
     the current iteration and returns the best image so far (``Result.complete`` false);
-    ``extra_terms`` are added to the paper's objective. Raises InputError for unusable inputs
+    ``extra_terms`` are added to the paper's objective; ``init_image`` replaces ``config.init``
+    as the starting image (resized to each first scale). Raises InputError for unusable inputs
     and TransferInterrupted (carrying the best image so far) on KeyboardInterrupt.
     """
     config = config or TransferConfig()
@@ -100,6 +102,8 @@ def transfer(
         config = replace(config, seed=secrets.randbits(31))
     start = time.perf_counter()
     problem = build_problem(content, styles, config, tuple(extra_terms))
+    if init_image is not None:
+        problem = replace(problem, init_image=_load(init_image, config))
     scales = plan(config)
     memory.check(problem, scales)
     progress = Progress(len(scales), total_iterations(scales), start)

@@ -49,6 +49,8 @@ def initial(problem: Problem, scale: Scale, progress: Progress, generator: torch
     if scale.level > 0 and progress.best is not None:
         return images.resize_to(progress.best.float().cpu().clamp(0, 1), *hw)
     config = problem.config
+    if problem.init_image is not None:
+        return problem.colour_space(images.resize_to(problem.init_image, *hw))
     if config.init == "noise":
         # White noise of about one grey level around the mean colour the network was trained
         # on, as neural-style does: high-amplitude noise sits where the quartic style loss is

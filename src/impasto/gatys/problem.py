@@ -28,6 +28,8 @@ class Problem:
     blend: tuple[float, ...]
     extra: tuple[Term, ...]
     vgg_weights: VGGWeights
+    # A starting image instead of config.init's (video: the previous frame's result warped).
+    init_image: Tensor | None = None
 
     @property
     def layers(self) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """Reading and writing video with OpenCV (the ``export`` extra), frame batches as tensors.
 
 Frames are decoded and encoded by OpenCV (``cv2.VideoCapture`` / ``cv2.VideoWriter``, MPEG-4
-Part 2 ``mp4v``, the codec every OpenCV build can write); the sound track is not copied. The
-writer writes a hidden temporary file next to the output and renames it when closed, so a
+Part 2 ``mp4v``, the codec every OpenCV build can write); OpenCV drops the sound, which
+``commit(audio_from=...)`` muxes back in with PyAV (see :mod:`impasto.video.audio`). The
+writer writes a hidden temporary file next to the output and renames it when committed, so a
 failed run leaves no partial video and an existing file untouched.
 """
 
@@ -72,13 +73,22 @@ class VideoReader:
         self.total = max(0, int(self.capture.get(self.cv2.CAP_PROP_FRAME_COUNT)))
 
     def batches(self, size: int) -> Iterator[list[np.ndarray]]:
+        """Frames in lists of up to ``size``; a frame of another size than the first is an
+        InputError (the writer and the flow need one size throughout)."""
+        shape: tuple[int, ...] | None = None
+        index = 0
         while True:
             frames = []
             while len(frames) < size:
                 ok, frame = self.capture.read()
                 if not ok:
                     break
+                shape = shape or frame.shape
+                if frame.shape != shape:
+                    raise InputError(f"{self.source}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, the "
+                                     f"first was {shape[1]}x{shape[0]}; the frame size must not change")
                 frames.append(frame)
+                index += 1
             if not frames:
                 return
             yield frames
@@ -108,11 +118,25 @@ class VideoWriter:
         for frame in to_frames(batch):
             self.writer.write(frame)
 
-    def commit(self) -> None:
+    def commit(self, audio_from: Path | None = None) -> bool:
+        """Move the frames written into place, with ``audio_from``'s sound track when it has one
+        and PyAV is installed; returns whether sound was kept."""
+        from impasto.video.audio import has_audio, mux_audio
+
         # OpenCV writes to a path, not a handle, so storage.atomic_file cannot serve here; the
         # same temporary-file-and-rename scheme is kept by hand.
+
         self.writer.release()
-        os.replace(self.partial, self.output)
+        if audio_from is None or not has_audio(audio_from):
+            os.replace(self.partial, self.output)
+            return False
+        muxed = self.partial.with_name(f".{self.output.stem}.audio{self.output.suffix}")
+        try:
+            mux_audio(self.partial, audio_from, muxed)
+            os.replace(muxed, self.output)
+        finally:
+            muxed.unlink(missing_ok=True)
+        return True
 
     def close(self) -> None:
         if self.writer is not None:

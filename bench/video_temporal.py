@@ -1,0 +1,182 @@
+"""Flicker of stylised video, per frame vs temporally consistent: the warping error (Lai et al.
+2018), the style loss it costs, and the speed, on clips with a known camera motion made from a
+still (pan, zoom, pan+zoom), for the fast path (``impasto apply``) and the optimisation path
+(``impasto transfer-video``). Also the two flow methods' speed and quality, and a strip of
+consecutive frames for docs/video.md.
+
+    .venv/bin/python bench/video_temporal.py --out /tmp/video_bench --strip docs/video_strip.jpg
+
+The clips are written under --out, never into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from impasto import images
+from impasto.config import TransferConfig
+from impasto.fast.model import load_model
+from impasto.fast.stylize import stylize
+from impasto.runtime import describe_cpu
+from impasto.video.flow import FlowEstimator, grey, warp
+from impasto.video.frames import stylize_video
+from impasto.video.metrics import frames_of, style_losses, warping_error
+from impasto.video.optimise import VideoTransferConfig, transfer_video
+from impasto.video.synthetic import MOVES, camera_clip, write_clip
+from impasto.video.temporal import soften
+
+STILL = Path("/work/shared/images/content/tubingen.jpg")
+STYLES = Path("/work/shared/images/style")
+
+
+def running_blend(frames: list[Tensor], outputs: list[Tensor], strength: float = 0.8) -> list[Tensor]:
+    """The rejected scheme: blend the previous output, warped, into each new one (an
+    exponential average along the motion), for comparison with keyframe propagation."""
+    from impasto.video.flow import Motion
+
+    motion, previous, result = Motion(), None, []
+    for frame, out in zip(frames, outputs, strict=True):
+        step = motion.step(frame)
+        if step is not None and previous is not None:
+            weight = strength * soften(step[1])
+            out = weight * warp(previous, step[0]) + (1 - weight) * out
+        previous = out
+        result.append(out)
+    return result
+
+
+def flow_methods(clip: list[Tensor]) -> dict[str, dict[str, float]]:
+    """Speed (ms per flow field) and quality (photometric error of the source frames after
+    warping frame t+1 back by the flow, lower is better) of each method."""
+    rows = {}
+    for method in ("dis", "farneback"):
+        estimate, errors, seconds = FlowEstimator(method), [], 0.0
+        for a, b in itertools.pairwise(clip):
+            start = time.perf_counter()
+            flow = estimate(grey(a), grey(b))
+            seconds += time.perf_counter() - start
+            errors.append(float((warp(b, flow) - a).abs().mean()))
+        rows[method] = {"ms": 1000 * seconds / (len(clip) - 1), "photometric": sum(errors) / len(errors)}
+    return rows
+
+
+def fast_path(source: Path, out: Path, style: str, blend: bool = True) -> dict[str, dict[str, float]]:
+    model = load_model(style)
+    painting = images.load_image(STYLES / f"{model.style}.jpg")
+    originals = list(frames_of(source))
+    rows = {}
+    for name, temporal in (("per-frame", False), ("temporal", True)):
+        target = out / f"{source.stem}_{style}_{name}.mp4"
+        start = time.perf_counter()
+        stylize_video(model, source, target, temporal=temporal)
+        fps = len(originals) / (time.perf_counter() - start)
+        frames = list(frames_of(target))
+        rows[name] = _row(originals, frames, painting, fps)
+    if not blend:
+        return rows
+    with torch.no_grad():
+        raw = [stylize(model, f) for f in originals]
+    rows["running blend"] = _row(originals, running_blend(originals, raw), painting, 0.0)
+    return rows
+
+
+def optimisation_path(source: Path, out: Path, style: str, size: int, iterations: int,
+                      weights: list[float]) -> dict[str, dict[str, float]]:
+    painting_path = STYLES / f"{style}.jpg"
+    painting = images.load_image(painting_path)
+    originals = list(frames_of(source))
+    run = TransferConfig(size=size, scales=1, iterations=iterations, init="content", seed=1)
+    rows = {}
+    modes = [("per-frame", False, 0.0)] + [(f"temporal {w:g}", True, w) for w in weights]
+    for name, temporal, weight in modes:
+        target = out / f"{source.stem}_{style}_opt_{name.replace(' ', '_')}.mp4"
+        target.unlink(missing_ok=True)
+        start = time.perf_counter()
+        transfer_video(source, [painting_path], target, VideoTransferConfig(run, temporal, weight))
+        fps = len(originals) / (time.perf_counter() - start)
+        rows[name] = _row(originals, list(frames_of(target)), painting, fps)
+    return rows
+
+
+def _row(originals: list[Tensor], frames: list[Tensor], painting: Tensor, fps: float) -> dict[str, float]:
+    error = warping_error(originals, frames)
+    losses = style_losses(frames, [painting])
+    return {"warping_error": error.mean, "style_loss": sum(losses) / len(losses), "fps": fps}
+
+
+def strip(source: Path, out: Path, style: str, path: Path, first: int = 8, count: int = 6) -> None:
+    """Consecutive frames, per frame (top) and temporal (bottom), shown at twice their size."""
+    rows = []
+    for name in ("per-frame", "temporal"):
+        frames = list(frames_of(out / f"{source.stem}_{style}_{name}.mp4"))[first:first + count]
+        rows.append(torch.cat(frames, dim=-1))
+    picture = torch.cat(rows, dim=-2)
+    images.save_image(images.resize_to(picture, picture.shape[-2] * 2, picture.shape[-1] * 2), path, quality=90)
+
+
+def report(title: str, table: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(f"\n{title}\n| clip | mode | warping error | vs per-frame | style loss | vs per-frame | fps |")
+    print("|---|---|---|---|---|---|---|")
+    for clip, rows in table.items():
+        base = rows["per-frame"]
+        for mode, row in rows.items():
+            print(f"| {clip} | {mode} | {row['warping_error']:.5f} | "
+                  f"{base['warping_error'] / row['warping_error']:.2f}x lower | {row['style_loss']:.3g} | "
+                  f"{100 * (row['style_loss'] / base['style_loss'] - 1):+.1f}% | {row['fps']:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/impasto_video_bench"))
+    parser.add_argument("--frames", type=int, default=24, help="frames per fast-path clip")
+    parser.add_argument("--width", type=int, default=192)
+    parser.add_argument("--styles", nargs="+", default=["starry_night", "the_scream"])
+    parser.add_argument("--opt-frames", type=int, default=8)
+    parser.add_argument("--opt-size", type=int, default=128)
+    parser.add_argument("--opt-iterations", type=int, default=30)
+    parser.add_argument("--opt-weights", type=float, nargs="+", default=[VideoTransferConfig().temporal_weight])
+    parser.add_argument("--opt-style", default="starry_night")
+    parser.add_argument("--clips", nargs="+", choices=tuple(MOVES), default=list(MOVES))
+    parser.add_argument("--skip-opt", action="store_true")
+    parser.add_argument("--skip-fast", action="store_true")
+    parser.add_argument("--no-blend", action="store_true", help="skip the rejected running blend's row")
+    parser.add_argument("--strip", type=Path, help="write the frame strip here (JPEG)")
+    args = parser.parse_args()
+    print(f"CPU: {describe_cpu()}; torch threads {torch.get_num_threads()}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    still = images.resize_long_side(images.load_image(STILL), 2 * args.width)
+    height = args.width * 3 // 4
+    clips = {name: write_clip(camera_clip(still, move, args.frames, height, args.width), args.out / f"{name}.mp4")
+             for name, move in MOVES.items() if name in args.clips}
+    results: dict[str, object] = {"cpu": describe_cpu()}
+    results["flow"] = flows = flow_methods(list(frames_of(list(clips.values())[-1])))
+    print("\nflow | ms per field | photometric error after warping")
+    for method, row in flows.items():
+        print(f"{method} | {row['ms']:.1f} | {row['photometric']:.4f}")
+    for style in [] if args.skip_fast else args.styles:
+        table = {name: fast_path(path, args.out, style, not args.no_blend) for name, path in clips.items()}
+        results[f"fast/{style}"] = table
+        report(f"fast path, {style}, {args.frames} frames {args.width}x{height}", table)
+    if args.strip:
+        strip(clips["pan"], args.out, args.styles[0], args.strip)
+    if not args.skip_opt:
+        opt_clips = {name: write_clip(camera_clip(still, move, args.opt_frames, args.opt_size * 3 // 4,
+                                                  args.opt_size), args.out / f"opt_{name}.mp4")
+                     for name, move in MOVES.items() if name in args.clips}
+        table = {name: optimisation_path(path, args.out, args.opt_style, args.opt_size, args.opt_iterations,
+                                         args.opt_weights) for name, path in opt_clips.items()}
+        results["optimisation"] = table
+        report(f"optimisation path, {args.opt_style}, {args.opt_frames} frames at {args.opt_size} px, "
+               f"{args.opt_iterations} L-BFGS iterations a frame", table)
+    (args.out / f"results_{'_'.join(args.clips)}.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""``impasto transfer-video`` (Gatys et al. for video, temporally consistent after Ruder et al.
+2016) and ``impasto video-metrics`` (the warping error of Lai et al. 2018)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from impasto.cli.progress import ProgressBar
+from impasto.cli.transfer import add_transfer_arguments, config_from_args
+from impasto.errors import InputError
+from impasto.gatys.api import TransferInterrupted
+from impasto.jobs import JobInterrupted
+from impasto.video.flow import FLOW_METHODS
+from impasto.video.optimise import DEFAULT_TEMPORAL_WEIGHT, VideoTransferConfig, transfer_video, work_folder
+
+EXIT_OK, EXIT_CANCELLED = 0, 130
+
+TRANSFER_EXAMPLES = """\
+examples:
+  # small and quick: 256 px, 50 L-BFGS iterations a frame, one scale, from the photo
+  impasto transfer-video clip.mp4 starry_night.jpg -o clip_starry.mp4 --size 256 --iterations 50 --scales 1 \\
+      --init content
+
+  # stopped? the same command continues after the last finished frame (kept in clip_starry.frames/)
+  # each frame on its own, for comparison (it flickers)
+  impasto transfer-video clip.mp4 starry_night.jpg -o flicker.mp4 --no-temporal --size 256 --init content
+"""
+
+METRICS_EXAMPLES = """\
+examples:
+  impasto video-metrics clip.mp4 clip_starry.mp4
+  impasto video-metrics clip.mp4 clip_starry.mp4 --json clip_starry.metrics.json
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("transfer-video", help="Gatys et al. style transfer for a video, without flicker "
+                       "(Ruder et al. 2016)",
+                       description="Repaint every frame of a video: the first as `impasto transfer` would, each "
+                       "later one starting from the previous result warped by optical flow and held to it where "
+                       "the flow is reliable (Ruder, Dosovitskiy & Brox 2016). Finished frames are kept in "
+                       "OUTPUT's name + .frames/ until the video is written; the same command resumes.",
+                       epilog=TRANSFER_EXAMPLES, formatter_class=formatter)
+    add_transfer_arguments(p)
+    g = p.add_argument_group("video")
+    g.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
+                   help="warped initialisation and temporal loss; --no-temporal: every frame on its own "
+                   "(default: on)")
+    g.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT,
+                   help="weight of the temporal loss (default: %(default)g)")
+    g.add_argument("--flow", choices=FLOW_METHODS, default="dis", help="optical flow method (default: %(default)s)")
+    p.set_defaults(run=run_transfer_video)
+    p = sub.add_parser("video-metrics", help="warping error of a stylised video (Lai et al. 2018)",
+                       description="The warping error of STYLISED against ORIGINAL: the mean squared difference "
+                       "(RGB in [0, 1], summed over channels) between each stylised frame and the next one "
+                       "warped back onto it by the optical flow of the original frames, over the pixels that "
+                       "the forward-backward check finds visible in both (Lai et al., ECCV 2018). Flow: OpenCV's "
+                       "DIS (preset medium) by default. Lower is steadier.",
+                       epilog=METRICS_EXAMPLES, formatter_class=formatter)
+    p.add_argument("original", type=Path, help="the source video")
+    p.add_argument("stylised", type=Path, help="the stylised video (same number of frames)")
+    p.add_argument("--flow", choices=FLOW_METHODS, default="dis", help="optical flow method (default: %(default)s)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame series as JSON to FILE")
+    p.set_defaults(run=run_metrics)
+
+
+def run_transfer_video(args: argparse.Namespace) -> int:
+    if args.output is None:
+        raise InputError("-o OUTPUT: the video to write is needed")
+    if args.run_dir is not None or args.history is not None or args.snapshot_every:
+        raise InputError("--run-dir, --history and --snapshot-every are for still images; not for video")
+    config = VideoTransferConfig(config_from_args(args), args.temporal, args.temporal_weight, args.flow)
+    bar = None if args.quiet else ProgressBar("frame")
+    try:
+        result = transfer_video(args.content, args.styles, args.output, config, on_event=bar)
+    except (TransferInterrupted, KeyboardInterrupt):
+        raise JobInterrupted(f"interrupted; finished frames are kept in {work_folder(args.output)}; run the same "
+                             "command to continue") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        resumed = f", {result.resumed} of them from an earlier run" if result.resumed else ""
+        sound = ", with sound" if result.audio else ""
+        print(f"saved {args.output} ({result.frames} frames at {result.fps:g} fps{resumed}{sound}; seed {result.seed}) "
+              f"in {result.seconds:.0f} s", file=sys.stderr)
+    return EXIT_OK if result.complete else EXIT_CANCELLED
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    from impasto import storage
+    from impasto.video.metrics import video_warping_error
+
+    if args.json is not None:
+        storage.check_output_path(args.json, [args.original, args.stylised], (".json",))
+    error = video_warping_error(args.original, args.stylised, args.flow)
+    print(f"warping error {error.mean:.6f} over {len(error.per_frame)} frame pairs (flow: {error.method})")
+    if args.json is not None:
+        storage.write_json(args.json, error.to_dict())
+    return EXIT_OK

@@ -1,0 +1,166 @@
+"""Temporal consistency: flow masks, the warping error, --temporal on the fast path, sound kept,
+bad videos refused, and the CLI's video commands."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from impasto import images
+from impasto.cli import main
+from impasto.errors import InputError
+from impasto.fast.model import load_model
+from impasto.fast.stylize import stylize
+from impasto.video.flow import Motion
+from impasto.video.frames import stylize_video
+from impasto.video.io import VideoReader
+from impasto.video.metrics import frames_of, video_warping_error, warping_error
+from impasto.video.synthetic import MOVES, camera_clip, write_clip
+from impasto.video.temporal import TemporalBlender
+
+
+@pytest.fixture(scope="module")
+def still(tubingen_path: Path) -> torch.Tensor:
+    return images.resize_long_side(images.load_image(tubingen_path), 256)
+
+
+@pytest.fixture(scope="module")
+def pan(still: torch.Tensor) -> list[torch.Tensor]:
+    return camera_clip(still, MOVES["pan"], 10, 72, 96)
+
+
+def test_mask_marks_the_region_a_pan_brings_in(still: torch.Tensor) -> None:
+    # The camera moves right by 8 px: the right edge of the second frame was not in the first.
+    first, second = still[..., 40:112, 40:136], still[..., 40:112, 48:144]
+    motion = Motion()
+    assert motion.step(first) is None
+    step = motion.step(second)
+    assert step is not None
+    backward, mask = step
+    assert float(backward[0, 0, 20:50, 20:70].mean()) == pytest.approx(8.0, abs=0.5)
+    assert float(mask[..., -6:].mean()) < 0.1
+    assert float(mask[..., 8:-16].mean()) > 0.6  # conservative: DIS noise trips the boundary test
+
+
+def test_mask_marks_a_region_uncovered_by_a_moving_object(still: torch.Tensor) -> None:
+    background = still[..., 40:112, 40:136]
+    patch = torch.flip(still[..., 120:152, 150:182], dims=(-1, -2))
+    first, second = background.clone(), background.clone()
+    first[..., 20:52, 20:52] = patch
+    second[..., 20:52, 36:68] = patch  # the object moves 16 px right, uncovering x 20..36
+    motion = Motion()
+    motion.step(first)
+    step = motion.step(second)
+    assert step is not None
+    mask = step[1]
+    assert float(mask[..., 24:48, 22:34].mean()) < 0.5
+    assert float(mask[..., 24:48, 76:90].mean()) > 0.8
+
+
+def test_temporal_blending_lowers_the_warping_error(pan: list[torch.Tensor]) -> None:
+    model = load_model("starry_night")
+    with torch.no_grad():
+        per_frame = [stylize(model, f) for f in pan]
+    blender = TemporalBlender()
+    temporal = [blender.blend(f, s) for f, s in zip(pan, per_frame, strict=True)]
+    flicker, steady = warping_error(pan, per_frame).mean, warping_error(pan, temporal).mean
+    assert steady < flicker / 1.5
+    assert 1 < blender.keys < len(pan)
+
+
+def test_apply_temporal_video_is_steadier(tmp_path: Path, pan: list[torch.Tensor]) -> None:
+    source = write_clip(pan, tmp_path / "pan.mp4")
+    model = load_model("starry_night")
+    stylize_video(model, source, tmp_path / "flicker.mp4", temporal=False)
+    result = stylize_video(model, source, tmp_path / "steady.mp4", temporal=True)
+    assert result.frames == len(pan)
+    flicker = video_warping_error(source, tmp_path / "flicker.mp4")
+    steady = video_warping_error(source, tmp_path / "steady.mp4")
+    assert len(steady.per_frame) == len(pan) - 1
+    assert steady.mean < flicker.mean / 1.5
+
+
+def _clip_with_tone(path: Path, frames: list[torch.Tensor], fps: int = 10, seconds: float = 1.0) -> None:
+    """A video with a 440 Hz sine sound track, written with PyAV."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.height, video.width = frames[0].shape[-2:]
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac", rate=44100)
+        for frame in frames:
+            rgb = frame[0].mul(255).round().byte().permute(1, 2, 0).numpy()
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        out.mux(video.encode(None))
+        samples = int(44100 * seconds)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, start, Fraction(1, 44100)
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode(None))
+
+
+def test_sound_survives_stylisation(tmp_path: Path, pan: list[torch.Tensor]) -> None:
+    av = pytest.importorskip("av")
+    source, output = tmp_path / "tone.mp4", tmp_path / "out.mp4"
+    _clip_with_tone(source, pan)
+    result = stylize_video(load_model("the_scream"), source, output)
+    assert result.audio and result.frames == len(pan)
+    with av.open(str(output)) as container:
+        assert len(container.streams.video) == 1
+        stream = container.streams.audio[0]
+        heard = sum(frame.samples for frame in container.decode(stream)) / stream.rate
+    assert heard == pytest.approx(1.0, abs=0.15)
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_not_a_video_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video")
+    code = main(["apply", "--style", "starry_night", str(fake), "-o", str(tmp_path / "out.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "notes.mp4" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
+
+
+def test_frame_size_changing_mid_stream_is_refused(tmp_path: Path, pan: list[torch.Tensor]) -> None:
+    source = write_clip(pan[:3], tmp_path / "pan.mp4")
+    reader = VideoReader(source)
+    frames = [np.zeros((72, 96, 3), np.uint8), np.zeros((72, 96, 3), np.uint8), np.zeros((60, 80, 3), np.uint8)]
+
+    class Capture:  # a stream whose third frame is smaller, as a damaged or spliced file can be
+        def read(self) -> tuple[bool, np.ndarray | None]:
+            return (True, frames.pop(0)) if frames else (False, None)
+
+        def release(self) -> None:
+            pass
+
+    reader.capture.release()
+    reader.capture = Capture()
+    with pytest.raises(InputError, match="frame 2 is 80x60"):
+        list(reader.batches(4))
+
+
+def test_video_metrics_cli(tmp_path: Path, pan: list[torch.Tensor], capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_clip(pan[:4], tmp_path / "pan.mp4")
+    code = main(["video-metrics", str(source), str(source), "--json", str(tmp_path / "m.json")])
+    assert code == 0 and "warping error" in capsys.readouterr().out
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["pairs"] == 3 and record["method"] == "dis" and len(record["per_frame"]) == 3
+    # A video compared with itself barely changes along its own flow.
+    assert record["warping_error"] < 0.002
+    short = write_clip(pan[:2], tmp_path / "short.mp4")
+    assert main(["video-metrics", str(source), str(short)]) == 2
+    assert "same number of frames" in capsys.readouterr().err
+
+
+def test_frames_of_reads_every_frame(tmp_path: Path, pan: list[torch.Tensor]) -> None:
+    source = write_clip(pan, tmp_path / "pan.mp4")
+    frames = list(frames_of(source))
+    assert len(frames) == len(pan) and frames[0].shape == (1, 3, 72, 96)
