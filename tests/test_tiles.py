@@ -18,7 +18,7 @@ from impasto.cli.progress import ProgressBar
 from impasto.config import TransferConfig
 from impasto.errors import InputError
 from impasto.gatys import memory, tiles
-from impasto.gatys.api import _problem, transfer
+from impasto.gatys.api import build_problem, transfer
 from impasto.gatys.schedule import MIN_LARGE_ITERATIONS, plan, total_iterations
 from impasto.gatys.targets import targets
 from impasto.losses import objective
@@ -65,7 +65,7 @@ def case256(tubingen_path: Path, starry_path: Path):
     """A 256 px problem in float32 with two styles blended and a TV term: every term there is."""
     config = TransferConfig(size=256, precision="fp32", tv_weight=1e-3, style_blend=(3.0, 1.0), scales=1)
     style2 = tubingen_path  # any second image will do as a second style
-    problem = _problem(tubingen_path, [starry_path, style2], config, ())
+    problem = build_problem(tubingen_path, [starry_path, style2], config, ())
     scale_targets = targets(problem, 256)
     x = torch.rand((1, 3, *problem.shape_at(256)), generator=torch.Generator().manual_seed(0))
     return problem, scale_targets, x, _whole(problem, x, scale_targets)
@@ -89,7 +89,7 @@ def test_a_halo_too_narrow_is_caught(case256) -> None:
 
 def test_tiled_luminance_transfer_is_exact(tubingen_path: Path, starry_path: Path) -> None:
     config = TransferConfig(size=128, precision="fp32", preserve_color="luminance", scales=1)
-    problem = _problem(tubingen_path, starry_path, config, ())
+    problem = build_problem(tubingen_path, starry_path, config, ())
     scale_targets = targets(problem, 128)
     x = torch.rand((1, 1, *problem.shape_at(128)), generator=torch.Generator().manual_seed(1))
     whole, whole_grad = _whole(problem, x, scale_targets)
@@ -101,8 +101,8 @@ def test_tiled_luminance_transfer_is_exact(tubingen_path: Path, starry_path: Pat
 
 def test_tiled_targets_equal_whole_ones(tubingen_path: Path, starry_path: Path) -> None:
     config = TransferConfig(size=128, precision="fp32", scales=1)
-    whole = targets(_problem(tubingen_path, starry_path, config, ()), 128)
-    tiled = targets(_problem(tubingen_path, starry_path, dataclasses.replace(config, tile="64"), ()), 128)
+    whole = targets(build_problem(tubingen_path, starry_path, config, ()), 128)
+    tiled = targets(build_problem(tubingen_path, starry_path, dataclasses.replace(config, tile="64"), ()), 128)
     for name, f in whole.content.items():
         assert torch.allclose(tiled.content[name], f, rtol=1e-5, atol=1e-5)
     for name, g in whole.grams[0].items():
@@ -118,12 +118,12 @@ SHALLOW = {SHALLOW!r}
 import resource, sys, torch
 from impasto.config import TransferConfig
 from impasto.gatys import tiles
-from impasto.gatys.api import _problem
+from impasto.gatys.api import build_problem
 from impasto.gatys.targets import targets
 from impasto.losses import objective
 size, mode = int(sys.argv[1]), sys.argv[4]
 config = TransferConfig(size=size, tile=mode, style_size=128, scales=1, **SHALLOW)
-problem = _problem(sys.argv[2], sys.argv[3], config, ())
+problem = build_problem(sys.argv[2], sys.argv[3], config, ())
 scale_targets = targets(problem, size)
 x = torch.rand((1, 3, *problem.shape_at(size)))
 tiling = tiles.tiling_for(problem.layers, 128)
@@ -166,7 +166,7 @@ def test_peak_memory_of_a_tiled_evaluation_does_not_grow_with_the_image(tubingen
 
 
 def _problem_at(tubingen_path: Path, starry_path: Path, **settings):
-    return _problem(tubingen_path, starry_path, TransferConfig(**settings), ())
+    return build_problem(tubingen_path, starry_path, TransferConfig(**settings), ())
 
 
 def test_memory_plan_tiles_only_what_does_not_fit(tubingen_path: Path, starry_path: Path) -> None:
