@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, required=True)
     parser.add_argument("--crop", type=int, default=384, help="crop side in px of the large image")
     parser.add_argument("--count", type=int, default=2, help="how many tile corners to show")
+    parser.add_argument("--first", type=int, default=0, help="index of the first corner shown (row by row)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
     large = images.load_image(args.large, max_pixels=10**9)
@@ -43,7 +44,7 @@ def main() -> None:
     ratio = height / small.shape[-2]
     half = args.crop // 2
     rows = []
-    for y, x in corners(height, width, args.tile)[: args.count]:
+    for y, x in corners(height, width, args.tile)[args.first : args.first + args.count]:
         crop = large[..., y - half : y + half, x - half : x + half]
         sy, sx, sh = round((y - half) / ratio), round((x - half) / ratio), round(args.crop / ratio)
         enlarged = images.resize_to(small[..., sy : sy + sh, sx : sx + sh], args.crop, args.crop)

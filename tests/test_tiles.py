@@ -162,7 +162,7 @@ def test_peak_memory_of_a_tiled_evaluation_does_not_grow_with_the_image(tubingen
     # pixel even to relu2_1 (measured: 0.6 GB more at 768 px).
     added = 768 * 576 - 256 * 192
     assert large - small <= 160 * added / 1024, (small, large)
-    assert whole >= 10 * large, (whole, large)
+    assert whole >= 5 * large, (whole, large)
 
 
 def _problem_at(tubingen_path: Path, starry_path: Path, **settings):
