@@ -53,7 +53,7 @@ class ArbitraryNet(nn.Module):
         self.arch = arch
         self.style_size = style_size
         self.transformer = ConditionalNet(arch)
-        self.predictor = StylePredictor(self.transformer.code_size)
+        self.predictor = StylePredictor(self.transformer.identity())
 
     def forward(self, photos: Tensor, statistics: Tensor, strength: float = 1.0) -> Tensor:
         """Photos stylised each with the painting whose ``feature_statistics`` are given."""
@@ -202,3 +202,28 @@ def bind(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequence[f
         gammabeta = model.network.predictor.gammabeta(code, strength)
     bound = BoundNet(model.network.transformer, gammabeta).eval()
     return FastModel(bound, name, model.training, model.source)  # type: ignore[arg-type]
+
+
+def bind_files(model_path: str | os.PathLike[str], style_images: Sequence[str | os.PathLike[str]],
+               weights: Sequence[float] | None = None, strength: float = 1.0) -> FastModel:
+    """``bind`` for a model file and painting files (``impasto apply --style-image``): named
+    after the paintings, ``a+b`` for a mix."""
+    if not _looks_like_file(model_path):
+        raise InputError(f"--style-image: needs --model ARBITRARY.pt (an arbitrary-style model), not the style "
+                         f"{os.fsdecode(model_path)!r}")
+    model = read_arbitrary(model_path)
+    paintings = [images.load_image(p) for p in style_images]
+    name = "+".join(Path(p).stem for p in style_images)
+    return bind(model, paintings, weights, strength, name)
+
+
+def refuse_without_paintings(model_path: str | os.PathLike[str]) -> None:
+    """An arbitrary-style model given without paintings is one clear line, not a format error."""
+    if _looks_like_file(model_path) and Path(model_path).is_file() and is_arbitrary_file(model_path):
+        raise InputError(f"{os.fsdecode(model_path)}: an arbitrary-style model; give the painting with "
+                         "--style-image PAINTING")
+
+
+def _looks_like_file(spec: str | os.PathLike[str]) -> bool:
+    text = os.fspath(spec)
+    return not isinstance(spec, str) or "/" in text or os.sep in text or Path(text).suffix != ""

@@ -5,15 +5,20 @@ channel (Dumoulin, Shlens & Kudlur 2017, "A Learned Representation for Artistic 
 Ghiasi et al. (2017, "Exploring the structure of a real-time, arbitrary neural artistic
 stylization network") predict γ/β from the painting; Dumoulin et al. keep a table of them per
 named style. Both drive this network, which therefore takes γ/β as an input, a flat vector per
-image laid out as ``[γ of every normalisation, β of every normalisation]`` (``ConditionalNet.
-split``). The layout is Johnson et al.'s (``fast.network``: reflection padding, stride-2
+image laid out as ``[γ of every normalisation, β of every normalisation, g]`` (``ConditionalNet.
+split``), g being the output gain below. The layout is Johnson et al.'s (``fast.network``: reflection padding, stride-2
 downsampling, residual blocks at 1/4 resolution, nearest upsampling + convolution, a sigmoid
 to RGB in [0, 1]) with every instance normalisation made conditional.
 
-γ = 1, β = 0 everywhere (``identity``) is plain instance normalisation without a style: the
-training of ``fast.train_arbitrary`` teaches the network to reconstruct the photo there, so that
-``--strength`` can move γ/β from the identity to the style (a departure from Ghiasi et al., who
-interpolate toward the content image's own style code).
+Departure, a gated output: with S = sigmoid(last convolution) the network's painting (Johnson's
+output), the result is ``photo + g ⊙ (S - photo)``, g a per-channel gain in [0, 1] that is part of the style
+vector (the predictor starts it at 1, where the network is Johnson's). The identity vector
+(γ = 1, β = 0, g = 0, ``identity``) thus returns the photo itself, exactly and without training,
+and ``--strength`` scales the vector's distance from the identity: γ/β and g together, so a
+partial strength mixes the photo with an image painted at weakened γ/β, not with the full-strength
+one. (Ghiasi et al. interpolate toward the content image's own style code instead, which
+reconstructs the photo only as well as training went; a residual in logit space, tried first,
+trained far slower: saturated photo pixels pass almost no gradient.)
 """
 
 from __future__ import annotations
@@ -99,22 +104,22 @@ class ConditionalNet(nn.Module):
 
     @property
     def code_size(self) -> int:
-        """Length of the γ/β vector: a γ and a β per normalised channel."""
-        return 2 * sum(self.norm_channels)
+        """Length of the style vector: a γ and a β per normalised channel, and 3 output gains."""
+        return 2 * sum(self.norm_channels) + 3
 
     def identity(self) -> Tensor:
-        """γ = 1, β = 0 everywhere, shape (1, code_size): instance normalisation without style."""
+        """γ = 1, β = 0, g = 0, shape (1, code_size): the network returns the photo."""
         half = sum(self.norm_channels)
-        return torch.cat([torch.ones(1, half), torch.zeros(1, half)], dim=1)
+        return torch.cat([torch.ones(1, half), torch.zeros(1, half + 3)], dim=1)
 
-    def split(self, gammabeta: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """The (γ, β) pair of each normalisation from the flat vector ``[γ..., β...]``."""
+    def split(self, gammabeta: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+        """The (γ, β) pair of each normalisation and the output gain from ``[γ..., β..., g]``."""
         if gammabeta.dim() != 2 or gammabeta.shape[1] != self.code_size:
             raise InputError(f"γ/β: expected shape (B, {self.code_size}), got {tuple(gammabeta.shape)}")
-        half = self.code_size // 2
+        half = sum(self.norm_channels)
         gammas = torch.split(gammabeta[:, :half], self.norm_channels, dim=1)
-        betas = torch.split(gammabeta[:, half:], self.norm_channels, dim=1)
-        return list(zip(gammas, betas, strict=True))
+        betas = torch.split(gammabeta[:, half : 2 * half], self.norm_channels, dim=1)
+        return list(zip(gammas, betas, strict=True)), gammabeta[:, 2 * half :]
 
     def forward(self, image: Tensor, gammabeta: Tensor) -> Tensor:
         height, width = image.shape[-2:]
@@ -123,10 +128,14 @@ class ConditionalNet(nn.Module):
         # Always pad while tracing for ONNX, so that the graph does not bake in the example's case.
         if pad_h or pad_w or torch.jit.is_tracing():
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        styles = self.split(gammabeta)
+        styles, gain = self.split(gammabeta)
+        photo = x
         for layer in self.layers:
             x = layer(x, styles)
-        return torch.sigmoid(x)[..., :height, :width]
+        painted = torch.sigmoid(x)
+        # g in [0, 1]: the output stays a mix of two images in [0, 1].
+        g = gain.clamp(0.0, 1.0)[:, :, None, None].to(painted.dtype)
+        return (photo + g * (painted - photo))[..., :height, :width]
 
 
 class BoundNet(nn.Module):

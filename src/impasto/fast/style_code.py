@@ -40,20 +40,24 @@ def statistics_size(layers: tuple[str, ...] = STATISTIC_LAYERS) -> int:
 
 class StylePredictor(nn.Module):
     """Statistics to a style code (Ghiasi et al.'s S, ``code_size`` numbers), and the code to
-    γ/β. The γ/β head predicts the change from the identity (γ = 1, β = 0), and starts at zero,
-    so that an untrained model is plain instance normalisation."""
+    the transformer's γ/β vector. The head predicts the change from ``identity`` (the vector
+    for which the transformer returns the photo), starting at zero for γ/β."""
 
-    def __init__(self, gammabeta_size: int, statistics: int | None = None, code_size: int = CODE_SIZE,
+    def __init__(self, identity: Tensor, statistics: int | None = None, code_size: int = CODE_SIZE,
                  hidden: int = HIDDEN) -> None:
         super().__init__()
         self.statistics = statistics or statistics_size()
         self.code_size = code_size
         self.encode = nn.Sequential(nn.Linear(self.statistics, hidden), nn.ReLU(), nn.Linear(hidden, code_size))
-        self.head = nn.Linear(code_size, gammabeta_size)
+        self.head = nn.Linear(code_size, identity.numel())
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
-        half = gammabeta_size // 2
-        self.register_buffer("identity", torch.cat([torch.ones(half), torch.zeros(half)]), persistent=False)
+        # The output gains (the vector's last 3 numbers, 0 in the identity) are the sigmoid of the
+        # head's last outputs: in (0, 1), never stuck at a bound (a clamped gain at 0 passes no
+        # gradient, and content loss drove it there within a few steps). They start at 0.88.
+        with torch.no_grad():
+            self.head.bias[-3:] = 2.0
+        self.register_buffer("identity", identity.detach().reshape(-1).clone(), persistent=False)
 
     def code(self, statistics: Tensor) -> Tensor:
         """Style codes, (B, code_size), from ``feature_statistics``."""
@@ -63,4 +67,6 @@ class StylePredictor(nn.Module):
         """γ/β for style codes, moved from the identity by ``strength`` (0: no style; 1: the
         painting's). Interpolating normalisation parameters rather than pixels keeps the
         network's brushwork at partial strengths (Dumoulin et al. 2017, §4)."""
-        return self.identity + strength * self.head(code)
+        delta = self.head(code)
+        delta = torch.cat([delta[:, :-3], torch.sigmoid(delta[:, -3:])], dim=1)
+        return self.identity + strength * delta

@@ -8,8 +8,8 @@ the loss is Johnson et al.'s perceptual objective against that painting (as Ghia
 with the terms of ``losses.perceptual_objective`` in its "relative" normalisation: each painting's
 style term is divided by its own Gram energy. Why: across a thousand paintings the raw Gram
 energies span orders of magnitude, and the batch's gradient would follow the loudest paintings;
-relative terms weigh every painting alike. Departure: an identity term (the photo reconstructed
-at γ = 1, β = 0, squared error on pixels) so that ``--strength 0`` returns the photo.
+relative terms weigh every painting alike. (``--strength 0`` needs no term of its own: the
+transformer's residual output returns the photo at the identity vector, ``fast.conditional``.)
 
 Held-out photos (``fast.data.Photos``) × held-out paintings (``arbitrary.Paintings``) give the
 validation loss; neither is ever in a training batch. Batch ``i`` is drawn from a generator
@@ -60,9 +60,9 @@ class ArbitraryConfig:
     4 million steps on 80,000 paintings; the defaults here suit a GPU-hour, and the width and
     blocks were chosen by measured CPU latency (docs/arbitrary.md)."""
 
-    width: int = 16
+    width: int = 8
     blocks: int = 5
-    kernel: int = 9
+    kernel: int = 5
     iterations: int = 40_000
     batch_size: int = 8
     crop_size: int = 256
@@ -70,7 +70,6 @@ class ArbitraryConfig:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
-    identity_weight: float = 1.0
     learning_rate: float = 1e-3
     holdout_percent: float = 2.0
     painting_holdout_percent: float = PAINTING_HOLDOUT_PERCENT
@@ -90,7 +89,7 @@ class ArbitraryConfig:
             _at_least(getattr(self, name), name, 0)
         _at_least(self.crop_size, "crop_size", 32)
         _at_least(self.style_size, "style_size", 32)
-        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
@@ -205,7 +204,7 @@ class _Trainer:
         self.validation: list[dict[str, float]] = []
 
     def objective(self, photos: Tensor, paintings: Tensor) -> LossTerms:
-        """The perceptual losses of stylising each photo with its painting, and the identity term."""
+        """The perceptual losses of stylising each photo with its painting."""
         with torch.no_grad():
             style = self.vgg(self.runtime.prepare(paintings), {*self.style_layers, *STATISTIC_LAYERS})
             grams = {n: gram_batch(style[n]) for n in self.style_layers}
@@ -214,12 +213,8 @@ class _Trainer:
             content = self.vgg(x, self.content_layers)
         with self.runtime.autocast():
             outputs = self.net(x, statistics)
-            # The identity term on the first photo only: a pixel loss needs no VGG pass.
-            identity = self.net.transformer(x[:1], self.net.predictor.identity[None])
         features = self.vgg(self.runtime.prepare(outputs.float()), (*self.content_layers, *self.style_layers))
-        terms = perceptual_objective(features, outputs, content, grams, self.weights, "relative")
-        rebuilt = (identity.float() - x[:1]).pow(2).mean() * self.config.identity_weight
-        return LossTerms({**terms.terms, "identity": rebuilt})
+        return perceptual_objective(features, outputs, content, grams, self.weights, "relative")
 
     def step(self, batch: Batch) -> dict[str, float]:
         self.net.train()
