@@ -82,7 +82,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path, painting_
 
 def test_conditional_norm_applies_gamma_and_beta_per_image() -> None:
     net = ConditionalNet(Architecture(4, 1, 3))
-    assert net.code_size == 2 * sum(net.norm_channels)
+    assert net.code_size == 2 * sum(net.norm_channels) + 3  # γ, β and the output gains
     x = torch.rand(2, 3, 20, 28)
     identity = net.identity()
     shifted = identity.clone()
