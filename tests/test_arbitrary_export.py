@@ -136,3 +136,18 @@ def test_train_arbitrary_errors_are_one_line(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "train-arbitrary", "--data", tmp_path, "--paintings", tmp_path, "-o",
                        tmp_path / "m.pt", "--batch-size", "0")
     one_line_error(code, err, "--batch-size")
+
+
+def test_the_job_file_reruns_an_arbitrary_apply(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
+    from impasto.jobs import from_record, load, to_record
+
+    content, style = small_pair
+    code, _, err = run(capsys, "apply", "--model", model_file, "--style-image", style, content, "-o",
+                       tmp_path / "out.png", "--strength", "0.5")
+    assert code == 0, err
+    job = load(tmp_path / "out.job.json")
+    assert job.config.style_images == (style.absolute(),) and job.config.strength == 0.5
+    assert from_record(to_record(job)) == job
+    code, _, err = run(capsys, "run", tmp_path / "out.job.json", "-o", tmp_path / "again.png")
+    assert code == 0, err
+    torch.testing.assert_close(images.load_image(tmp_path / "again.png"), images.load_image(tmp_path / "out.png"))

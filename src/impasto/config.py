@@ -356,7 +356,7 @@ def to_dict(config: TransferConfig | TrainConfig | ApplyConfig) -> dict[str, Any
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, tuple):
-            value = list(value)
+            value = [str(v) if isinstance(v, Path) else v for v in value]
         elif isinstance(value, Path):
             value = str(value)
         out[f.name] = value
