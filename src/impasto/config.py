@@ -341,6 +341,11 @@ class ApplyConfig:
     size: int | None = None
     batch_size: int = 4
     temporal: bool = True
+    # An arbitrary-style model (``style`` its file) applies these paintings, their style codes
+    # mixed by ``style_weights`` (default equal), γ/β moved from the identity by ``strength``.
+    style_images: tuple[Path, ...] = ()
+    style_weights: tuple[float, ...] | None = None
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.style, str) or not self.style:
@@ -348,8 +353,22 @@ class ApplyConfig:
         if self.size is not None:
             _positive_int(self.size, "size", minimum=32)
         _positive_int(self.batch_size, "batch-size")
+        _check_style_images(self)
         if self.backend not in get_args(Backend):
             raise InputError(f"--backend: {self.backend!r} is not one of {', '.join(get_args(Backend))}")
+
+
+def _check_style_images(config: ApplyConfig) -> None:
+    if config.style_weights is not None:
+        if len(config.style_weights) != len(config.style_images):
+            raise InputError(f"--style-weights: {len(config.style_weights)} weights given for "
+                             f"{len(config.style_images)} style images")
+        if any(not (math.isfinite(w) and w >= 0) for w in config.style_weights) or sum(config.style_weights) <= 0:
+            raise InputError(f"--style-weights: must be non-negative with a positive sum, got {config.style_weights}")
+    if not (isinstance(config.strength, (int, float)) and 0 <= config.strength <= 1):
+        raise InputError(f"--strength: must lie in [0, 1], got {config.strength}")
+    if config.strength != 1 and not config.style_images:
+        raise InputError("--strength: needs --style-image (an arbitrary-style model)")
 
 
 Config = TypeVar("Config", TransferConfig, TrainConfig, ApplyConfig)
@@ -366,7 +385,7 @@ def to_dict(config: TransferConfig | TrainConfig | ApplyConfig) -> dict[str, Any
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, tuple):
-            value = list(value)
+            value = [str(v) if isinstance(v, Path) else v for v in value]
         elif isinstance(value, Path):
             value = str(value)
         out[f.name] = value

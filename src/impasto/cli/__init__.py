@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import fast, figures, run, serve, transfer, video
+from impasto.cli import arbitrary, fast, figures, run, serve, transfer, video
 from impasto.errors import ImpastoError
 from impasto.jobs import JobInterrupted
 
@@ -24,6 +24,7 @@ COMMANDS = (
     transfer,
     figures,
     fast,
+    arbitrary,
     run,
     serve,
     video,

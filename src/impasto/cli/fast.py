@@ -40,6 +40,8 @@ examples:
   impasto apply --style shipwreck clip.mp4 -o clip_shipwreck.mp4 --size 720   # temporally consistent
   impasto apply --style shipwreck clip.mp4 -o clip_flicker.mp4 --no-temporal  # each frame on its own
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
+  impasto apply --model arbitrary.pt --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
+  impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg --style-weights 0.7 0.3 photos/ -o out/
 """
 
 EXPORT_EXAMPLES = """\
@@ -175,12 +177,21 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
                    help="videos: blend in the previous output warped by optical flow where it is reliable, "
                    "against flicker; --no-temporal stylises each frame on its own (default: on)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    g = p.add_argument_group("any painting (with --model ARBITRARY.pt from `impasto train-arbitrary`)")
+    g.add_argument("--style-image", type=Path, action="append", dest="style_images", metavar="PAINTING",
+                   help="a painting to apply; repeat to mix several")
+    g.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="one per --style-image (default: equal)")
+    g.add_argument("--strength", type=float, default=d.strength,
+                   help="0 = the photo, 1 = the painting's full style (default: %(default)s)")
 
 
 def run_apply(args: argparse.Namespace) -> int:
     # A model file by its absolute path, so that the job file runs from any folder.
     style = str(args.model.absolute()) if args.model is not None else args.style
-    config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size, args.temporal)
+    paintings = tuple(p.absolute() for p in args.style_images or ())
+    weights = tuple(args.style_weights) if args.style_weights else None
+    config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size, args.temporal,
+                         paintings, weights, args.strength)
     return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet)
 
 

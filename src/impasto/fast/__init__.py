@@ -5,7 +5,10 @@ trained once, then stylising a photo in one pass.
 * ``model``: model files and the shipped styles;
 * ``backends``: PyTorch, onnxruntime and OpenCV dnn back-ends, and ONNX export;
 * ``data``: the training photos; ``train``: ``train(style_image, data_dir, output, TrainConfig(...))``;
-* ``stylize``: a batch of images through a network; ``apply``: files, folders and videos.
+* ``stylize``: a batch of images through a network; ``apply``: files, folders and videos;
+* any painting (Ghiasi et al. 2017): ``conditional`` (the transformer with conditional instance
+  normalisation), ``style_code`` (the style predictor), ``arbitrary`` (model files, the held-out
+  paintings, ``bind``), ``train_arbitrary``.
 
 >>> from impasto.fast import load_model, stylize
 >>> model = load_model("starry_night")          # a shipped style, or a model file's path

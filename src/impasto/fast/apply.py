@@ -90,7 +90,7 @@ def apply(
     """Stylise photos, videos and folders of them with ``config.style``'s network; write to
     ``output`` (a file for one input, else a folder). Returns what was written, in input order
     for photos, then videos. ``cancel`` stops between batches and frames; what was written stays."""
-    model = load_model(config.style)
+    model = _load(config)
     inputs = expand_inputs(paths)
     outputs = output_paths(paths, inputs, Path(output), model.style)
     backend = make_backend(config.backend, model)
@@ -105,6 +105,17 @@ def apply(
             written.append(Written(source, out, time.perf_counter() - start, video.width, video.height, video.frames,
                                    video.fps))
     return written
+
+
+def _load(config: ApplyConfig) -> FastModel:
+    """The network to apply: a per-style model, or an arbitrary-style model bound to the style
+    images (their style code computed here, once per run)."""
+    from impasto.fast.arbitrary import bind_files, refuse_without_paintings
+
+    if config.style_images:
+        return bind_files(config.style, config.style_images, config.style_weights, config.strength)
+    refuse_without_paintings(config.style)
+    return load_model(config.style)
 
 
 def _apply_to_photos(

@@ -17,6 +17,7 @@ runtimes that need static shapes. onnx, onnxruntime and OpenCV are optional
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -32,6 +33,7 @@ from impasto import __version__, storage
 from impasto.config import Backend as BackendName
 from impasto.config import choices
 from impasto.errors import InputError
+from impasto.fast.conditional import ConditionalNet
 from impasto.fast.model import FastModel, network_of
 from impasto.fast.network import TransformNet
 
@@ -139,10 +141,9 @@ def torch_backend(model: FastModel | TransformNet, device: str | torch.device = 
 
 def torch_bf16_backend(model: FastModel | TransformNet) -> Backend:
     """The whole network in bfloat16 (weights and activations), output widened to float32."""
-    source = network_of(model)
-    # A copy: converting in place would change the caller's float32 network.
-    network = TransformNet(source.arch).to(torch.bfloat16)
-    network.load_state_dict(source.state_dict())
+    # A copy: converting in place would change the caller's float32 network. (A deep copy, so
+    # that any network with the TransformNet interface, such as conditional.BoundNet, converts.)
+    network = copy.deepcopy(network_of(model)).to(torch.bfloat16)
     network.eval().to(memory_format=torch.channels_last)
 
     def run(image: Tensor) -> Tensor:
@@ -208,3 +209,27 @@ def make_backend(name: str, model: FastModel | TransformNet, onnx: bytes | None 
     if name == "opencv":
         return OpenCVStyler(onnx or model)
     raise InputError(f"--backend: {name!r} is not one of {', '.join(BACKENDS)}")
+
+
+GAMMABETA = "gammabeta"
+
+
+def export_conditional_onnx(network: ConditionalNet, path: str | os.PathLike[str] | None = None,
+                            opset: int = OPSET) -> bytes:
+    """The conditional transformer as an ONNX graph with two inputs: the image (dynamic batch,
+    height and width) and its γ/β, (1 or batch, ``code_size``), so that one graph serves every
+    style code (``arbitrary.bind`` bakes one code in with ``export_onnx`` instead)."""
+    _require("onnx")
+    net = copy.deepcopy(network).float().cpu().eval()
+    example = (torch.rand(1, 3, 67, 93), net.identity())
+    dynamic = {INPUT: {0: "batch", 2: "height", 3: "width"}, GAMMABETA: {0: "styles"},
+               OUTPUT: {0: "batch", 2: "height", 3: "width"}}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, example, buffer, dynamo=False, input_names=[INPUT, GAMMABETA], output_names=[OUTPUT],
+                          dynamic_axes=dynamic, opset_version=opset)
+    data = buffer.getvalue()
+    if path is not None:
+        storage.write_bytes(storage.check_output_path(path, suffixes=(".onnx",)), data)
+    return data

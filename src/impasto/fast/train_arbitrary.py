@@ -1,0 +1,367 @@
+"""Training the arbitrary-style network (Ghiasi et al. 2017, "Exploring the structure of a
+real-time, arbitrary neural artistic stylization network", §3-4) on a folder of photos and a
+folder of paintings.
+
+Each batch pairs random photo crops with random training paintings; the style predictor turns
+each painting's VGG-19 statistics into γ/β, the conditional transformer stylises its photo, and
+the loss is Johnson et al.'s perceptual objective against that painting (as Ghiasi et al.),
+with the terms of ``losses.perceptual_objective`` in its "relative" normalisation: each painting's
+style term is divided by its own Gram energy. Why: across a thousand paintings the raw Gram
+energies span orders of magnitude, and the batch's gradient would follow the loudest paintings;
+relative terms weigh every painting alike. (``--strength 0`` needs no term of its own: the
+transformer's residual output returns the photo at the identity vector, ``fast.conditional``.)
+
+Held-out photos (``fast.data.Photos``) × held-out paintings (``arbitrary.Paintings``) give the
+validation loss; neither is ever in a training batch. Batch ``i`` is drawn from a generator
+seeded by (seed, i), so ``resume`` continues batch for batch. VGG-19 runs under the runtime's
+policy (float32 input stage, never cast wholesale); the transformer trains under autocast.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+import torch
+from torch import Tensor
+
+from impasto import images, storage
+from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, Device, TrainPrecision, to_dict
+from impasto.errors import ImpastoError, InputError, WeightsError
+from impasto.events import Callback, CancelToken, TrainStep, is_cancelled
+from impasto.fast.arbitrary import (
+    PAINTING_HOLDOUT_PERCENT,
+    ArbitraryModel,
+    ArbitraryNet,
+    Paintings,
+    resize_short_side,
+    save_arbitrary,
+)
+from impasto.fast.data import Photos, centre_crop, random_crop
+from impasto.fast.model import MODEL_SUFFIX
+from impasto.fast.network import Architecture
+from impasto.fast.style_code import STATISTIC_LAYERS, feature_statistics
+from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
+from impasto.runtime import Runtime, check_device, resolve_runtime
+from impasto.storage import load_torch, reason
+from impasto.vgg import VGG19, deepest, load_weights
+
+CHECKPOINT_FORMAT = "impasto-arbitrary-checkpoint"
+
+
+@dataclass(frozen=True)
+class ArbitraryConfig:
+    """Settings of ``impasto train-arbitrary``. Ghiasi et al. train batches of 8 at 256 px for
+    4 million steps on 80,000 paintings; the defaults here suit a GPU-hour, and the width and
+    blocks were chosen by measured CPU latency (docs/arbitrary.md)."""
+
+    width: int = 8
+    blocks: int = 5
+    kernel: int = 5
+    iterations: int = 40_000
+    batch_size: int = 8
+    crop_size: int = 256
+    style_size: int = 256
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    learning_rate: float = 1e-3
+    holdout_percent: float = 2.0
+    painting_holdout_percent: float = PAINTING_HOLDOUT_PERCENT
+    validation_photos: int = 4
+    validation_paintings: int = 4
+    validate_every: int = 100
+    checkpoint_every: int = 200
+    seed: int = 0
+    workers: int = 0
+    device: Device = "auto"
+    precision: TrainPrecision = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("width", "kernel", "iterations", "batch_size", "validation_photos", "validation_paintings"):
+            _at_least(getattr(self, name), name, 1)
+        for name in ("blocks", "validate_every", "checkpoint_every", "workers"):
+            _at_least(getattr(self, name), name, 0)
+        _at_least(self.crop_size, "crop_size", 32)
+        _at_least(self.style_size, "style_size", 32)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise InputError(f"--lr: must be positive, got {self.learning_rate}")
+        for name in ("holdout_percent", "painting_holdout_percent"):
+            if not 0 <= getattr(self, name) < 100:
+                raise InputError(f"--{name.replace('_', '-')}: must lie in [0, 100), got {getattr(self, name)}")
+        check_device(self.device)
+        if self.precision not in get_args(TrainPrecision):
+            raise InputError(f"--precision: {self.precision!r} is not one of {', '.join(get_args(TrainPrecision))}")
+        if self.kernel % 2 == 0:
+            raise InputError(f"--kernel: must be odd, got {self.kernel}")
+
+    @property
+    def architecture(self) -> Architecture:
+        return Architecture(self.width, self.blocks, self.kernel)
+
+
+def _at_least(value: Any, name: str, minimum: int) -> None:
+    if not isinstance(value, int) or value < minimum:
+        raise InputError(f"--{name.replace('_', '-')}: must be an integer of at least {minimum}, got {value}")
+
+
+@dataclass
+class ArbitraryResult:
+    model: ArbitraryModel
+    path: Path
+    iterations: int
+    seconds: float
+    validation: list[dict[str, float]] = field(default_factory=list)
+    complete: bool = True
+
+
+class TrainingInterrupted(ImpastoError):
+    """KeyboardInterrupt, after the checkpoint was written."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    photos: Tensor
+    paintings: Tensor
+    painting_files: tuple[Path, ...]
+
+
+def batch_generator(seed: int, iteration: int) -> torch.Generator:
+    """Batch ``iteration``'s generator: resuming needs no RNG state (as ``fast.data``)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + iteration)
+
+
+def painting_crop(path: Path, size: int, generator: torch.Generator | None) -> Tensor:
+    """A painting at shorter side ``size``, cropped square (randomly, or centred without a generator)."""
+    image = resize_short_side(images.load_image(path), size)
+    return random_crop(image, size, generator) if generator is not None else centre_crop(image, size)
+
+
+def make_batch(photos: Photos, paintings: Paintings, config: ArbitraryConfig, iteration: int) -> Batch:
+    """Batch ``iteration`` of a run: photo crops, then one training painting per photo."""
+    generator = batch_generator(config.seed, iteration)
+    crops = photos.batch(config.batch_size, config.crop_size, generator)
+    picks = torch.randint(len(paintings.training), (config.batch_size,), generator=generator).tolist()
+    files = tuple(paintings.training[i] for i in picks)
+    return Batch(crops, torch.cat([painting_crop(f, config.style_size, generator) for f in files]), files)
+
+
+class _Batches(torch.utils.data.Dataset[Batch | str]):
+    def __init__(self, photos: Photos, paintings: Paintings, config: ArbitraryConfig) -> None:
+        self.photos, self.paintings, self.config = photos, paintings, config
+
+    def __len__(self) -> int:
+        return self.config.iterations
+
+    def __getitem__(self, iteration: int) -> Batch | str:
+        try:
+            return make_batch(self.photos, self.paintings, self.config, iteration)
+        except InputError as exc:  # a worker's exception would come back wrapped in a traceback
+            return str(exc)
+
+
+def batches(photos: Photos, paintings: Paintings, config: ArbitraryConfig, start: int) -> Iterator[Batch]:
+    """Batches ``start`` ... ``iterations - 1`` in order, decoded ahead by ``workers`` processes."""
+    loader = torch.utils.data.DataLoader(
+        _Batches(photos, paintings, config), batch_size=None, sampler=range(start, config.iterations),
+        num_workers=config.workers, prefetch_factor=4 if config.workers else None,
+    )
+    for batch in loader:
+        if isinstance(batch, str):
+            raise InputError(batch)
+        yield batch
+
+
+class _Trainer:
+    """Networks, optimiser, and the losses of a batch."""
+
+    def __init__(self, config: ArbitraryConfig, runtime: Runtime) -> None:
+        self.config, self.runtime = config, runtime
+        self.content_layers = JOHNSON_CONTENT_LAYERS
+        self.style_layers = FAST_STYLE_LAYERS
+        layers = (*self.content_layers, *self.style_layers, *STATISTIC_LAYERS)
+        self.vgg = runtime.vgg(VGG19(load_weights(), deepest(layers)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.net = ArbitraryNet(config.architecture, config.style_size).to(runtime.device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate)
+        self.weights = Weights(
+            config.content_weight, config.style_weight, config.tv_weight,
+            dict.fromkeys(self.content_layers, 1.0 / len(self.content_layers)),
+            dict.fromkeys(self.style_layers, 1.0 / len(self.style_layers)),
+        )
+        self.iteration, self.seconds = 0, 0.0
+        self.history: list[dict[str, float]] = []
+        self.validation: list[dict[str, float]] = []
+
+    def objective(self, photos: Tensor, paintings: Tensor) -> LossTerms:
+        """The perceptual losses of stylising each photo with its painting."""
+        with torch.no_grad():
+            style = self.vgg(self.runtime.prepare(paintings), {*self.style_layers, *STATISTIC_LAYERS})
+            grams = {n: gram_batch(style[n]) for n in self.style_layers}
+            statistics = feature_statistics(style)
+            x = self.runtime.prepare(photos)
+            content = self.vgg(x, self.content_layers)
+        with self.runtime.autocast():
+            outputs = self.net(x, statistics)
+        features = self.vgg(self.runtime.prepare(outputs.float()), (*self.content_layers, *self.style_layers))
+        return perceptual_objective(features, outputs, content, grams, self.weights, "relative")
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        self.net.train()
+        terms = self.objective(batch.photos, batch.paintings)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        self.optimizer.step()
+        self.iteration += 1
+        losses = terms.as_floats()
+        self.history.append(losses)
+        return losses
+
+    def validate(self, photos: Tensor, paintings: Tensor) -> dict[str, float]:
+        """Held-out losses over every held-out photo × held-out painting pair."""
+        self.net.eval()
+        n, m = photos.shape[0], paintings.shape[0]
+        with torch.no_grad():
+            terms = self.objective(photos.repeat_interleave(m, dim=0), paintings.repeat(n, 1, 1, 1))
+        row = {"iteration": self.iteration, "seconds": round(self.seconds, 1), **terms.as_floats()}
+        self.validation.append(row)
+        return row
+
+    def checkpoint(self, path: Path) -> None:
+        storage.save_torch({
+            "format": CHECKPOINT_FORMAT, "version": 1, "iteration": self.iteration, "seconds": self.seconds,
+            "architecture": self.net.arch.as_dict(), "style_size": self.net.style_size,
+            "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "history": self.history, "validation": self.validation,
+        }, path)
+
+    def restore(self, path: Path) -> None:
+        if not path.is_file():
+            raise InputError(f"{path}: no checkpoint to resume from")
+        state = load_torch(path, str(path), "checkpoint")
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise WeightsError(f"{path}: not an arbitrary-style training checkpoint")
+        arch = self.net.arch.as_dict()
+        if state.get("architecture") != arch or state.get("style_size") != self.net.style_size:
+            raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
+        try:
+            self.net.load_state_dict(state["network"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
+        self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
+        self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
+
+
+def _runtime(config: ArbitraryConfig) -> Runtime:
+    runtime = resolve_runtime(config.device, config.precision)
+    # fp16 would need loss scaling; devices without bf16 train in float32.
+    return Runtime(runtime.device, torch.float32) if runtime.dtype == torch.float16 else runtime
+
+
+def validation_set(photos: Photos, paintings: Paintings, config: ArbitraryConfig) -> tuple[Tensor, Tensor]:
+    """The first held-out photos and paintings, centre-cropped: the same every run."""
+    if not paintings.held_out:
+        raise InputError(f"{paintings.folder}: no painting is held out; raise --painting-holdout-percent")
+    held = photos.previews(config.validation_photos, config.crop_size)
+    if held is None:
+        raise InputError(f"{photos.folder}: no photo is held out; raise --holdout-percent")
+    chosen = paintings.held_out[: config.validation_paintings]
+    return held, torch.cat([painting_crop(p, config.style_size, None) for p in chosen])
+
+
+def train_arbitrary(
+    photo_dir: str | os.PathLike[str],
+    painting_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    config: ArbitraryConfig | None = None,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_event: Callback | None = None,
+    cancel: CancelToken | None = None,
+) -> ArbitraryResult:
+    """Train the arbitrary-style network; write the model to ``output`` (a .pt file).
+
+    A checkpoint (default ``OUTPUT.ckpt``) every ``checkpoint_every`` iterations; ``resume``
+    continues from it. ``on_event`` receives a TrainStep per iteration (with the held-out
+    losses every ``validate_every``). ``cancel`` stops after the current iteration, writing the
+    checkpoint and the model as trained so far; KeyboardInterrupt writes the checkpoint only.
+    """
+    config = config or ArbitraryConfig()
+    out = storage.check_output_path(output, suffixes=(MODEL_SUFFIX,))
+    ckpt = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".ckpt")
+    photos = Photos(photo_dir, config.holdout_percent)
+    paintings = Paintings(painting_dir, config.painting_holdout_percent)
+    held_photos, held_paintings = validation_set(photos, paintings, config)
+    trainer = _Trainer(config, _runtime(config))
+    if resume:
+        trainer.restore(ckpt)
+    complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
+    net = trainer.net.eval().requires_grad_(False)
+    info = _training_info(trainer, photos, paintings)
+    save_arbitrary(net, out, info)
+    return ArbitraryResult(ArbitraryModel(net, info, str(out)), out, trainer.iteration, trainer.seconds,
+                           trainer.validation, complete)
+
+
+def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[Tensor, Tensor], ckpt: Path,
+          on_event: Callback | None, cancel: CancelToken | None) -> bool:
+    """Iterations with validation, checkpoints and events; whether the run reached its end."""
+    config = trainer.config
+    if trainer.iteration == 0 and config.validate_every:
+        trainer.validate(*held)
+    try:
+        start = time.perf_counter()
+        for batch in batches(photos, paintings, config, trainer.iteration):
+            losses = trainer.step(batch)
+            trainer.seconds += time.perf_counter() - start
+            if not math.isfinite(losses["total"]):
+                raise ImpastoError(f"training diverged at iteration {trainer.iteration}; resume from the last "
+                                   "checkpoint with a lower --lr")
+            last = trainer.iteration == config.iterations
+            validation = None
+            if config.validate_every and (trainer.iteration % config.validate_every == 0 or last):
+                validation = trainer.validate(*held)
+            saved = None
+            if config.checkpoint_every and (trainer.iteration % config.checkpoint_every == 0 or last):
+                trainer.checkpoint(ckpt)
+                saved = ckpt
+            if on_event is not None:
+                on_event(TrainStep(trainer.iteration, config.iterations, trainer.seconds, losses, validation,
+                                   None, saved))
+            if is_cancelled(cancel):
+                if config.checkpoint_every:
+                    trainer.checkpoint(ckpt)
+                return False
+            start = time.perf_counter()
+    except KeyboardInterrupt:
+        if config.checkpoint_every:
+            trainer.checkpoint(ckpt)
+        raise TrainingInterrupted(f"interrupted at iteration {trainer.iteration}; continue with --resume") from None
+    return trainer.iteration >= config.iterations
+
+
+def _training_info(trainer: _Trainer, photos: Photos, paintings: Paintings) -> dict[str, Any]:
+    return {
+        "settings": to_dict(trainer.config),  # type: ignore[arg-type]
+        "iterations": trainer.iteration,
+        "seconds": round(trainer.seconds, 1),
+        "validation": trainer.validation,
+        "photos": len(photos.training),
+        "paintings": len(paintings.training),
+        "held_out_paintings": len(paintings.held_out),
+        "device": str(trainer.runtime.device),
+        "precision": trainer.runtime.precision,
+        "torch": str(torch.__version__),
+    }
