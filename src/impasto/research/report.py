@@ -469,7 +469,7 @@ def read_run(folder: Path) -> dict[str, Any]:
     """The parsed ``history.json`` of a run folder; InputError (one line) if it cannot be used."""
     if not folder.is_dir():
         raise InputError(f"{folder}: run folder not found" if not folder.exists() else f"{folder}: not a folder")
-    path = folder / "history.json"
+    path = folder / storage.RUN_HISTORY
     if not path.is_file():
         raise InputError(f"{folder}: no history.json in the folder (write one with "
                          f"impasto transfer ... --history {folder / 'history.json'})")
