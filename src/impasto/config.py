@@ -122,22 +122,22 @@ class TransferConfig:
 
 def validate(config: TransferConfig) -> None:
     """Raise InputError with a one-line message for the first setting that cannot work."""
-    _positive_int(config.size, "size", minimum=32)
-    _positive_int(config.iterations, "iterations")
+    check_int(config.size, "size", minimum=32)
+    check_int(config.iterations, "iterations")
     if config.coarse_iterations is not None:
-        _positive_int(config.coarse_iterations, "coarse-iterations")
+        check_int(config.coarse_iterations, "coarse-iterations")
     if config.scales is not None:
-        _positive_int(config.scales, "scales")
-    _positive_int(config.min_scale_size, "min-scale-size", minimum=32)
-    _positive_int(config.lbfgs_history, "lbfgs-history")
+        check_int(config.scales, "scales")
+    check_int(config.min_scale_size, "min-scale-size", minimum=32)
+    check_int(config.lbfgs_history, "lbfgs-history")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
     if not (math.isfinite(config.style_scale) and config.style_scale > 0):
         raise InputError(f"--style-scale: must be positive, got {config.style_scale}")
     if config.style_size is not None:
-        _positive_int(config.style_size, "style-size", minimum=32)
-    _positive_int(config.max_pixels, "max-pixels")
+        check_int(config.style_size, "style-size", minimum=32)
+    check_int(config.max_pixels, "max-pixels")
     _check_tile(config.tile, config.max_memory)
     check_device(config.device)
     for kind in ("content", "style"):
@@ -190,7 +190,7 @@ def _check_loss_weights(content: float, style: float, tv: float) -> None:
         raise InputError("--content-weight and --style-weight are both zero: nothing to optimise")
 
 
-def _positive_int(value: int, name: str, minimum: int = 1) -> None:
+def check_int(value: int, name: str, minimum: int = 1) -> None:
     if not isinstance(value, int) or value < minimum:
         raise InputError(f"--{name}: must be an integer of at least {minimum}, got {value}")
 
@@ -270,18 +270,18 @@ class TrainConfig:
 
 def validate_train(config: TrainConfig) -> None:
     """Raise InputError with a one-line message for the first training setting that cannot work."""
-    _positive_int(config.iterations, "iterations")
-    _positive_int(config.batch_size, "batch-size")
-    _positive_int(config.crop_size, "crop-size", minimum=32)
-    _positive_int(config.style_size, "style-size", minimum=32)
+    check_int(config.iterations, "iterations")
+    check_int(config.batch_size, "batch-size")
+    check_int(config.crop_size, "crop-size", minimum=32)
+    check_int(config.style_size, "style-size", minimum=32)
     if config.width is not None:
-        _positive_int(config.width, "width")
+        check_int(config.width, "width")
     if config.blocks is not None:
-        _positive_int(config.blocks, "blocks", minimum=0)
-    _positive_int(config.previews, "previews", minimum=0)
-    _positive_int(config.preview_every, "preview-every", minimum=0)
-    _positive_int(config.checkpoint_every, "checkpoint-every", minimum=0)
-    _positive_int(config.workers, "workers", minimum=0)
+        check_int(config.blocks, "blocks", minimum=0)
+    check_int(config.previews, "previews", minimum=0)
+    check_int(config.preview_every, "preview-every", minimum=0)
+    check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
+    check_int(config.workers, "workers", minimum=0)
     if not isinstance(config.seed, int):
         raise InputError(f"--seed: must be an integer, got {config.seed}")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
@@ -351,8 +351,8 @@ class ApplyConfig:
         if not isinstance(self.style, str) or not self.style:
             raise InputError("--style: a shipped style's name or a model file is needed")
         if self.size is not None:
-            _positive_int(self.size, "size", minimum=32)
-        _positive_int(self.batch_size, "batch-size")
+            check_int(self.size, "size", minimum=32)
+        check_int(self.batch_size, "batch-size")
         _check_style_images(self)
         if self.backend not in get_args(Backend):
             raise InputError(f"--backend: {self.backend!r} is not one of {', '.join(get_args(Backend))}")

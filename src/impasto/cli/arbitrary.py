@@ -91,7 +91,7 @@ def run_train_arbitrary(args: argparse.Namespace) -> int:
         result = train_arbitrary(args.data, args.paintings, args.output, config, checkpoint=args.checkpoint,
                                  resume=args.resume, on_event=broadcast(bar, log))
     except TrainingInterrupted as stop:
-        raise JobInterrupted(str(stop)) from None
+        raise JobInterrupted(f"{stop}; continue with --resume") from None
     finally:
         if bar is not None:
             bar.close()

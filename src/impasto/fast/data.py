@@ -120,7 +120,7 @@ class _Batches(torch.utils.data.Dataset[Tensor | str]):
         return self.config.iterations
 
     def __getitem__(self, iteration: int) -> Tensor | str:
-        generator = _batch_generator(self.config.seed, iteration)
+        generator = batch_generator(self.config.seed, iteration)
         try:
             return self.photos.batch(self.config.batch_size, self.config.crop_size, generator)
         except InputError as exc:
@@ -140,6 +140,6 @@ def batches(photos: Photos, config: TrainConfig, start: int, pin_memory: bool = 
         yield batch
 
 
-def _batch_generator(seed: int, iteration: int) -> torch.Generator:
+def batch_generator(seed: int, iteration: int) -> torch.Generator:
     # One generator per iteration, derived from (seed, iteration): resuming needs no RNG state.
     return torch.Generator().manual_seed(seed * 1_000_003 + iteration)

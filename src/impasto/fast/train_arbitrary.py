@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from impasto import images, storage
-from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, Device, TrainPrecision, to_dict
+from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, Device, TrainPrecision, check_int, to_dict
 from impasto.errors import ImpastoError, InputError, WeightsError
 from impasto.events import Callback, CancelToken, TrainStep, is_cancelled
 from impasto.fast.arbitrary import (
@@ -42,10 +42,11 @@ from impasto.fast.arbitrary import (
     resize_short_side,
     save_arbitrary,
 )
-from impasto.fast.data import Photos, centre_crop, random_crop
+from impasto.fast.data import Photos, batch_generator, centre_crop, random_crop
 from impasto.fast.model import MODEL_SUFFIX
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import STATISTIC_LAYERS, feature_statistics
+from impasto.fast.train import TrainingInterrupted
 from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
 from impasto.runtime import Runtime, check_device, resolve_runtime
 from impasto.storage import load_torch, reason
@@ -84,11 +85,11 @@ class ArbitraryConfig:
 
     def __post_init__(self) -> None:
         for name in ("width", "kernel", "iterations", "batch_size", "validation_photos", "validation_paintings"):
-            _at_least(getattr(self, name), name, 1)
+            check_int(getattr(self, name), name.replace("_", "-"), 1)
         for name in ("blocks", "validate_every", "checkpoint_every", "workers"):
-            _at_least(getattr(self, name), name, 0)
-        _at_least(self.crop_size, "crop_size", 32)
-        _at_least(self.style_size, "style_size", 32)
+            check_int(getattr(self, name), name.replace("_", "-"), 0)
+        check_int(self.crop_size, "crop-size", 32)
+        check_int(self.style_size, "style-size", 32)
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -109,11 +110,6 @@ class ArbitraryConfig:
         return Architecture(self.width, self.blocks, self.kernel)
 
 
-def _at_least(value: Any, name: str, minimum: int) -> None:
-    if not isinstance(value, int) or value < minimum:
-        raise InputError(f"--{name.replace('_', '-')}: must be an integer of at least {minimum}, got {value}")
-
-
 @dataclass
 class ArbitraryResult:
     model: ArbitraryModel
@@ -124,20 +120,11 @@ class ArbitraryResult:
     complete: bool = True
 
 
-class TrainingInterrupted(ImpastoError):
-    """KeyboardInterrupt, after the checkpoint was written."""
-
-
 @dataclass(frozen=True)
 class Batch:
     photos: Tensor
     paintings: Tensor
     painting_files: tuple[Path, ...]
-
-
-def batch_generator(seed: int, iteration: int) -> torch.Generator:
-    """Batch ``iteration``'s generator: resuming needs no RNG state (as ``fast.data``)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + iteration)
 
 
 def painting_crop(path: Path, size: int, generator: torch.Generator | None) -> Tensor:
@@ -348,7 +335,7 @@ def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[T
     except KeyboardInterrupt:
         if config.checkpoint_every:
             trainer.checkpoint(ckpt)
-        raise TrainingInterrupted(f"interrupted at iteration {trainer.iteration}; continue with --resume") from None
+        raise TrainingInterrupted(trainer.iteration, ckpt if config.checkpoint_every else None) from None
     return trainer.iteration >= config.iterations
 
 
