@@ -147,17 +147,13 @@ class _Trainer:
         }, path)
 
     def restore(self, path: Path, style_name: str) -> None:
-        state = _read_checkpoint(path)
+        state = read_checkpoint(path, CHECKPOINT_FORMAT, "an impasto training checkpoint")
         arch = self.net.arch.as_dict()
         if state.get("architecture") != arch:
             raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
         if state.get("style") != style_name:
             raise InputError(f"{path}: checkpoint trained on style {state.get('style')!r}, not {style_name!r}")
-        try:
-            self.net.load_state_dict(state["network"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
+        load_training_state(path, state, self.net, self.optimizer)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history = list(state.get("history", []))
 
@@ -174,13 +170,24 @@ def _loss_scale(config: TrainConfig, weights: Weights, grams: dict[str, Tensor])
     return 1.0 / black if black > 0 else 1.0
 
 
-def _read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path, format_name: str, what: str) -> dict[str, Any]:
+    """A training checkpoint of format ``format_name`` (``what`` names it in the error)."""
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint to resume from")
     state = load_torch(path, str(path), "checkpoint")
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise WeightsError(f"{path}: not an impasto training checkpoint")
+    if not isinstance(state, dict) or state.get("format") != format_name:
+        raise WeightsError(f"{path}: not {what}")
     return state
+
+
+def load_training_state(path: Path, state: dict[str, Any], net: torch.nn.Module, optimizer: torch.optim.Optimizer
+                        ) -> None:
+    """A checkpoint's network and optimiser state into ``net`` and ``optimizer``; one line if they do not fit."""
+    try:
+        net.load_state_dict(state["network"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
 
 
 def _runtime(config: TrainConfig) -> Runtime:

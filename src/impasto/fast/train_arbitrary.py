@@ -32,7 +32,7 @@ from torch import Tensor
 
 from impasto import images, storage
 from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, Device, TrainPrecision, check_int, to_dict
-from impasto.errors import ImpastoError, InputError, WeightsError
+from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, CancelToken, TrainStep, is_cancelled
 from impasto.fast.arbitrary import (
     PAINTING_HOLDOUT_PERCENT,
@@ -46,10 +46,9 @@ from impasto.fast.data import Photos, batch_generator, centre_crop, random_crop
 from impasto.fast.model import MODEL_SUFFIX
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import STATISTIC_LAYERS, feature_statistics
-from impasto.fast.train import TrainingInterrupted
+from impasto.fast.train import TrainingInterrupted, load_training_state, read_checkpoint
 from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
 from impasto.runtime import Runtime, check_device, resolve_runtime
-from impasto.storage import load_torch, reason
 from impasto.vgg import VGG19, deepest, load_weights
 
 CHECKPOINT_FORMAT = "impasto-arbitrary-checkpoint"
@@ -233,19 +232,11 @@ class _Trainer:
         }, path)
 
     def restore(self, path: Path) -> None:
-        if not path.is_file():
-            raise InputError(f"{path}: no checkpoint to resume from")
-        state = load_torch(path, str(path), "checkpoint")
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise WeightsError(f"{path}: not an arbitrary-style training checkpoint")
+        state = read_checkpoint(path, CHECKPOINT_FORMAT, "an arbitrary-style training checkpoint")
         arch = self.net.arch.as_dict()
         if state.get("architecture") != arch or state.get("style_size") != self.net.style_size:
             raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
-        try:
-            self.net.load_state_dict(state["network"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
+        load_training_state(path, state, self.net, self.optimizer)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
 
