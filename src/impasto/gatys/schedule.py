@@ -5,13 +5,21 @@ pixels first and refining the upsampled result is neural-style's multi-resolutio
 style-transfer-pytorch's default. The objective at the final size is the paper's; only the
 starting point of the last scale differs. ``scales=1`` is the paper's single scale.
 
+Why 100 iterations at each coarse scale and 250 at the last (measured at 512 px, Tübingen ×
+The Starry Night, docs/benchmarks.md): the last scale starts from an upsampled image that lacks
+the top octave of brushwork, and L-BFGS needs about 120 iterations there to rebuild it whatever
+came before (300/300 coarse iterations, 100/100, or five √2-spaced scales of 50 all passed the
+same loss after 105-135 final ones), so coarse iterations beyond what forms the composition are
+wasted; the long final scale then ends 2-4 % below single-scale L-BFGS at equal cost.
+
 At print sizes (outputs above ``LARGE_OUTPUT`` px) a scale's cost grows with its pixels, so
 iterations are spread by cost rather than by count: each scale above ``REFERENCE_SIZE`` px runs
-its iterations divided by its pixel count relative to a ``REFERENCE_SIZE`` px scale (at least
-``MIN_LARGE_ITERATIONS``), so that every scale costs about as much as one at that size. On a 4096
-px output the 128, 256, 512, 1024, 2048 and 4096 px scales run 300, 300, 75, 19, 5 and 3
-iterations: 96 % of them at 512 px or less, where the composition forms, and the last scales
-only refine detail in an image that is already converged at a quarter of its size.
+the larger of the two counts divided by its pixel count relative to a ``REFERENCE_SIZE`` px scale
+(at least ``MIN_LARGE_ITERATIONS``), so that every such scale costs about as much as that many
+iterations at 256 px. On a 4096 px output the 128, 256, 512, 1024, 2048 and 4096 px scales run
+100, 100, 62, 16, 4 and 3 iterations: 92 % of them at 512 px or less, where the composition
+forms, and the last scales only refine detail in an image already converged at a quarter of its
+size.
 """
 
 from __future__ import annotations
@@ -50,15 +58,16 @@ def plan(config: TransferConfig) -> tuple[Scale, ...]:
     coarse = config.iterations if config.coarse_iterations is None else config.coarse_iterations
     counts = [config.iterations if level == count - 1 else coarse for level in range(count)]
     if config.size > LARGE_OUTPUT:
-        counts = [_by_cost(n, size) for n, size in zip(counts, sizes, strict=True)]
+        budget = max(coarse, config.iterations)
+        counts = [n if size <= REFERENCE_SIZE else _by_cost(budget, size)
+                  for n, size in zip(counts, sizes, strict=True)]
     return tuple(Scale(level, size, n) for level, (size, n) in enumerate(zip(sizes, counts, strict=True)))
 
 
 def _by_cost(iterations: int, size: int) -> int:
-    """``iterations`` at a scale of long side ``size`` of a print-size output: divided by the
-    scale's pixels relative to a ``REFERENCE_SIZE`` px scale, at least ``MIN_LARGE_ITERATIONS``."""
-    if size <= REFERENCE_SIZE:
-        return iterations
+    """``iterations`` at a scale of long side ``size`` (above ``REFERENCE_SIZE``) of a print-size
+    output: divided by the scale's pixels relative to a ``REFERENCE_SIZE`` px scale, at least
+    ``MIN_LARGE_ITERATIONS``."""
     return max(min(iterations, MIN_LARGE_ITERATIONS), round(iterations * (REFERENCE_SIZE / size) ** 2))
 
 
