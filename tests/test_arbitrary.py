@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from impasto import images
+from impasto.config import ArbitraryConfig
 from impasto.errors import InputError, WeightsError
 from impasto.fast import arbitrary
 from impasto.fast.arbitrary import ArbitraryNet, Paintings, held_out_painting, read_arbitrary, save_arbitrary
@@ -21,7 +22,7 @@ from impasto.fast.data import Photos
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import feature_statistics, statistics_size
 from impasto.fast.stylize import stylize
-from impasto.fast.train_arbitrary import ArbitraryConfig, make_batch, train_arbitrary
+from impasto.fast.train_arbitrary import make_batch, train_arbitrary
 from impasto.losses import gram_batch, relative_style_loss
 from impasto.vgg import VGG19
 

@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from impasto import runtime
-from impasto.config import ApplyConfig, TrainConfig, TransferConfig, from_dict, to_dict
+from impasto.config import ApplyConfig, ArbitraryConfig, TrainConfig, TransferConfig, from_dict, to_dict
 from impasto.errors import InputError
 
 
 @pytest.mark.parametrize("config", [
     TransferConfig(size=96, style_layer_weights=(0.5,) * 5, style_blend=(1.0, 2.0), seed=4, device="cuda:1"),
     TrainConfig(width=8, blocks=1, style_layers=("relu1_1",)),
+    ArbitraryConfig(width=4, kernel=3, painting_holdout_percent=12.5, validate_every=0, device="cuda"),
     ApplyConfig("starry_night", backend="onnxruntime", size=256),
 ])
 def test_configs_round_trip_through_json(config) -> None:
@@ -83,3 +84,22 @@ def test_apply_config_errors() -> None:
                            ({"backend": "tpu"}, "--backend")]:
         with pytest.raises(InputError, match=phrase):
             dataclasses.replace(ApplyConfig("x"), **kwargs)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"kernel": 4}, "--kernel: must be odd, got 4"),
+    ({"blocks": -1}, "--blocks"),
+    ({"painting_holdout_percent": 100.0}, r"--painting-holdout-percent: must lie in \[0, 100\)"),
+    ({"validation_paintings": 0}, "--validation-paintings"),
+    ({"validate_every": -1}, "--validate-every"),
+    # the settings shared with TrainConfig, checked by the same code
+    ({"batch_size": 0}, "--batch-size"),
+    ({"learning_rate": float("nan")}, "--lr"),
+    ({"holdout_percent": -1.0}, "--holdout-percent"),
+    ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
+    ({"precision": "fp16"}, "--precision"),
+    ({"device": "gpu"}, "--device"),
+])
+def test_arbitrary_config_errors_name_the_option(change: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        ArbitraryConfig(**change)

@@ -158,3 +158,181 @@ def test_run_repeats_an_apply_job(tmp_path: Path, small_pair, capsys) -> None:
     code, err = run(capsys, "run", tmp_path / "a.job.json", "-o", tmp_path / "b.png", "--quiet")
     assert code == 0, err
     assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+
+
+# --- train-arbitrary -------------------------------------------------------------------------
+
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+
+
+@pytest.fixture
+def arbitrary_data(tmp_path: Path) -> tuple[Path, Path]:
+    """Four 48 px photos and four striped paintings; at 50 % each folder has both training and
+    held-out files (the split is by name)."""
+    import torch
+
+    from impasto import images
+    from impasto.fast.arbitrary import Paintings
+    from impasto.fast.data import Photos
+
+    photos, paintings = tmp_path / "photos", tmp_path / "paintings"
+    photos.mkdir()
+    paintings.mkdir()
+    for i, source in enumerate(sorted(SHARED_PHOTOS.glob("*.jpg"))[:4]):
+        images.save_image(images.resize_long_side(images.load_image(source), 48), photos / f"photo_{i}.jpg")
+    stripes = (torch.arange(48) // 3 % 2).float().view(1, 1, 1, 48).expand(1, 1, 48, 48)
+    for i in range(4):
+        colour = torch.tensor([(i + 1) / 4, 0.8 - i / 5, 0.3]).view(1, 3, 1, 1)
+        images.save_image(colour * (0.5 + 0.5 * stripes), paintings / f"painting_{i}.png")
+    assert Photos(photos, 50.0).held_out and Paintings(paintings, 50.0).held_out
+    return photos, paintings
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny batches gain nothing from threads that a busy machine oversubscribes."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_arbitrary(iterations: int) -> list[str]:
+    return ["--width", "4", "--blocks", "1", "--kernel", "3", "--iterations", str(iterations), "--batch-size", "1",
+            "--crop-size", "32", "--style-size", "32", "--holdout-percent", "50", "--painting-holdout-percent", "50",
+            "--validation-photos", "1", "--validation-paintings", "1", "--validate-every", "1",
+            "--checkpoint-every", "1", "--quiet"]
+
+
+def network_state(path: Path) -> dict:
+    from impasto.fast.arbitrary import read_arbitrary
+
+    return read_arbitrary(path).network.state_dict()
+
+
+def assert_same_network(a: Path, b: Path) -> None:
+    import torch
+
+    first, second = network_state(a), network_state(b)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_train_arbitrary_writes_a_job_file_that_reruns_it(tmp_path: Path, arbitrary_data, capsys,
+                                                           one_thread) -> None:
+    photos, paintings = arbitrary_data
+    out, log = tmp_path / "arb.pt", tmp_path / "train.jsonl"
+    code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", out,
+                    *tiny_arbitrary(2), "--log", log)
+    assert code == 0, err
+    assert out.is_file() and (tmp_path / "arb.pt.ckpt").is_file()
+    record = json.loads((tmp_path / "arb.job.json").read_text())
+    assert record["kind"] == "train-arbitrary" and record["result"]["iterations"] == 2
+    assert record["result"]["complete"] and record["config"]["painting_holdout_percent"] == 50.0
+    assert record["job"]["paintings"] == str(paintings.absolute()) and record["job"]["log"] == str(log.absolute())
+    assert [json.loads(line)["iteration"] for line in log.read_text().splitlines()] == [1, 2]
+    job = jobs.load(tmp_path / "arb.job.json")
+    assert isinstance(job, jobs.ArbitraryJob) and jobs.from_record(jobs.to_record(job)) == job
+    code, err = run(capsys, "run", tmp_path / "arb.job.json", "-o", tmp_path / "again.pt", "--quiet")
+    assert code == 0, err
+    assert_same_network(out, tmp_path / "again.pt")
+    assert len(log.read_text().splitlines()) == 2  # -o leaves the original run's log alone
+
+
+def test_ctrl_c_in_train_arbitrary_keeps_the_checkpoint_and_resume_continues_batch_for_batch(
+    tmp_path: Path, arbitrary_data, capsys, monkeypatch, one_thread
+) -> None:
+    from impasto.fast import train_arbitrary
+
+    photos, paintings = arbitrary_data
+    straight = tmp_path / "straight.pt"
+    code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", straight,
+                    *tiny_arbitrary(3))
+    assert code == 0, err
+
+    step, calls = train_arbitrary._Trainer.step, []
+
+    def interrupted_on_the_third(self, batch):
+        calls.append(self.iteration)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(self, batch)
+
+    monkeypatch.setattr(train_arbitrary._Trainer, "step", interrupted_on_the_third)
+    out = tmp_path / "arb.pt"
+    out.write_bytes(b"previous model")
+    code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", out,
+                    *tiny_arbitrary(3))
+    assert code == 130
+    assert err.strip() == (f"impasto: interrupted at iteration 2; checkpoint {out}.ckpt; continue with --resume")
+    assert out.read_bytes() == b"previous model" and not (tmp_path / "arb.job.json").exists()
+
+    monkeypatch.setattr(train_arbitrary._Trainer, "step", step)
+    code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", out,
+                    *tiny_arbitrary(3), "--resume")
+    assert code == 0, err
+    assert_same_network(out, straight)
+    assert jobs.load(tmp_path / "arb.job.json").resume is True
+
+    code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", out,
+                    *tiny_arbitrary(4), "--resume", "--painting-holdout-percent", "25")
+    assert code == 2 and err.count("\n") == 1 and "--painting-holdout-percent: " in err, err
+    assert "held-out files must stay held out" in err
+
+
+def test_cancelling_an_arbitrary_job_keeps_the_network_so_far(tmp_path: Path, arbitrary_data,
+                                                              one_thread) -> None:
+    from impasto.config import ArbitraryConfig
+
+    photos, paintings = arbitrary_data
+    config = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=5, batch_size=1, crop_size=32, style_size=32,
+                             holdout_percent=50.0, painting_holdout_percent=50.0, validation_photos=1,
+                             validation_paintings=1, validate_every=0, checkpoint_every=0)
+    token = events.CancelToken()
+
+    def cancel_after_two(event: events.Event) -> None:
+        if event.step == 2:
+            token.cancel()
+
+    job = jobs.ArbitraryJob(photos, paintings, tmp_path / "arb.pt", config)
+    outcome = jobs.run(job, on_event=cancel_after_two, cancel=token)
+    assert not outcome.complete and outcome.result.iterations == 2
+    assert outcome.outputs == [tmp_path / "arb.pt", tmp_path / "arb.job.json"]
+    assert outcome.summary.startswith(f"cancelled; saved the network as trained so far to {tmp_path / 'arb.pt'}")
+    assert json.loads((tmp_path / "arb.job.json").read_text())["result"]["complete"] is False
+    assert not (tmp_path / "arb.pt.ckpt").exists()  # checkpoint_every 0: none asked for
+
+
+def test_the_train_arbitrary_command_mirrors_arbitrary_config(tmp_path: Path, monkeypatch) -> None:
+    from impasto.cli import arbitrary as command
+    from impasto.config import ArbitraryConfig
+
+    ran: list[jobs.Job] = []
+    monkeypatch.setattr(command, "run_job", lambda job, quiet: ran.append(job) or 0)
+    assert main(["train-arbitrary", "--data", "p", "--paintings", "q", "-o", "m.pt"]) == 0
+    assert ran == [jobs.ArbitraryJob(Path("p"), Path("q"), Path("m.pt"), ArbitraryConfig())]
+    assert main(["train-arbitrary", "--data", "p", "--paintings", "q", "-o", "m.pt", "--lr", "0.01",
+                 "--painting-holdout-percent", "20", "--resume", "--device", "cpu"]) == 0
+    assert ran[-1].config == ArbitraryConfig(learning_rate=0.01, painting_holdout_percent=20.0, device="cpu")
+    assert ran[-1].resume
+
+
+def test_bad_arbitrary_job_files_and_settings_are_one_line(tmp_path: Path, arbitrary_data, capsys) -> None:
+    photos, paintings = arbitrary_data
+    base = {"format": "impasto-job", "version": 1, "kind": "train-arbitrary",
+            "job": {"data": str(photos), "paintings": str(paintings), "output": str(tmp_path / "m.pt")}}
+    for config, phrase in [({"kernel": 4}, "--kernel: must be odd"),
+                           ({"painting_holdout_percent": 100}, "--painting-holdout-percent"),
+                           ({"validate_every": -1}, "--validate-every"),
+                           ({"width": "wide"}, "config.width: expected an integer"),
+                           ({"previews": 4}, "unknown setting 'previews' for ArbitraryConfig")]:
+        path = tmp_path / "job.json"
+        path.write_text(json.dumps({**base, "config": config}))
+        code, err = run(capsys, "run", path)
+        assert code == 2 and err.count("\n") == 1 and phrase in err, (config, err)
+    code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", tmp_path / "m.pt",
+                    "--log", tmp_path / "nowhere" / "log.jsonl", "--quiet")
+    assert code == 2 and "folder" in err and "does not exist" in err, err
+    assert not (tmp_path / "m.pt").exists()

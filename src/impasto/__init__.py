@@ -5,7 +5,7 @@
 >>> result.image.save("out.png")
 """
 
-from impasto.config import ApplyConfig, TrainConfig, TransferConfig
+from impasto.config import ApplyConfig, ArbitraryConfig, TrainConfig, TransferConfig
 from impasto.errors import ImpastoError, InputError, WeightsError
 from impasto.events import CancelToken, Event, Frames, Iteration, TrainStep
 from impasto.gatys.api import Result, TransferInterrupted, evaluate, transfer
@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApplyConfig",
+    "ArbitraryConfig",
     "CancelToken",
     "Event",
     "Frames",

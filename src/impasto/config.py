@@ -216,7 +216,62 @@ FAST_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainingSettings:
+    """What every feed-forward training shares (``TrainConfig``, ``ArbitraryConfig``): Adam on
+    batches of square photo crops, Johnson et al.'s perceptual weights, the held-out photos,
+    checkpoints, seed, decoding workers, device and precision. One place for their defaults and
+    checks; each config overrides the defaults that differ (stated in its docstring).
+
+    * ``holdout_percent`` of the photos, chosen by a hash of their file names, never train.
+    * ``workers``: processes decoding batches ahead (0: in the training process, best on a CPU;
+      on a GPU several keep it busy). Batches are the same whatever the number.
+    """
+
+    iterations: int = 2000
+    batch_size: int = 4
+    crop_size: int = 256
+    style_size: int = 256
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    learning_rate: float = 1e-3
+    holdout_percent: float = 2.0
+    checkpoint_every: int = 200
+    seed: int = 0
+    workers: int = 0
+    device: Device = "auto"
+    precision: TrainPrecision = "auto"
+
+    def __post_init__(self) -> None:
+        validate_training(self)
+
+
+def validate_training(config: TrainingSettings) -> None:
+    """Raise InputError with a one-line message for the first shared setting that cannot work."""
+    check_int(config.iterations, "iterations")
+    check_int(config.batch_size, "batch-size")
+    check_int(config.crop_size, "crop-size", minimum=32)
+    check_int(config.style_size, "style-size", minimum=32)
+    check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
+    check_int(config.workers, "workers", minimum=0)
+    if not isinstance(config.seed, int):
+        raise InputError(f"--seed: must be an integer, got {config.seed}")
+    _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
+    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
+        raise InputError(f"--lr: must be positive, got {config.learning_rate}")
+    _check_percent(config.holdout_percent, "holdout-percent")
+    check_device(config.device)
+    if config.precision not in get_args(TrainPrecision):
+        raise InputError(f"--precision: {config.precision!r} is not one of {', '.join(get_args(TrainPrecision))}")
+
+
+def _check_percent(value: float, name: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value < 100):
+        raise InputError(f"--{name}: must lie in [0, 100), got {value}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(TrainingSettings):
     """Settings of training one feed-forward style network (Johnson, Alahi & Fei-Fei, ECCV 2016).
 
     As the paper: content (feature reconstruction) loss on relu2_2, Adam at lr 1e-3, batches of
@@ -234,35 +289,20 @@ class TrainConfig:
     * ``variant``: the paper's network is "johnson"; "fast" halves its channels, "lite" (the
       shipped models') quarters them, with 5x5 edge convolutions and blocks at 1/8 scale.
       ``width`` (channels of the first layer) and ``blocks`` (residual blocks) override it.
-    * ``holdout_percent`` of the photos, chosen by a hash of their file names, never train;
-      the first ``previews`` of them give the validation loss and preview images.
-    * ``workers``: processes decoding batches ahead (0: in the training process, best on a CPU;
-      on a GPU several keep it busy). Batches are the same whatever the number.
+    * the first ``previews`` held-out photos give the validation loss and preview images.
+
+    The settings every training shares, and their defaults, are ``TrainingSettings``'.
     """
 
     variant: FastVariant = "johnson"
     width: int | None = None
     blocks: int | None = None
-    iterations: int = 2000
-    batch_size: int = 4
-    crop_size: int = 256
-    style_size: int = 256
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1.0
-    learning_rate: float = 1e-3
     objective: TrainObjective = "relative"
     content_layers: tuple[str, ...] = JOHNSON_CONTENT_LAYERS
     style_layers: tuple[str, ...] = FAST_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None
-    holdout_percent: float = 2.0
     previews: int = 4
     preview_every: int = 100
-    checkpoint_every: int = 200
-    seed: int = 0
-    workers: int = 0
-    device: Device = "auto"
-    precision: TrainPrecision = "auto"
 
     def __post_init__(self) -> None:
         validate_train(self)
@@ -270,34 +310,20 @@ class TrainConfig:
 
 def validate_train(config: TrainConfig) -> None:
     """Raise InputError with a one-line message for the first training setting that cannot work."""
-    check_int(config.iterations, "iterations")
-    check_int(config.batch_size, "batch-size")
-    check_int(config.crop_size, "crop-size", minimum=32)
-    check_int(config.style_size, "style-size", minimum=32)
+    validate_training(config)
     if config.width is not None:
         check_int(config.width, "width")
     if config.blocks is not None:
         check_int(config.blocks, "blocks", minimum=0)
     check_int(config.previews, "previews", minimum=0)
     check_int(config.preview_every, "preview-every", minimum=0)
-    check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
-    check_int(config.workers, "workers", minimum=0)
-    if not isinstance(config.seed, int):
-        raise InputError(f"--seed: must be an integer, got {config.seed}")
-    _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
-    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise InputError(f"--lr: must be positive, got {config.learning_rate}")
-    if not (math.isfinite(config.holdout_percent) and 0 <= config.holdout_percent < 100):
-        raise InputError(f"--holdout-percent: must lie in [0, 100), got {config.holdout_percent}")
     for kind in ("content", "style"):
         layers = getattr(config, f"{kind}_layers")
         if not layers:
             raise InputError(f"--{kind}-layers: at least one layer is needed")
         check_layers(layers)
     _check_weights(config.style_layer_weights, len(config.style_layers), "style-layer-weights")
-    check_device(config.device)
-    choices = {"variant": FastVariant, "precision": TrainPrecision, "objective": TrainObjective}
-    for name, choice in choices.items():
+    for name, choice in {"variant": FastVariant, "objective": TrainObjective}.items():
         if getattr(config, name) not in get_args(choice):
             raise InputError(f"--{name}: {getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")
 
@@ -320,6 +346,52 @@ def train_config(objective: TrainObjective = "relative", **settings: Any) -> Tra
     if objective not in TRAIN_OBJECTIVES:
         raise InputError(f"--objective: {objective!r} is not one of {', '.join(TRAIN_OBJECTIVES)}")
     return TrainConfig(objective=objective, **{**TRAIN_OBJECTIVES[objective], **settings})
+
+
+#: Percentage of the paintings held out by name: 134 of the 1,349 in ../shared/data/paintings.
+PAINTING_HOLDOUT_PERCENT = 10.0
+
+
+@dataclass(frozen=True)
+class ArbitraryConfig(TrainingSettings):
+    """Settings of training the any-painting network (Ghiasi et al. 2017; ``impasto
+    train-arbitrary``, ``fast.train_arbitrary``).
+
+    Ghiasi et al. train batches of 8 at 256 px for 4 million steps on 80,000 paintings; these
+    defaults keep their batch and crop and take 40,000 steps (about a GPU-hour). The rest are
+    ``TrainingSettings``'. Beyond them:
+
+    * ``style_size`` is the painting's *shorter* side, cropped square (at random in training,
+      centred for validation), so that every painting of a batch has one shape.
+    * ``width``, ``blocks``, ``kernel``: the conditional transformer, chosen by measured CPU
+      latency (docs/arbitrary.md).
+    * ``painting_holdout_percent`` of the paintings, chosen by a hash of their file names (salted
+      apart from the photos' split), are never trained on: 10 % holds out 134 of our 1,349.
+    * the held-out loss is over every pair of the first ``validation_photos`` held-out photos and
+      the first ``validation_paintings`` held-out paintings, every ``validate_every`` iterations.
+    """
+
+    iterations: int = 40_000
+    batch_size: int = 8
+    width: int = 8
+    blocks: int = 5
+    kernel: int = 5
+    painting_holdout_percent: float = PAINTING_HOLDOUT_PERCENT
+    validation_photos: int = 4
+    validation_paintings: int = 4
+    validate_every: int = 100
+
+    def __post_init__(self) -> None:
+        validate_training(self)
+        check_int(self.width, "width")
+        check_int(self.blocks, "blocks", minimum=0)
+        check_int(self.kernel, "kernel")
+        if self.kernel % 2 == 0:
+            raise InputError(f"--kernel: must be odd, got {self.kernel}")
+        _check_percent(self.painting_holdout_percent, "painting-holdout-percent")
+        check_int(self.validation_photos, "validation-photos")
+        check_int(self.validation_paintings, "validation-paintings")
+        check_int(self.validate_every, "validate-every", minimum=0)
 
 
 Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
@@ -371,7 +443,7 @@ def _check_style_images(config: ApplyConfig) -> None:
         raise InputError("--strength: needs --style-image (an arbitrary-style model)")
 
 
-Config = TypeVar("Config", TransferConfig, TrainConfig, ApplyConfig)
+Config = TypeVar("Config", TransferConfig, TrainConfig, ArbitraryConfig, ApplyConfig)
 
 
 def choices(literal: Any) -> tuple[str, ...]:
@@ -379,7 +451,7 @@ def choices(literal: Any) -> tuple[str, ...]:
     return tuple(get_args(literal))
 
 
-def to_dict(config: TransferConfig | TrainConfig | ApplyConfig) -> dict[str, Any]:
+def to_dict(config: TransferConfig | TrainingSettings | ApplyConfig) -> dict[str, Any]:
     """A config as JSON-ready data (tuples as lists, paths as strings)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from impasto import images, storage
-from impasto.config import ApplyConfig, TrainConfig, TransferConfig, coerce, from_dict, to_dict
+from impasto.config import ApplyConfig, ArbitraryConfig, TrainConfig, TransferConfig, coerce, from_dict, to_dict
 from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, CancelToken, History, broadcast
 
@@ -98,6 +98,27 @@ class TrainJob:
 
 
 @dataclass(frozen=True)
+class ArbitraryJob:
+    """``impasto train-arbitrary``: the any-painting network, trained on the photos of ``data``
+    and the paintings of ``paintings``, written to ``output`` (.pt); the held-out losses are
+    appended to ``log`` (JSON lines) when one is given."""
+
+    kind: ClassVar[str] = "train-arbitrary"
+
+    data: Path
+    paintings: Path
+    output: Path
+    config: ArbitraryConfig = field(default_factory=ArbitraryConfig)
+    checkpoint: Path | None = None
+    resume: bool = False
+    log: Path | None = None
+
+    @property
+    def job_file(self) -> Path:
+        return storage.job_path(self.output)
+
+
+@dataclass(frozen=True)
 class ApplyJob:
     """``impasto apply``: photos, videos and folders through a trained network."""
 
@@ -112,11 +133,11 @@ class ApplyJob:
         return storage.job_path(self.output)
 
 
-Job = TransferJob | TrainJob | ApplyJob
-KINDS: dict[str, type[TransferJob] | type[TrainJob] | type[ApplyJob]] = {
-    "transfer": TransferJob, "train": TrainJob, "apply": ApplyJob,
+Job = TransferJob | TrainJob | ArbitraryJob | ApplyJob
+KINDS: dict[str, type[TransferJob] | type[TrainJob] | type[ArbitraryJob] | type[ApplyJob]] = {
+    "transfer": TransferJob, "train": TrainJob, "train-arbitrary": ArbitraryJob, "apply": ApplyJob,
 }
-CONFIGS = {"transfer": TransferConfig, "train": TrainConfig, "apply": ApplyConfig}
+CONFIGS = {"transfer": TransferConfig, "train": TrainConfig, "train-arbitrary": ArbitraryConfig, "apply": ApplyConfig}
 
 
 def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None = None) -> Outcome:
@@ -125,6 +146,8 @@ def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None =
         return _run_transfer(job, on_event, cancel)
     if isinstance(job, TrainJob):
         return _run_train(job, on_event, cancel)
+    if isinstance(job, ArbitraryJob):
+        return _run_arbitrary(job, on_event, cancel)
     return _run_apply(job, on_event, cancel)
 
 
@@ -187,6 +210,8 @@ def with_output(job: Job, output: Path) -> Job:
                                    snapshot_every=0)
     if isinstance(job, TrainJob):
         return dataclasses.replace(job, output=output, preview_dir=None, checkpoint=None)
+    if isinstance(job, ArbitraryJob):
+        return dataclasses.replace(job, output=output, checkpoint=None, log=None)
     return dataclasses.replace(job, output=output)
 
 
@@ -278,6 +303,25 @@ def _run_train(job: TrainJob, on_event: Callback | None, cancel: CancelToken | N
                        checkpoint=job.checkpoint, resume=job.resume, on_event=on_event, cancel=cancel)
     except TrainingInterrupted as stop:
         raise JobInterrupted(f"{stop}; continue with --resume") from None
+    return _trained(job, output, result)
+
+
+def _run_arbitrary(job: ArbitraryJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
+    from impasto.fast.train import TrainingInterrupted, check_model_path
+    from impasto.fast.train_arbitrary import ValidationLog, train_arbitrary
+
+    output = check_model_path(job.output)
+    log = ValidationLog(storage.check_output_path(job.log, [output])) if job.log is not None else None
+    try:
+        result = train_arbitrary(job.data, job.paintings, output, job.config, checkpoint=job.checkpoint,
+                                 resume=job.resume, on_event=broadcast(log, on_event), cancel=cancel)
+    except TrainingInterrupted as stop:
+        raise JobInterrupted(f"{stop}; continue with --resume") from None
+    return _trained(job, output, result)
+
+
+def _trained(job: TrainJob | ArbitraryJob, output: Path, result: Any) -> Outcome:
+    """A training's job file and outcome (``result``: a TrainResult or an ArbitraryResult)."""
     summary = {"iterations": result.iterations, "seconds": round(result.seconds, 1), "complete": result.complete,
                "validation": result.validation[-1] if result.validation else None}
     storage.write_json(job.job_file, to_record(job, summary))

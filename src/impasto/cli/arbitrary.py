@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import sys
 from pathlib import Path
 
-from impasto.cli.jobs import EXIT_CANCELLED, EXIT_OK
-from impasto.cli.progress import ProgressBar
-from impasto.config import TrainPrecision, choices
-from impasto.events import Event, TrainStep
-from impasto.fast.train_arbitrary import ArbitraryConfig
+from impasto.cli.jobs import run_job
+from impasto.config import ArbitraryConfig, TrainPrecision, choices
+from impasto.jobs import ArbitraryJob
 
 EXAMPLES = """\
 examples:
@@ -23,6 +19,9 @@ examples:
   # continue it, longer, on a GPU (the same settings; --resume picks up the checkpoint arbitrary.pt.ckpt)
   impasto train-arbitrary --data ../shared/data/photos --paintings ../shared/data/paintings -o arbitrary.pt \\
       --crop-size 128 --style-size 128 --batch-size 4 --iterations 40000 --resume --device cuda --workers 8
+
+  # the run as its job file recorded it (arbitrary.job.json, beside the model; seed included)
+  impasto run arbitrary.job.json
 
   impasto apply --model arbitrary.pt --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
 """
@@ -65,38 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_train_arbitrary)
 
 
-class _Log:
-    """Appends the held-out losses of each validation as one JSON line (a log, not an output:
-    a line per event, flushed, so a background run can be followed with ``tail -f``)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, TrainStep) and event.validation is not None:
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(event.validation) + "\n")
-
-
 def run_train_arbitrary(args: argparse.Namespace) -> int:
-    from impasto.events import broadcast
-    from impasto.fast.train_arbitrary import TrainingInterrupted, train_arbitrary
-    from impasto.jobs import JobInterrupted
-
     names = {f.name for f in dataclasses.fields(ArbitraryConfig)}
     config = ArbitraryConfig(**{k: v for k, v in vars(args).items() if k in names})
-    bar = None if args.quiet else ProgressBar("it")
-    log = _Log(args.log) if args.log is not None else None
-    try:
-        result = train_arbitrary(args.data, args.paintings, args.output, config, checkpoint=args.checkpoint,
-                                 resume=args.resume, on_event=broadcast(bar, log))
-    except TrainingInterrupted as stop:
-        raise JobInterrupted(f"{stop}; continue with --resume") from None
-    finally:
-        if bar is not None:
-            bar.close()
-    if not args.quiet:
-        val = result.validation[-1]["total"] if result.validation else float("nan")
-        print(f"saved {result.path} after {result.iterations} iterations in {result.seconds:.0f} s; "
-              f"held-out loss {val:.4g}", file=sys.stderr)
-    return EXIT_OK if result.complete else EXIT_CANCELLED
+    job = ArbitraryJob(args.data, args.paintings, args.output, config, args.checkpoint, args.resume, args.log)
+    return run_job(job, quiet=args.quiet)

@@ -17,9 +17,9 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a job file (transfer, train or apply) written by an earlier run",
-                       description="Run the job a job file describes: the kind (transfer, train, apply), its "
-                       "inputs, outputs and settings, seed included.", epilog=EXAMPLES,
+    p = sub.add_parser("run", help="run a job file (transfer, train, train-arbitrary, apply) written by an earlier "
+                       "run", description="Run the job a job file describes: the kind (transfer, train, "
+                       "train-arbitrary, apply), its inputs, outputs and settings, seed included.", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("job", type=Path, help="a job file (*.job.json, or job.json in a run folder)")
     p.add_argument("-o", "--output", type=Path,

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from impasto import images, storage
+from impasto.config import PAINTING_HOLDOUT_PERCENT
 from impasto.errors import InputError, WeightsError
 from impasto.fast.conditional import BoundNet, ConditionalNet
 from impasto.fast.data import PHOTO_SUFFIXES, held_out
@@ -38,8 +39,6 @@ from impasto.vgg import VGG19, VGGWeights, deepest, load_weights
 
 FORMAT = "impasto-arbitrary"
 VERSION = 1
-#: Percentage of paintings held out by name: about 135 of the 1,349 in ../shared/data/paintings.
-PAINTING_HOLDOUT_PERCENT = 10.0
 # Paintings and photos are split by the same hash; a prefix keeps the two splits independent.
 _PAINTING_SALT = "painting:"
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from impasto import images, storage
-from impasto.config import TrainConfig, to_dict
+from impasto.config import TrainConfig, TrainingSettings, to_dict
 from impasto.errors import ImpastoError, InputError, WeightsError
 from impasto.events import Callback, CancelToken, TrainStep, is_cancelled
 from impasto.fast.data import Photos, batches
@@ -190,7 +190,8 @@ def load_training_state(path: Path, state: dict[str, Any], net: torch.nn.Module,
         raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
 
 
-def _runtime(config: TrainConfig) -> Runtime:
+def training_runtime(config: TrainingSettings) -> Runtime:
+    """The runtime a training runs under (``train`` and ``train_arbitrary``)."""
     runtime = resolve_runtime(config.device, config.precision)
     # fp16 training would need loss scaling; CUDA devices without bf16 train in float32.
     return Runtime(runtime.device, torch.float32) if runtime.dtype == torch.float16 else runtime
@@ -202,8 +203,13 @@ def check_model_path(path: str | os.PathLike[str]) -> Path:
     return storage.check_output_path(path, suffixes=(MODEL_SUFFIX,))
 
 
-def default_checkpoint(output: Path) -> Path:
-    return output.with_name(output.name + ".ckpt")
+def checkpoint_path(output: Path, checkpoint: str | os.PathLike[str] | None, used: bool) -> Path:
+    """The checkpoint file (default ``OUTPUT.ckpt``); where it will be ``used`` (written or read),
+    its folder is checked before any work."""
+    ckpt = Path(checkpoint) if checkpoint is not None else output.with_name(output.name + ".ckpt")
+    if used and not ckpt.parent.is_dir():
+        raise InputError(f"{ckpt}: folder {ckpt.parent} does not exist")
+    return ckpt
 
 
 def train(
@@ -230,9 +236,7 @@ def train(
     """
     config = config or TrainConfig()
     out = check_model_path(output)
-    ckpt = Path(checkpoint) if checkpoint is not None else default_checkpoint(out)
-    if (config.checkpoint_every or resume) and not ckpt.parent.is_dir():
-        raise InputError(f"{ckpt}: folder {ckpt.parent} does not exist")
+    ckpt = checkpoint_path(out, checkpoint, bool(config.checkpoint_every or resume))
     name = style_name or Path(style_image).stem
     style = images.resize_long_side(images.load_image(style_image), config.style_size)
     photos = Photos(data_dir, config.holdout_percent)
@@ -240,7 +244,7 @@ def train(
     preview_folder = Path(preview_dir) if preview_dir is not None else None
     if preview_folder is not None:
         preview_folder.mkdir(parents=True, exist_ok=True)
-    trainer = _Trainer(style, photos, config, _runtime(config))
+    trainer = _Trainer(style, photos, config, training_runtime(config))
     if resume:
         trainer.restore(ckpt, name)
     loop = _Loop(trainer, previews, preview_folder, ckpt, name, on_event, cancel)

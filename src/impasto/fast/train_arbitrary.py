@@ -19,23 +19,23 @@ policy (float32 input stage, never cast wholesale); the transformer trains under
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from impasto import images, storage
-from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, Device, TrainPrecision, check_int, to_dict
+from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, ArbitraryConfig, to_dict
 from impasto.errors import ImpastoError, InputError
-from impasto.events import Callback, CancelToken, TrainStep, is_cancelled
+from impasto.events import Callback, CancelToken, Event, TrainStep, is_cancelled
 from impasto.fast.arbitrary import (
-    PAINTING_HOLDOUT_PERCENT,
     ArbitraryModel,
     ArbitraryNet,
     Paintings,
@@ -43,70 +43,23 @@ from impasto.fast.arbitrary import (
     save_arbitrary,
 )
 from impasto.fast.data import Photos, batch_generator, centre_crop, random_crop
-from impasto.fast.model import MODEL_SUFFIX
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import STATISTIC_LAYERS, feature_statistics
-from impasto.fast.train import TrainingInterrupted, load_training_state, read_checkpoint
+from impasto.fast.train import (
+    TrainingInterrupted,
+    check_model_path,
+    checkpoint_path,
+    load_training_state,
+    read_checkpoint,
+    training_runtime,
+)
 from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
-from impasto.runtime import Runtime, check_device, resolve_runtime
+from impasto.runtime import Runtime
 from impasto.vgg import VGG19, deepest, load_weights
 
 CHECKPOINT_FORMAT = "impasto-arbitrary-checkpoint"
-
-
-@dataclass(frozen=True)
-class ArbitraryConfig:
-    """Settings of ``impasto train-arbitrary``. Ghiasi et al. train batches of 8 at 256 px for
-    4 million steps on 80,000 paintings; the defaults here suit a GPU-hour, and the width and
-    blocks were chosen by measured CPU latency (docs/arbitrary.md)."""
-
-    width: int = 8
-    blocks: int = 5
-    kernel: int = 5
-    iterations: int = 40_000
-    batch_size: int = 8
-    crop_size: int = 256
-    style_size: int = 256
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1.0
-    learning_rate: float = 1e-3
-    holdout_percent: float = 2.0
-    painting_holdout_percent: float = PAINTING_HOLDOUT_PERCENT
-    validation_photos: int = 4
-    validation_paintings: int = 4
-    validate_every: int = 100
-    checkpoint_every: int = 200
-    seed: int = 0
-    workers: int = 0
-    device: Device = "auto"
-    precision: TrainPrecision = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("width", "kernel", "iterations", "batch_size", "validation_photos", "validation_paintings"):
-            check_int(getattr(self, name), name.replace("_", "-"), 1)
-        for name in ("blocks", "validate_every", "checkpoint_every", "workers"):
-            check_int(getattr(self, name), name.replace("_", "-"), 0)
-        check_int(self.crop_size, "crop-size", 32)
-        check_int(self.style_size, "style-size", 32)
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise InputError(f"--{name.replace('_', '-')}: must be a non-negative number, got {value}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise InputError(f"--lr: must be positive, got {self.learning_rate}")
-        for name in ("holdout_percent", "painting_holdout_percent"):
-            if not 0 <= getattr(self, name) < 100:
-                raise InputError(f"--{name.replace('_', '-')}: must lie in [0, 100), got {getattr(self, name)}")
-        check_device(self.device)
-        if self.precision not in get_args(TrainPrecision):
-            raise InputError(f"--precision: {self.precision!r} is not one of {', '.join(get_args(TrainPrecision))}")
-        if self.kernel % 2 == 0:
-            raise InputError(f"--kernel: must be odd, got {self.kernel}")
-
-    @property
-    def architecture(self) -> Architecture:
-        return Architecture(self.width, self.blocks, self.kernel)
+# The settings that split photos and paintings into training and held-out: a resumed run keeps them.
+SPLIT_SETTINGS = ("holdout_percent", "painting_holdout_percent")
 
 
 @dataclass
@@ -178,7 +131,8 @@ class _Trainer:
         self.vgg = runtime.vgg(VGG19(load_weights(), deepest(layers)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.net = ArbitraryNet(config.architecture, config.style_size).to(runtime.device)
+            arch = Architecture(config.width, config.blocks, config.kernel)
+            self.net = ArbitraryNet(arch, config.style_size).to(runtime.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate)
         self.weights = Weights(
             config.content_weight, config.style_weight, config.tv_weight,
@@ -227,6 +181,7 @@ class _Trainer:
         storage.save_torch({
             "format": CHECKPOINT_FORMAT, "version": 1, "iteration": self.iteration, "seconds": self.seconds,
             "architecture": self.net.arch.as_dict(), "style_size": self.net.style_size,
+            "split": {name: getattr(self.config, name) for name in SPLIT_SETTINGS},
             "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "history": self.history, "validation": self.validation,
         }, path)
@@ -234,17 +189,19 @@ class _Trainer:
     def restore(self, path: Path) -> None:
         state = read_checkpoint(path, CHECKPOINT_FORMAT, "an arbitrary-style training checkpoint")
         arch = self.net.arch.as_dict()
-        if state.get("architecture") != arch or state.get("style_size") != self.net.style_size:
+        if state.get("architecture") != arch:
             raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
+        if state.get("style_size") != self.net.style_size:
+            raise InputError(f"--style-size: {path} was trained at {state.get('style_size')}, not "
+                             f"{self.net.style_size}")
+        # Checkpoints written before the split was recorded have none to compare.
+        for name, value in (state.get("split") or {}).items():
+            if getattr(self.config, name) != value:
+                raise InputError(f"--{name.replace('_', '-')}: {path} was trained with {value}, not "
+                                 f"{getattr(self.config, name)} (its held-out files must stay held out)")
         load_training_state(path, state, self.net, self.optimizer)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
-
-
-def _runtime(config: ArbitraryConfig) -> Runtime:
-    runtime = resolve_runtime(config.device, config.precision)
-    # fp16 would need loss scaling; devices without bf16 train in float32.
-    return Runtime(runtime.device, torch.float32) if runtime.dtype == torch.float16 else runtime
 
 
 def validation_set(photos: Photos, paintings: Paintings, config: ArbitraryConfig) -> tuple[Tensor, Tensor]:
@@ -277,12 +234,12 @@ def train_arbitrary(
     checkpoint and the model as trained so far; KeyboardInterrupt writes the checkpoint only.
     """
     config = config or ArbitraryConfig()
-    out = storage.check_output_path(output, suffixes=(MODEL_SUFFIX,))
-    ckpt = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".ckpt")
+    out = check_model_path(output)
+    ckpt = checkpoint_path(out, checkpoint, bool(config.checkpoint_every or resume))
     photos = Photos(photo_dir, config.holdout_percent)
     paintings = Paintings(painting_dir, config.painting_holdout_percent)
     held_photos, held_paintings = validation_set(photos, paintings, config)
-    trainer = _Trainer(config, _runtime(config))
+    trainer = _Trainer(config, training_runtime(config))
     if resume:
         trainer.restore(ckpt)
     complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
@@ -330,9 +287,23 @@ def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[T
     return trainer.iteration >= config.iterations
 
 
+class ValidationLog:
+    """Appends the held-out losses of each validation to a JSON-lines file: a log, not an output
+    (one line per validation, flushed, so that a background run can be followed with ``tail -f``,
+    and a resumed run continues the same file)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TrainStep) and event.validation is not None:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(event.validation) + "\n")
+
+
 def _training_info(trainer: _Trainer, photos: Photos, paintings: Paintings) -> dict[str, Any]:
     return {
-        "settings": to_dict(trainer.config),  # type: ignore[arg-type]
+        "settings": to_dict(trainer.config),
         "iterations": trainer.iteration,
         "seconds": round(trainer.seconds, 1),
         "validation": trainer.validation,
