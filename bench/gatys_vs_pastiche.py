@@ -4,12 +4,19 @@ time (not a test).
 Every tool runs the objective of Gatys et al. (2016) with the same original VGG-19 weights, the
 same images and L-BFGS (history 100, one evaluation per step): content on relu4_2, style on
 relu1_1 ... relu5_1 (w_l = 1/5), α/β = 1e-3. pastiche runs at its best documented settings for
-that objective, at the objective's natural scale: its loss is cw·mean((F−P)²) + Σ w_l·mean((G/M −
-A/M)²), which is the paper's exactly when cw = α·N·M/2 (N, M of relu4_2 at the working size) and
-w_l = β/20 = 50; its own default content weight 1 would put its L-BFGS on a 1e5-times different
-gradient scale, which is not a fair baseline. Both start from white noise (each tool's own:
-pastiche's unit normal noise, impasto's ±1 grey level around the mean colour) or from the photo,
-with seed 0.
+that objective, at the objective's natural scale: its loss is cw·c·mean((F−P)²) + Σ w_l·mean((G/M −
+A/M)²), which is the paper's exactly when the content weight cw = α·N·M/2 (N, M of relu4_2 at the
+working size), its content-layer weight c = 1 (its default is 0.01) and w_l = β/20 = 50; its own
+default content weight 1 would put its L-BFGS on a 1e5-times different gradient scale, which is
+not a fair baseline. Both tools read the same two files: the photo and the painting resized once
+(long side ``--size``, impasto's antialiased resize) and saved as PNG, so neither resamples them
+(pastiche would otherwise resize with plain bilinear and match the painting's area rather than
+its long side, which changes the targets). On those files pastiche's own loss equals
+``impasto.evaluate`` to four digits (checked on both tools' outputs, 2026-11-30).
+
+Both start from white noise (each tool's own: pastiche's unit normal noise in its mean-subtracted
+0-255 space, impasto's ±1 grey level around the mean colour: the same noise in distribution) or
+from the photo, with seed 0.
 
 Each run saves its image every ``--every`` iterations; the wall time of a snapshot is its file's
 modification time minus the moment the command was launched (imports, weights and targets
@@ -39,8 +46,8 @@ from impasto.runtime import describe_cpu
 from impasto.vgg import CHANNELS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
-CONTENT = SHARED / "content" / "tubingen.jpg"
-STYLE = SHARED / "style" / "starry_night.jpg"
+PHOTO = SHARED / "content" / "tubingen.jpg"
+PAINTING = SHARED / "style" / "starry_night.jpg"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MILESTONES = (100, 200, 300)
 
@@ -52,6 +59,15 @@ def pastiche_weights(size: tuple[int, int], alpha: float, beta: float) -> tuple[
     return alpha * n * m / 2, [beta / (4 * len(STYLE_LAYERS))] * len(STYLE_LAYERS)
 
 
+def prepare_inputs(size: int, folder: Path) -> tuple[Path, Path]:
+    """The photo and the painting at long side ``size``, as PNG files both tools read unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = folder / "content.png", folder / "style.png"
+    for source, path in zip((PHOTO, PAINTING), paths, strict=True):
+        images.save_image(images.resize_long_side(images.load_image(source), size), path)
+    return paths
+
+
 def pastiche_command(args: argparse.Namespace, init: str, folder: Path, size: tuple[int, int]) -> list[str]:
     config = impasto.TransferConfig()
     cw, sw = pastiche_weights(size, config.content_weight, config.style_weight)
@@ -60,13 +76,15 @@ def pastiche_command(args: argparse.Namespace, init: str, folder: Path, size: tu
     return [exe, *start, "--seed", "0", "--size", str(args.size), "--num-steps", str(args.iterations),
             "--optimizer", "lbfgs", "--content-layers", "block4_relu2",
             "--style-layers", *(f"block{n[4]}_relu{n[6]}" for n in STYLE_LAYERS), "--content-weight", repr(cw),
-            "--style-layer-weights", *map(repr, sw), "--content", str(CONTENT), "--styles", str(STYLE),
+            "--content-layer-weights", "1.0", "--style-layer-weights", *map(repr, sw), "--style-size", str(args.size),
+            "--content", str(args.content), "--styles", str(args.style),
             "--workspace", str(folder), "--workspace-step", str(args.every), "--output", str(folder / "final.png"),
             "--no-verbose"]
 
 
 def impasto_command(args: argparse.Namespace, init: str, folder: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "impasto", "transfer", str(CONTENT), str(STYLE), "-o", str(folder / "final.png"),
+    return [sys.executable, "-m", "impasto", "transfer", str(args.content), str(args.style),
+            "-o", str(folder / "final.png"),
             "--size", str(args.size), "--seed", "0", "--init", init, "--snapshot-every", str(args.every),
             "--snapshot-dir", str(folder), "--history", str(folder / "history.json"), "--quiet", *extra]
 
@@ -104,14 +122,15 @@ def timed(cmd: list[str], folder: Path) -> dict:
     return {"wall": wall, "snapshots": sorted(snaps)}
 
 
-def score(run: dict, shape: tuple[int, int], config: impasto.TransferConfig) -> None:
+def score(run: dict, shape: tuple[int, int], config: impasto.TransferConfig, args: argparse.Namespace) -> None:
     """The paper's loss (float32, final size) of each snapshot and of the output."""
     points = []
     for iteration, seconds, path in run["snapshots"]:
         image = images.resize_to(images.load_image(path), *shape)
-        points.append((iteration, seconds, impasto.evaluate(image, CONTENT, STYLE, config).as_floats()["total"]))
+        loss = impasto.evaluate(image, args.content, args.style, config).as_floats()["total"]
+        points.append((iteration, seconds, loss))
     run["curve"] = points
-    run["final"] = impasto.evaluate(run["folder"] / "final.png", CONTENT, STYLE, config).as_floats()["total"]
+    run["final"] = impasto.evaluate(run["folder"] / "final.png", args.content, args.style, config).as_floats()["total"]
     del run["snapshots"]
 
 
@@ -198,7 +217,8 @@ def main() -> None:
                         help="extra arguments of the 'impasto defaults' run (none: the defaults)")
     args = parser.parse_args()
     config = impasto.TransferConfig(size=args.size)
-    shape = tuple(images.resize_long_side(images.load_image(CONTENT), args.size).shape[-2:])
+    args.content, args.style = prepare_inputs(args.size, args.out)
+    shape = tuple(images.load_image(args.content).shape[-2:])
     print(f"CPU: {describe_cpu()}", file=sys.stderr)
     all_results: dict[str, dict[str, dict]] = {}
     for init in args.inits:
@@ -206,7 +226,7 @@ def main() -> None:
         for name, (cmd, folder) in runs(args, init, shape).items():
             results[name] = {**timed(cmd, folder), "folder": folder, "command": cmd}
         for run in results.values():
-            score(run, shape, config)
+            score(run, shape, config, args)
         all_results[init] = results
     lines = [f"CPU: {describe_cpu()}; {shape[1]}x{shape[0]}, snapshots every {args.every} iterations", ""]
     for init, results in all_results.items():
