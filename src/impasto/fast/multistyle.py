@@ -361,7 +361,7 @@ def _default_mix(model: MultiStyleModel, mix: str | None) -> tuple[tuple[str, fl
 def resolve(style: str, mix: str | None = None, strength: float = 1.0) -> FastModel:
     """The network ``impasto apply`` runs: ``style`` a model file (with ``mix`` naming styles of a
     multi-style one), a shipped style's name, or a mix of the styles of one shipped multi-style model."""
-    if fast_model._is_path(style):
+    if not _is_mix(style) and fast_model._is_path(style):
         path = Path(style)
         record = load_torch(path, os.fsdecode(path), "model file") if path.is_file() else None
         if isinstance(record, Mapping) and record.get("format") == FORMAT:
@@ -385,6 +385,11 @@ def resolve(style: str, mix: str | None = None, strength: float = 1.0) -> FastMo
         raise InputError(f"--style: {', '.join(sorted(wanted))} are not in one multi-style model; only the styles of "
                          "one model mix")
     raise InputError(f"unknown style {unknown[0]!r} ({what}); give a model file with --model")
+
+
+def _is_mix(spec: str) -> bool:
+    """Whether a --style names styles ("a:0.7,b:0.3") rather than a file (which may hold those characters)."""
+    return (":" in spec or "," in spec) and "/" not in spec and os.sep not in spec and not Path(spec).exists()
 
 
 def _one_style(model: FastModel, strength: float) -> FastModel:
