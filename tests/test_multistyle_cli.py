@@ -253,3 +253,11 @@ def test_train_errors_are_one_line(tmp_path: Path, photo_dir: Path, small_pair, 
                        *rest)
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_multistyle_training_job_round_trips_through_its_file(tmp_path: Path) -> None:
+    from impasto.jobs import MultiTrainJob, from_record, to_record
+
+    job = MultiTrainJob((tmp_path / "a.jpg", tmp_path / "b.jpg"), tmp_path / "photos", tmp_path / "m.pt",
+                        train_config("gatys", width=8), ("a", "b"), tmp_path / "base.pt", resume=True)
+    assert from_record(json.loads(json.dumps(to_record(job)))) == job
