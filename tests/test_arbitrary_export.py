@@ -125,7 +125,7 @@ def test_apply_errors_are_one_line(tmp_path: Path, model_file: Path, small_pair,
                        "--style-weights", "1", "2")
     one_line_error(code, err, "--style-weights: 2 weights given for 1 style images")
     code, _, err = run(capsys, "apply", "--model", tmp_path / "one.pt", content, "-o", out, "--strength", "0.5")
-    one_line_error(code, err, "--strength: needs --style-image")
+    one_line_error(code, err, "is a one-style network, which has no strength")
     assert not out.exists()
 
 

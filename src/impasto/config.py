@@ -288,7 +288,8 @@ class TrainConfig(TrainingSettings):
       its short side to 256 by default).
     * ``variant``: the paper's network is "johnson"; "fast" halves its channels, "lite" (the
       shipped models') quarters them, with 5x5 edge convolutions and blocks at 1/8 scale.
-      ``width`` (channels of the first layer) and ``blocks`` (residual blocks) override it.
+      ``width`` (channels of the first layer), ``blocks`` (residual blocks) and ``kernel`` (the
+      edge convolutions' size) override it.
     * the first ``previews`` held-out photos give the validation loss and preview images.
 
     The settings every training shares, and their defaults, are ``TrainingSettings``'.
@@ -297,6 +298,7 @@ class TrainConfig(TrainingSettings):
     variant: FastVariant = "johnson"
     width: int | None = None
     blocks: int | None = None
+    kernel: int | None = None
     objective: TrainObjective = "relative"
     content_layers: tuple[str, ...] = JOHNSON_CONTENT_LAYERS
     style_layers: tuple[str, ...] = FAST_STYLE_LAYERS
@@ -315,6 +317,10 @@ def validate_train(config: TrainConfig) -> None:
         check_int(config.width, "width")
     if config.blocks is not None:
         check_int(config.blocks, "blocks", minimum=0)
+    if config.kernel is not None:
+        check_int(config.kernel, "kernel")
+        if config.kernel % 2 == 0:
+            raise InputError(f"--kernel: must be odd, got {config.kernel}")
     check_int(config.previews, "previews", minimum=0)
     check_int(config.preview_every, "preview-every", minimum=0)
     for kind in ("content", "style"):
@@ -401,7 +407,10 @@ Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
 class ApplyConfig:
     """Settings of stylising photos and videos with a trained network (``impasto apply``).
 
-    ``style`` is a shipped style's name or a model file's path. ``size`` resizes each input to
+    ``style`` is a shipped style's name, a mix of the named styles of a shipped multi-style model
+    ("a:0.7,b:0.3"), or a model file's path; ``mix`` picks the styles inside a multi-style model
+    file (a name or such a mix). ``strength`` moves a multi-style or arbitrary-style network's
+    γ/β from the identity (0: the photo) to the style's (1). ``size`` resizes each input to
     that long side first (None: as it is); ``batch_size`` frames, or consecutive photos of one
     size, go through the network together. ``temporal`` (videos) blends each frame's output with
     the previous one warped by optical flow, against flicker; false stylises frames one by one.
@@ -418,6 +427,7 @@ class ApplyConfig:
     style_images: tuple[Path, ...] = ()
     style_weights: tuple[float, ...] | None = None
     strength: float = 1.0
+    mix: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.style, str) or not self.style:
@@ -439,8 +449,9 @@ def _check_style_images(config: ApplyConfig) -> None:
             raise InputError(f"--style-weights: must be non-negative with a positive sum, got {config.style_weights}")
     if not (isinstance(config.strength, (int, float)) and 0 <= config.strength <= 1):
         raise InputError(f"--strength: must lie in [0, 1], got {config.strength}")
-    if config.strength != 1 and not config.style_images:
-        raise InputError("--strength: needs --style-image (an arbitrary-style model)")
+    # Whether the network can take a strength (a one-style network cannot) is known once it is read.
+    if config.mix is not None and config.style_images:
+        raise InputError("--style: names styles of a multi-style model; not with --style-image")
 
 
 Config = TypeVar("Config", TransferConfig, TrainConfig, ArbitraryConfig, ApplyConfig)

@@ -119,6 +119,29 @@ class ArbitraryJob:
 
 
 @dataclass(frozen=True)
+class MultiTrainJob:
+    """``impasto train A.jpg B.jpg …``: one multi-style network for several paintings (Dumoulin et
+    al. 2017); with ``base`` (``--add-style --model BASE.pt``) only the new paintings' style
+    vectors train, the convolutions of ``base`` frozen."""
+
+    kind: ClassVar[str] = "train-multistyle"
+
+    style_images: tuple[Path, ...]
+    data: Path
+    output: Path
+    config: TrainConfig = field(default_factory=TrainConfig)
+    names: tuple[str, ...] | None = None
+    base: Path | None = None
+    preview_dir: Path | None = None
+    checkpoint: Path | None = None
+    resume: bool = False
+
+    @property
+    def job_file(self) -> Path:
+        return storage.job_path(self.output)
+
+
+@dataclass(frozen=True)
 class ApplyJob:
     """``impasto apply``: photos, videos and folders through a trained network."""
 
@@ -133,11 +156,13 @@ class ApplyJob:
         return storage.job_path(self.output)
 
 
-Job = TransferJob | TrainJob | ArbitraryJob | ApplyJob
-KINDS: dict[str, type[TransferJob] | type[TrainJob] | type[ArbitraryJob] | type[ApplyJob]] = {
-    "transfer": TransferJob, "train": TrainJob, "train-arbitrary": ArbitraryJob, "apply": ApplyJob,
+Job = TransferJob | TrainJob | ArbitraryJob | MultiTrainJob | ApplyJob
+KINDS: dict[str, type[TransferJob] | type[TrainJob] | type[ArbitraryJob] | type[MultiTrainJob] | type[ApplyJob]] = {
+    "transfer": TransferJob, "train": TrainJob, "train-arbitrary": ArbitraryJob, "train-multistyle": MultiTrainJob,
+    "apply": ApplyJob,
 }
-CONFIGS = {"transfer": TransferConfig, "train": TrainConfig, "train-arbitrary": ArbitraryConfig, "apply": ApplyConfig}
+CONFIGS = {"transfer": TransferConfig, "train": TrainConfig, "train-arbitrary": ArbitraryConfig,
+           "train-multistyle": TrainConfig, "apply": ApplyConfig}
 
 
 def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None = None) -> Outcome:
@@ -148,6 +173,8 @@ def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None =
         return _run_train(job, on_event, cancel)
     if isinstance(job, ArbitraryJob):
         return _run_arbitrary(job, on_event, cancel)
+    if isinstance(job, MultiTrainJob):
+        return _run_train_multistyle(job, on_event, cancel)
     return _run_apply(job, on_event, cancel)
 
 
@@ -208,7 +235,7 @@ def with_output(job: Job, output: Path) -> Job:
     if isinstance(job, TransferJob):
         return dataclasses.replace(job, output=output, run_dir=None, history=None, snapshot_dir=None,
                                    snapshot_every=0)
-    if isinstance(job, TrainJob):
+    if isinstance(job, (TrainJob, MultiTrainJob)):
         return dataclasses.replace(job, output=output, preview_dir=None, checkpoint=None)
     if isinstance(job, ArbitraryJob):
         return dataclasses.replace(job, output=output, checkpoint=None, log=None)
@@ -330,6 +357,28 @@ def _trained(job: TrainJob | ArbitraryJob, output: Path, result: Any) -> Outcome
     return Outcome([output, job.job_file], result.complete,
                    f"{state} {output} after {result.iterations} iterations in {result.seconds:.0f} s; "
                    f"held-out loss {val:.4g}", result)
+
+
+def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
+    from impasto.fast.train import TrainingInterrupted, check_model_path
+    from impasto.fast.train_multistyle import train_multistyle
+
+    output = check_model_path(job.output)
+    try:
+        result = train_multistyle(list(job.style_images), job.data, output, job.config,
+                                  names=list(job.names) if job.names else None, base=job.base,
+                                  preview_dir=job.preview_dir, checkpoint=job.checkpoint, resume=job.resume,
+                                  on_event=on_event, cancel=cancel)
+    except TrainingInterrupted as stop:
+        raise JobInterrupted(f"{stop}; continue with --resume") from None
+    summary = {"iterations": result.iterations, "seconds": round(result.seconds, 1), "complete": result.complete,
+               "styles": result.model.names, "validation": result.validation[-1] if result.validation else None}
+    storage.write_json(job.job_file, to_record(job, summary))
+    val = result.validation[-1]["total"] if result.validation else float("nan")
+    state = "saved" if result.complete else "cancelled; saved the network as trained so far to"
+    return Outcome([output, job.job_file], result.complete,
+                   f"{state} {output} ({len(result.model.names)} styles) after {result.iterations} iterations in "
+                   f"{result.seconds:.0f} s; held-out loss {val:.4g}", result)
 
 
 def _run_apply(job: ApplyJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from impasto.config import (
     train_config,
 )
 from impasto.errors import InputError
-from impasto.jobs import ApplyJob, TrainJob
+from impasto.jobs import ApplyJob, MultiTrainJob, TrainJob
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -30,6 +31,10 @@ examples:
   # the smaller network, shorter; continue later with --resume and more --iterations
   impasto train scream.jpg --data photos/ -o scream.pt --variant fast --iterations 1000
   impasto train scream.jpg --data photos/ -o scream.pt --variant fast --iterations 2000 --resume
+
+  # one network for several paintings (Dumoulin et al. 2017), then a sixth painting's vector only
+  impasto train starry_night.jpg the_scream.jpg shipwreck.jpg -o multi.pt --data photos/ --width 16 --kernel 5
+  impasto train --add-style composition_vii.jpg --model multi.pt -o multi6.pt --data photos/ --iterations 2500
 """
 
 APPLY_EXAMPLES = """\
@@ -42,20 +47,26 @@ examples:
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
   impasto apply --model arbitrary.pt --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
   impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg --style-weights 0.7 0.3 photos/ -o out/
+  impasto apply --model multi.pt --style starry_night photo.jpg -o out.jpg --strength 0.6
+  impasto apply --model multi.pt --style starry_night:0.7,the_scream:0.3 photo.jpg -o blend.jpg
 """
 
 EXPORT_EXAMPLES = """\
 examples:
   impasto export scream.pt -o scream.onnx                          # any input size
   impasto export starry_night -o starry_720p.onnx --height 720 --width 1280
+  impasto export multi.pt --style the_scream -o scream.onnx       # one style of a multi-style model
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("train", help="train a fast style network for one painting (Johnson et al. 2016)",
+    p = sub.add_parser("train", help="train a fast style network for one painting or several (Johnson et al. 2016; "
+                       "Dumoulin et al. 2017)",
                        description="Train a feed-forward network that repaints any photo in one painting's style "
-                       "in one pass (Johnson, Alahi & Fei-Fei 2016). Defaults come from TrainConfig.",
+                       "in one pass (Johnson, Alahi & Fei-Fei 2016); for several paintings, one network with a "
+                       "learned style vector per painting (Dumoulin, Shlens & Kudlur 2017); with --add-style, only "
+                       "a new painting's vector for an existing multi-style model. Defaults come from TrainConfig.",
                        epilog=TRAIN_EXAMPLES, formatter_class=formatter)
     add_train_arguments(p)
     p.set_defaults(run=run_train)
@@ -65,13 +76,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_apply_arguments(p)
     p.set_defaults(run=run_apply)
     p = sub.add_parser("styles", help="list the shipped fast styles", description="List the shipped fast styles "
-                       "and how each was trained.")
+                       "(or a model file's) and how each was trained.")
+    p.add_argument("--model", type=Path, help="list this model file's styles instead of the shipped ones")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per style with its objective")
     p.set_defaults(run=run_styles)
     p = sub.add_parser("export", help="export a fast style network to ONNX (onnxruntime, OpenCV dnn)",
                        description="Write a network as an ONNX graph: RGB float32 in [0, 1], NCHW, in and out.",
                        epilog=EXPORT_EXAMPLES, formatter_class=formatter)
     p.add_argument("model", help="a model file, or a shipped style's name")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--style", help="a multi-style model's style, or a mix NAME:W,NAME:W, baked into the graph")
     p.add_argument("--height", type=int, help="fix the input height (default: any size)")
     p.add_argument("--width", type=int, help="fix the input width (default: any size)")
     p.set_defaults(run=run_export)
@@ -79,21 +93,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
-    p.add_argument("style_image", type=Path, help="the painting")
+    p.add_argument("style_images", type=Path, nargs="*", metavar="PAINTING",
+                   help="the painting; several train one multi-style network together")
     p.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.pt)")
     p.add_argument("--data", type=Path, required=True, help="folder of training photos (.jpg, .png, .webp)")
-    p.add_argument("--name", help="the style's name stored in the model (default: the painting's file name)")
+    p.add_argument("--name", nargs="+", help="the styles' names stored in the model, one per painting (default: "
+                   "the paintings' file names)")
+    p.add_argument("--add-style", type=Path, nargs="+", metavar="PAINTING",
+                   help="train only these paintings' style vectors into the multi-style --model, its convolutions "
+                   "frozen (Dumoulin et al. 2017, §4)")
+    p.add_argument("--model", type=Path, help="the multi-style model that --add-style extends")
     g = p.add_argument_group("network")
     g.add_argument("--variant", choices=choices(FastVariant), default=d.variant,
                    help="johnson: the paper's 32/64/128 channels, 5 residual blocks, 9x9 edges; fast: 16/32/64, "
                    "5 blocks; lite: 8/16/32/64, 3 blocks at 1/8 scale, 5x5 edges, the fastest (default: %(default)s)")
     g.add_argument("--width", type=int, help="channels of the first layer (overrides the variant's)")
     g.add_argument("--blocks", type=int, help="residual blocks (overrides the variant's)")
+    g.add_argument("--kernel", type=int, help="size of the first and last convolutions (overrides the variant's)")
     g = p.add_argument_group("objective (defaults: relative / gatys; see TrainConfig)")
-    g.add_argument("--objective", choices=tuple(TRAIN_OBJECTIVES), default=d.objective,
+    g.add_argument("--objective", choices=tuple(TRAIN_OBJECTIVES),
                    help="relative: Johnson et al.'s layers, each term divided by its target's energy; gatys: "
                    "the batch average of the paper objective that `impasto transfer` minimises "
-                   "(default: %(default)s)")
+                   f"(default: {d.objective} for one painting; gatys, the only choice, for multi-style models)")
     g.add_argument("--content-weight", type=float, help=_preset_help("content_weight"))
     g.add_argument("--style-weight", type=float, help=_preset_help("style_weight"))
     g.add_argument("--tv-weight", type=float, help=_preset_help("tv_weight"))
@@ -133,10 +154,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, multistyle: bool = False) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"objective"}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names and v is not None}
-    return train_config(args.objective, **values)
+    return train_config(args.objective or ("gatys" if multistyle else TrainConfig().objective), **values)
 
 
 def _preset_help(name: str) -> str:
@@ -149,19 +170,39 @@ def _preset_help(name: str) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     output: Path = args.output
+    paintings: list[Path] = args.style_images
+    if args.add_style and paintings:
+        raise InputError("--add-style: give the new paintings after --add-style only, not also as PAINTING")
+    if args.add_style and args.model is None:
+        raise InputError("--add-style: needs --model MULTI.pt, the multi-style model to extend")
+    if args.model is not None and not args.add_style:
+        raise InputError("--model: only with --add-style (train a new model from PAINTING ... otherwise)")
+    if not paintings and not args.add_style:
+        raise InputError("train: give the painting (or several, or --add-style PAINTING --model MULTI.pt)")
+    multistyle = bool(args.add_style) or len(paintings) > 1
     preview_dir = args.preview_dir or output.with_name(output.stem + "_previews")
-    config = config_from_args(args)
+    config = config_from_args(args, multistyle)
     if not config.preview_every or not config.previews:
         preview_dir = None
-    job = TrainJob(args.style_image, args.data, output, config, args.name, preview_dir, args.checkpoint, args.resume)
+    if multistyle:
+        base = args.model.absolute() if args.model is not None else None
+        names = tuple(args.name) if args.name else None
+        job: TrainJob | MultiTrainJob = MultiTrainJob(tuple(args.add_style or paintings), args.data, output, config,
+                                                      names, base, preview_dir, args.checkpoint, args.resume)
+    else:
+        if args.name and len(args.name) != 1:
+            raise InputError(f"--name: {len(args.name)} names given for one painting")
+        name = args.name[0] if args.name else None
+        job = TrainJob(paintings[0], args.data, output, config, name, preview_dir, args.checkpoint, args.resume)
     return run_job(job, quiet=args.quiet)
 
 
 def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     d = ApplyConfig(style="-")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--style", help="a shipped style (see `impasto styles`)")
-    which.add_argument("--model", type=Path, help="a model file written by `impasto train`")
+    p.add_argument("--style", help="a shipped style (see `impasto styles`), or a mix of a multi-style model's "
+                   "styles NAME:WEIGHT,NAME:WEIGHT (weights normalised to sum to 1); with --model MULTI.pt, the "
+                   "style or mix inside that file")
+    p.add_argument("--model", type=Path, help="a model file written by `impasto train`")
     p.add_argument("photos", type=Path, nargs="+", metavar="INPUT",
                    help="photos, videos (.mp4, .mov, .avi, .mkv, .m4v) or folders of them")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -182,28 +223,43 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
                    help="a painting to apply; repeat to mix several")
     g.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="one per --style-image (default: equal)")
     g.add_argument("--strength", type=float, default=d.strength,
-                   help="0 = the photo, 1 = the painting's full style (default: %(default)s)")
+                   help="multi-style and arbitrary-style models: 0 = the photo, 1 = the full style, in between "
+                   "γ/β interpolated toward the identity (default: %(default)s)")
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    if args.model is None and args.style is None:
+        raise InputError("apply: give --style NAME or --model FILE")
     # A model file by its absolute path, so that the job file runs from any folder.
     style = str(args.model.absolute()) if args.model is not None else args.style
+    mix = args.style if args.model is not None else None
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
     config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size, args.temporal,
-                         paintings, weights, args.strength)
+                         paintings, weights, args.strength, mix)
     return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet)
 
 
 def run_styles(args: argparse.Namespace) -> int:
     from impasto.fast.model import available_styles, load_model
+    from impasto.fast.multistyle import describe, describe_file, shipped_multistyle, shipped_styles
 
-    names = available_styles()
-    if not names:
+    if args.json:
+        print(json.dumps(describe_file(args.model) if args.model else shipped_styles(), indent=2))
+        return EXIT_OK
+    if args.model is not None:
+        entries, names = describe_file(args.model), []
+    else:
+        entries, names = [e for m in shipped_multistyle() for e in describe(m)], available_styles()
+    if not names and not entries:
         print("no fast styles are installed; train one with `impasto train` and apply it with --model")
         return EXIT_OK
     print("| style | network | iterations | training | held-out loss |")
     print("|---|---|---|---|---|")
+    for entry in entries:
+        loss = (entry.get("training") or {}).get("validation")
+        print(f"| {entry['name']} | {entry['architecture']} | {entry.get('iterations') or '-'} | {entry['kind']} "
+              f"| {f'{loss:.4g}' if isinstance(loss, float) else '-'} |")
     for name in names:
         model = load_model(name)
         info, arch = model.training, model.architecture
@@ -217,10 +273,10 @@ def run_styles(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from impasto.fast.backends import export_onnx
-    from impasto.fast.model import load_model
+    from impasto.fast.multistyle import resolve
 
     if args.output.suffix.lower() != ".onnx":
         raise InputError(f"{args.output}: the output must end in .onnx")
-    data = export_onnx(load_model(args.model), args.output, height=args.height, width=args.width)
+    data = export_onnx(resolve(args.model, args.style), args.output, height=args.height, width=args.width)
     print(f"wrote {args.output} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
     return EXIT_OK

@@ -8,7 +8,10 @@ trained once, then stylising a photo in one pass.
 * ``stylize``: a batch of images through a network; ``apply``: files, folders and videos;
 * any painting (Ghiasi et al. 2017): ``conditional`` (the transformer with conditional instance
   normalisation), ``style_code`` (the style predictor), ``arbitrary`` (model files, the held-out
-  paintings, ``bind``), ``train_arbitrary``.
+  paintings, ``bind``), ``train_arbitrary``;
+* one network, many named styles (Dumoulin et al. 2017): ``multistyle`` (the style-vector table,
+  model files, mixes, strength, ``resolve`` for ``apply``), ``train_multistyle`` (joint training
+  and ``--add-style``).
 
 >>> from impasto.fast import load_model, stylize
 >>> model = load_model("starry_night")          # a shipped style, or a model file's path

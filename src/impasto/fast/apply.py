@@ -21,7 +21,7 @@ from impasto.config import ApplyConfig
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, is_cancelled
 from impasto.fast.backends import Backend, make_backend
-from impasto.fast.model import FastModel, load_model
+from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
 from impasto.video.frames import stylize_video
 from impasto.video.io import VIDEO_SUFFIXES, check_video_output, is_video
@@ -108,14 +108,15 @@ def apply(
 
 
 def _load(config: ApplyConfig) -> FastModel:
-    """The network to apply: a per-style model, or an arbitrary-style model bound to the style
-    images (their style code computed here, once per run)."""
+    """The network to apply: a per-style model, a style (or a mix) of a multi-style model, or an
+    arbitrary-style model bound to the style images (their style code computed here, once per run)."""
     from impasto.fast.arbitrary import bind_files, refuse_without_paintings
+    from impasto.fast.multistyle import resolve
 
     if config.style_images:
         return bind_files(config.style, config.style_images, config.style_weights, config.strength)
     refuse_without_paintings(config.style)
-    return load_model(config.style)
+    return resolve(config.style, config.mix, config.strength)
 
 
 def _apply_to_photos(

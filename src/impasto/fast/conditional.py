@@ -112,6 +112,14 @@ class ConditionalNet(nn.Module):
         half = sum(self.norm_channels)
         return torch.cat([torch.ones(1, half), torch.zeros(1, half + 3)], dim=1)
 
+    def toward_identity(self, gammabeta: Tensor, strength: float | Tensor) -> Tensor:
+        """Style vectors moved from the identity by ``strength`` (0: the photo; 1: the vectors
+        themselves): γ, β and the gain g interpolated together, so that a partial strength paints
+        with weakened normalisation parameters rather than fading pixels (Dumoulin et al. 2017,
+        §4, interpolate γ/β between styles the same way)."""
+        identity = self.identity().to(gammabeta.device, gammabeta.dtype)
+        return identity + strength * (gammabeta - identity)
+
     def split(self, gammabeta: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
         """The (γ, β) pair of each normalisation and the output gain from ``[γ..., β..., g]``."""
         if gammabeta.dim() != 2 or gammabeta.shape[1] != self.code_size:

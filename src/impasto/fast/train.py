@@ -65,10 +65,11 @@ class TrainingDiverged(ImpastoError):
 
 
 def architecture_of(config: TrainConfig) -> Architecture:
-    """The config's variant, with its width and number of blocks replaced where given."""
+    """The config's variant, with its width, number of blocks and edge kernel replaced where given."""
     base = architecture(config.variant)
     blocks = base.blocks if config.blocks is None else config.blocks
-    return dataclasses.replace(base, width=config.width or base.width, blocks=blocks)
+    return dataclasses.replace(base, width=config.width or base.width, blocks=blocks,
+                               kernel=config.kernel or base.kernel)
 
 
 class _Trainer:

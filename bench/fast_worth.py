@@ -1,0 +1,144 @@
+"""Benchmark: how many L-BFGS iterations a fast network's output is worth (issue 12, point 4;
+Johnson et al. 2016, Fig. 5) — not a test.
+
+For each style of a model with a recorded objective (a multi-style model, or a one-style model
+trained on the "gatys" objective) and each held-out photo, at each size: the network's output
+is scored on that style's objective by ``impasto.evaluate`` (float32), then ``impasto transfer
+--scales 1`` from white noise minimises the same objective (``Objective.transfer_config``), and
+the first iteration whose image scores lower, in float32 too, is what the network is worth.
+The transfer's own per-iteration losses (bf16 where the CPU has it, within 0.4 % of float32,
+docs/benchmarks.md) only locate the crossing: every image from a little before it is rescored in
+float32, so the reported iteration is the float32 one. ">N" means L-BFGS had not passed the
+network after the --max-iterations cap.
+
+`fast_latency.py --quality` compares the style term alone against a fixed 300-iteration
+transfer at the default objective; this script answers the issue's question on the objective
+the network was trained on, including its content and TV terms.
+
+    python bench/fast_worth.py multi.pt --photos 8 --sizes 256 512            # the real run (hours)
+    python bench/fast_worth.py multi.pt --photos 1 --sizes 64 --max-iterations 20 --style starry_night  # smoke
+
+Prints describe_cpu() and a Markdown table; --json writes every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import impasto
+from impasto import images
+from impasto.events import Iteration
+from impasto.fast.data import Photos
+from impasto.fast.model import FastModel
+from impasto.fast.multistyle import Objective, describe_file, resolve
+from impasto.fast.stylize import stylize
+from impasto.runtime import describe_cpu
+
+ROOT = Path(__file__).resolve().parents[2] / "shared"
+PAINTINGS = ROOT / "images" / "style"
+PHOTOS = ROOT / "data" / "photos"
+# Reported losses within this fraction of the target start the float32 rescoring.
+BRACKET = 0.02
+
+
+def first_passing_iteration(photo: torch.Tensor, painting: Path, objective: Objective, size: int, target: float,
+                            max_iterations: int) -> tuple[int | None, float, float]:
+    """The first L-BFGS iteration (from noise, one scale) whose float32 loss is below ``target``,
+    or None; the last iterate's float32 loss; the transfer's seconds."""
+    config = objective.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
+    iterates: list[tuple[int, float, torch.Tensor]] = []
+
+    def keep(event: Iteration) -> None:
+        iterates.append((event.step, event.losses["total"], event.image().detach().cpu().half()))
+
+    start = time.perf_counter()
+    impasto.transfer(photo, painting, config, keep)
+    seconds = time.perf_counter() - start
+    final = float(impasto.evaluate(iterates[-1][2].float(), photo, painting, config).total)
+    first = next((i for i, (_, loss, _) in enumerate(iterates) if loss <= target * (1 + BRACKET)), None)
+    if first is None:
+        return None, final, seconds
+    for step, _, image in iterates[max(0, first - 3):]:
+        if float(impasto.evaluate(image.float(), photo, painting, config).total) < target:
+            return step, final, seconds
+    return None, final, seconds
+
+
+def style_rows(model: FastModel, objective: Objective, painting: Path, photos: list[Path], sizes: list[int],
+               max_iterations: int) -> list[dict[str, Any]]:
+    rows = []
+    for size in sizes:
+        for path in photos:
+            photo = images.resize_long_side(images.load_image(path), size)
+            output = stylize(model, photo)
+            fast = float(impasto.evaluate(output, photo, painting, objective.transfer_config(size)).total)
+            worth, final, seconds = first_passing_iteration(photo, painting, objective, size, fast, max_iterations)
+            row = {"style": model.style, "size": size, "photo": path.name, "network_loss": fast,
+                   "worth": worth, "lbfgs_final_loss": final, "lbfgs_seconds": round(seconds, 1),
+                   "max_iterations": max_iterations}
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    return rows
+
+
+def styles_of(spec: str, only: list[str] | None, paintings: Path) -> list[tuple[FastModel, Objective, Path]]:
+    """(bound network, objective, painting) per style of the model; the painting by the style's
+    recorded file name, else ``<name>.jpg``, in --paintings."""
+    entries = describe_file(spec)
+    out = []
+    for entry in entries:
+        if only and entry["name"] not in only:
+            continue
+        if entry["objective"] is None:
+            sys.exit(f"{entry['name']}: no objective to score on ({entry.get('objective_reason')})")
+        objective = Objective.from_dict(entry["objective"], entry["name"])
+        model = resolve(spec, entry["name"] if entry["kind"] == "multi-style" else None)
+        painting = (entry.get("training") or {}).get("painting") or f"{entry['name']}.jpg"
+        out.append((model, objective, paintings / painting))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a multi-style model file, or a one-style model trained on 'gatys'")
+    parser.add_argument("--style", nargs="+", help="only these styles (default: all)")
+    parser.add_argument("--photos", type=int, default=8, help="held-out photos per style (default: %(default)s)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--max-iterations", type=int, default=300)
+    parser.add_argument("--data", type=Path, default=PHOTOS, help="the training photos (their held-out slice)")
+    parser.add_argument("--holdout-percent", type=float, default=2.0, help="as the training's (default: 2)")
+    parser.add_argument("--paintings", type=Path, default=PAINTINGS, help="folder of the paintings")
+    parser.add_argument("--json", type=Path, help="write every row here")
+    args = parser.parse_args()
+    print(describe_cpu(), f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
+    photos = Photos(args.data, args.holdout_percent).held_out[: args.photos]
+    rows = []
+    for model, objective, painting in styles_of(args.model, args.style, args.paintings):
+        rows += style_rows(model, objective, painting, photos, args.sizes, args.max_iterations)
+    print(f"CPU: {describe_cpu()}\n")
+    print("| style | size | photos | network loss (median) | L-BFGS iterations worth: median | min | each |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for style in dict.fromkeys(r["style"] for r in rows):
+        for size in args.sizes:
+            group = [r for r in rows if r["style"] == style and r["size"] == size]
+            worth = [r["worth"] if r["worth"] is not None else args.max_iterations + 1 for r in group]
+            each = ", ".join(str(r["worth"]) if r["worth"] is not None else f">{args.max_iterations}" for r in group)
+            def shown(value: float) -> str:
+                return f">{args.max_iterations}" if value > args.max_iterations else f"{value:g}"
+
+            print(f"| {style} | {size} | {len(group)} | {statistics.median(r['network_loss'] for r in group):.4g} "
+                  f"| {shown(statistics.median(worth))} | {shown(min(worth))} | {each} |")
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": describe_cpu(), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

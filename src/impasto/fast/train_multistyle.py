@@ -1,0 +1,305 @@
+"""Training a multi-style network (Dumoulin, Shlens & Kudlur 2017, §3): every painting's style
+vector and the shared convolutions together, or (``base``, ``impasto train --add-style``) only
+new paintings' vectors with the convolutions frozen (their §4: "a new style can be learned by
+training only its γ/β", 2,500 steps in the paper).
+
+Which style each image gets: image j of batch i is stylised with the trainable style number
+(i × batch_size + j) mod K, K trainable styles. Styles take turns in a fixed order, so every
+style gets the same share of images (to within one), each batch mixes min(batch size, K) of them
+(as Dumoulin et al.'s batches of random styles do), and the assignment depends on the iteration
+alone: a resumed run repeats an uninterrupted one batch for batch, as ``fast.data`` makes the
+photo crops do.
+
+The objective of each style is the paper's (Gatys et al. 2016, eq. 7; ``multistyle.Objective``),
+computed as ``impasto transfer`` computes it at the crop size: E_l = Σ (G - A)² / (4 N² M²) with
+A the painting's unnormalised Gram matrix and M the crop's positions, so that a network's output
+can be scored by ``impasto.evaluate`` on the very objective it was trained on. Departure: each
+image's loss is divided by its style's loss of a black image (``train._loss_scale``), so that
+paintings of very different Gram energy pull the shared convolutions alike; each style's own
+optimum is unchanged, the reported losses stay in the paper's units.
+
+Everything else is ``fast.train``'s: its loop, previews, checkpoints, resume, cancellation and
+runtime policy (the network under autocast, VGG-19 in the runtime's formats with a float32 input
+stage, never cast wholesale).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from impasto import images, storage
+from impasto.config import TrainConfig, to_dict
+from impasto.errors import InputError
+from impasto.events import Callback, CancelToken
+from impasto.fast.data import Photos
+from impasto.fast.multistyle import (
+    MultiStyleModel,
+    MultiStyleNet,
+    StyleEntry,
+    check_layout,
+    objective_of,
+    read_multistyle,
+    save_multistyle,
+)
+from impasto.fast.train import (
+    FINAL_WINDOW,
+    _Loop,
+    _loss_scale,
+    architecture_of,
+    check_model_path,
+    checkpoint_path,
+    load_training_state,
+    read_checkpoint,
+    training_runtime,
+)
+from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
+from impasto.runtime import Runtime
+from impasto.vgg import VGG19, deepest, load_weights
+
+CHECKPOINT_FORMAT = "impasto-multistyle-checkpoint"
+
+
+@dataclass
+class MultiTrainResult:
+    model: MultiStyleModel
+    path: Path
+    iterations: int
+    seconds: float
+    validation: list[dict[str, float]] = field(default_factory=list)
+    complete: bool = True
+
+
+def positions(layer: str, height: int, width: int) -> int:
+    """Spatial positions M of a VGG-19 layer's features for an input of ``height`` × ``width``
+    (each pooling halves a side, rounding down)."""
+    pools = int(layer[4]) if layer.startswith("pool") else int(layer[4]) - 1
+    for _ in range(pools):
+        height, width = height // 2, width // 2
+    return height * width
+
+
+def style_assignment(iteration: int, batch_size: int, trainable: list[int]) -> Tensor:
+    """The style index of each image of batch ``iteration`` (the module's docstring)."""
+    first = iteration * batch_size
+    return torch.tensor([trainable[(first + j) % len(trainable)] for j in range(batch_size)])
+
+
+class _Trainer:
+    """The state of one run, with the interface ``fast.train``'s loop drives."""
+
+    def __init__(self, paintings: list[Tensor], photos: Photos, config: TrainConfig, runtime: Runtime,
+                 base: MultiStyleModel | None) -> None:
+        self.config, self.runtime, self.photos = config, runtime, photos
+        self.target = objective_of(config)
+        self.layers = (*config.content_layers, *config.style_layers)
+        self.vgg = runtime.vgg(VGG19(load_weights(), deepest(self.layers)))
+        self.net, self.trainable = self._network(len(paintings), base)
+        self.net.to(runtime.device)
+        frozen = base is not None
+        params = [self.net.styles[i] for i in self.trainable] if frozen else list(self.net.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+        self.weights = Weights(config.content_weight, config.style_weight, config.tv_weight,
+                               dict(self.target.content_layers), dict(self.target.style_layers))
+        # Per trainable style: A_l / N_l for each style layer (the crop's M divides it per batch).
+        self.grams = dict(zip(self.trainable, (self._style_grams(p) for p in paintings), strict=True))
+        crop = {n: positions(n, config.crop_size, config.crop_size) for n in config.style_layers}
+        self.scales = {k: _loss_scale(config, self.weights, {n: g[n] / crop[n] for n in g})
+                       for k, g in self.grams.items()}
+        self.iteration, self.seconds = 0, 0.0
+        self.history: list[dict[str, Any]] = []
+
+    def _network(self, count: int, base: MultiStyleModel | None) -> tuple[MultiStyleNet, list[int]]:
+        if base is None:
+            arch = architecture_of(self.config)
+            check_layout(arch)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                return MultiStyleNet(arch, count), list(range(count))
+        net = copy.deepcopy(base.network).requires_grad_(False)
+        added = [net.add_style() for _ in range(count)]
+        for index in added:
+            net.styles[index].requires_grad_(True)
+        return net, added
+
+    def _style_grams(self, painting: Tensor) -> dict[str, Tensor]:
+        with torch.no_grad():
+            features = self.vgg(self.runtime.prepare(painting), self.config.style_layers)
+        return {n: gram_batch(f)[0] * (f.shape[-2] * f.shape[-1]) for n, f in features.items()}
+
+    def objective(self, photos: Tensor, styles: Tensor) -> tuple[dict[int, LossTerms], Tensor]:
+        """Each style's losses over its images of the batch, and the outputs."""
+        x = self.runtime.prepare(photos)
+        with torch.no_grad():
+            content = self.vgg(x, self.config.content_layers)
+        with self.runtime.autocast():
+            outputs = self.net(x, styles)
+        features = self.vgg(self.runtime.prepare(outputs.float()), self.layers)
+        terms = {}
+        for k in sorted(set(styles.tolist())):
+            rows = (styles == k).nonzero().flatten().to(outputs.device)
+            grams = {n: g / positions(n, *outputs.shape[-2:]) for n, g in self.grams[k].items()}
+            terms[k] = perceptual_objective({n: f[rows] for n, f in features.items()}, outputs[rows],
+                                            {n: c[rows] for n, c in content.items()}, grams, self.weights, "gatys")
+        return terms, outputs
+
+    def _record(self, terms: dict[int, LossTerms], counts: dict[int, int]) -> dict[str, Any]:
+        """Losses averaged over the images (paper units), and each style's total."""
+        total = sum(counts.values())
+        row: dict[str, Any] = {}
+        for k, t in terms.items():
+            for name, value in t.as_floats().items():
+                row[name] = row.get(name, 0.0) + value * counts[k] / total
+        row["styles"] = {str(k): t.as_floats()["total"] for k, t in terms.items()}
+        return row
+
+    def step(self, batch: Tensor) -> dict[str, float]:
+        self.net.train()
+        styles = style_assignment(self.iteration, batch.shape[0], self.trainable)
+        terms, _ = self.objective(batch, styles)
+        counts = {k: int((styles == k).sum()) for k in terms}
+        loss = sum(terms[k].total * self.scales[k] * counts[k] / batch.shape[0] for k in terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[union-attr]
+        self.optimizer.step()
+        self.iteration += 1
+        row = self._record(terms, counts)
+        self.history.append(row)
+        return {k: v for k, v in row.items() if k != "styles"}
+
+    def validate(self, previews: Tensor) -> tuple[dict[str, float], Tensor]:
+        """Held-out losses of every preview under every trainable style, and the previews as
+        (photos, 3, styles × H, W): the loop's strip then shows one row per style."""
+        self.net.eval()
+        count, k = previews.shape[0], len(self.trainable)
+        styles = torch.tensor(self.trainable).repeat_interleave(count)
+        with torch.no_grad():
+            terms, outputs = self.objective(previews.repeat(k, 1, 1, 1), styles)
+        row = self._record(terms, {s: count for s in terms})
+        losses = {n: v for n, v in row.items() if n != "styles"}
+        losses.update({f"total/{s}": v for s, v in row["styles"].items()})
+        h, w = outputs.shape[-2:]
+        grid = outputs.float().cpu().reshape(k, count, 3, h, w).permute(1, 2, 0, 3, 4).reshape(count, 3, k * h, w)
+        return losses, grid
+
+    def checkpoint(self, path: Path, names: str) -> None:
+        storage.save_torch({
+            "format": CHECKPOINT_FORMAT, "version": 1, "iteration": self.iteration, "seconds": self.seconds,
+            "architecture": self.net.arch.as_dict(), "styles": names, "trainable": self.trainable,
+            "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "history": self.history,
+        }, path)
+
+    def restore(self, path: Path, names: str) -> None:
+        state = read_checkpoint(path, CHECKPOINT_FORMAT, "an impasto multi-style training checkpoint")
+        arch = self.net.arch.as_dict()
+        if state.get("architecture") != arch:
+            raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
+        if state.get("styles") != names or state.get("trainable") != self.trainable:
+            raise InputError(f"{path}: checkpoint trained styles {state.get('styles')!r}, not {names!r}")
+        load_training_state(path, state, self.net, self.optimizer)
+        self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
+        self.history = list(state.get("history", []))
+
+
+def train_multistyle(
+    style_images: list[str | os.PathLike[str]],
+    data_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    *,
+    names: list[str] | None = None,
+    base: str | os.PathLike[str] | None = None,
+    preview_dir: str | os.PathLike[str] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_event: Callback | None = None,
+    cancel: CancelToken | None = None,
+) -> MultiTrainResult:
+    """Train one network for several paintings (or, with ``base`` a multi-style model file, only
+    the new paintings' vectors) on the photos of ``data_dir``; write the model to ``output``.
+
+    ``names`` default to the paintings' file names. Previews (a grid: a row per style, a column
+    per held-out photo), checkpoints (default ``OUTPUT.ckpt``), ``resume``, ``on_event`` and
+    ``cancel`` behave as in ``fast.train.train``.
+    """
+    config = config or TrainConfig()
+    out = check_model_path(output)
+    ckpt = checkpoint_path(out, checkpoint, bool(config.checkpoint_every or resume))
+    objective_of(config)  # refuses objectives without the paper's form before any loading
+    base_model = read_multistyle(base) if base is not None else None
+    names = _names(style_images, names, base_model)
+    paintings = [images.resize_long_side(images.load_image(p), config.style_size) for p in style_images]
+    photos = Photos(data_dir, config.holdout_percent)
+    previews = photos.previews(config.previews, config.crop_size) if config.previews else None
+    folder = Path(preview_dir) if preview_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    trainer = _Trainer(paintings, photos, config, training_runtime(config), base_model)
+    label = ",".join([*(base_model.names if base_model else []), *names])
+    if resume:
+        trainer.restore(ckpt, label)
+    loop = _Loop(trainer, previews, folder, ckpt, label, on_event, cancel)  # type: ignore[arg-type]
+    loop.run()
+    trainer.net.eval().requires_grad_(False)
+    model = _model(trainer, loop.validation, names, style_images, base_model, photos, str(out))
+    save_multistyle(model, out)
+    return MultiTrainResult(model, out, trainer.iteration, trainer.seconds, loop.validation,
+                            trainer.iteration >= config.iterations)
+
+
+def _names(style_images: list[str | os.PathLike[str]], names: list[str] | None,
+           base: MultiStyleModel | None) -> list[str]:
+    if not style_images:
+        raise InputError("train: at least one painting is needed")
+    if base is None and len(style_images) < 2:
+        raise InputError("train: a multi-style model needs at least two paintings (or --add-style to a model)")
+    chosen = list(names) if names else [Path(p).stem for p in style_images]
+    if len(chosen) != len(style_images):
+        raise InputError(f"--name: {len(chosen)} names given for {len(style_images)} paintings")
+    taken = base.names if base is not None else []
+    for i, name in enumerate(chosen):
+        if not name or any(c in name for c in ",:/\\") or name != name.strip():
+            raise InputError(f"--name: {name!r} cannot name a style (no commas, colons, slashes or outer spaces)")
+        if name in chosen[:i] or name in taken:
+            raise InputError(f"--name: two styles would be named {name!r}; give distinct names with --name")
+    return chosen
+
+
+def _model(trainer: _Trainer, validation: list[dict[str, float]], names: list[str],
+           style_images: list[str | os.PathLike[str]], base: MultiStyleModel | None, photos: Photos,
+           source: str) -> MultiStyleModel:
+    objective = trainer.target.as_dict()
+    entries = list(base.styles) if base is not None else []
+    last = validation[-1] if validation else {}
+    for index, name, painting in zip(trainer.trainable, names, style_images, strict=True):
+        recent = [row["styles"][str(index)] for row in trainer.history[-FINAL_WINDOW:] if str(index) in row["styles"]]
+        entries.append(StyleEntry(name, objective, {
+            "painting": os.fspath(Path(painting).name),
+            "how": "jointly with the convolutions" if base is None else "--add-style (convolutions frozen)",
+            "iterations": trainer.iteration,
+            "final_loss": sum(recent) / len(recent) if recent else None,
+            "validation": last.get(f"total/{index}"),
+            "settings": to_dict(trainer.config),
+        }))
+    info = dict(base.training) if base is not None else _run_info(trainer, photos)
+    return MultiStyleModel(trainer.net, entries, info, source)
+
+
+def _run_info(trainer: _Trainer, photos: Photos) -> dict[str, Any]:
+    return {
+        "settings": to_dict(trainer.config),
+        "iterations": trainer.iteration,
+        "seconds": round(trainer.seconds, 1),
+        "photos": len(photos.training),
+        "held_out": len(photos.held_out),
+        "device": str(trainer.runtime.device),
+        "precision": trainer.runtime.precision,
+        "torch": str(torch.__version__),
+    }
+
