@@ -12,6 +12,7 @@ from torch import Tensor
 from conftest import HtmlLinks
 from impasto import images
 from impasto.cli import main
+from impasto.config import TransferConfig
 from impasto.errors import InputError
 from impasto.research import report
 
@@ -233,7 +234,8 @@ def test_report_writes_figures_thumbnails_and_a_page_inside_the_run(tmp_path: Pa
     # the rest folded away.
     changed, rest = text.split("<details>")
     assert '<tr><td>size</td><td>64</td><td class="default">512</td></tr>' in changed
-    assert '<tr><td>iterations</td><td>12</td><td class="default">100</td></tr>' in changed
+    default = TransferConfig().iterations
+    assert f'<tr><td>iterations</td><td>12</td><td class="default">{default}</td></tr>' in changed
     assert "<td>optimizer</td><td>lbfgs</td>" in rest and "optimizer" not in changed
 
 

@@ -14,6 +14,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from impasto import images
+from impasto.config import TransferConfig
 from impasto.web import store
 from impasto.web.app import StudioSettings, create_app
 
@@ -113,7 +114,8 @@ def test_example_paintings_and_shipped_styles_are_chosen_by_name(client: TestCli
     assert fast.status_code == 201, fast.text
     assert fast.json()["settings"] == {"style": "the_scream", "preserve_color": True}
     options = client.get("/api/options").json()
-    assert options["defaults"]["optimise"]["iterations"] == 100 and options["limits"]["max_size"] == 256
+    assert options["defaults"]["optimise"]["iterations"] == TransferConfig().iterations
+    assert options["limits"]["max_size"] == 256
 
 
 # --- bad uploads -------------------------------------------------------------------------------
