@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -76,7 +77,9 @@ def test_native_bf16_is_chosen_only_where_measured_faster(monkeypatch) -> None:
 
 
 def test_the_bf16_probe_measures_a_ratio() -> None:
-    assert 0.05 < runtime._probe_speedup() < 20
+    # As an AVX2-only CPU (bf16 emulated) the ratio was 0.03; on bf16 CPUs 0.6 and 1.8.
+    ratio = runtime._probe_speedup()
+    assert math.isfinite(ratio) and ratio > 0
 
 
 def test_apply_config_errors() -> None:

@@ -55,7 +55,8 @@ class TransferConfig:
       objective and gradient, ``gatys.tiles``), when one pass would not fit ``max_memory`` GiB
       (default a quarter of the machine's RAM, ``gatys.memory``); "off" never tiles, a number
       of px fixes the tiles' side. At such scales L-BFGS keeps fewer pairs to fit the budget.
-    * ``precision`` "auto": bfloat16 on CPUs that compute it natively and on CUDA, except the
+    * ``precision`` "auto": bfloat16 on CUDA and on CPUs where it runs faster than float32
+      (``runtime.cpu_prefers_bf16``: native bf16 and a measured probe), except the
       input stage (preprocessing, conv1_1), which stays float32 so that steps smaller than a
       grey level still reach the network; results within 0.4 % of float32 runs (docs/benchmarks.md).
     """
