@@ -48,6 +48,16 @@ class Outcome:
     result: Any = field(repr=False, default=None)
 
 
+class _BesideOutput:
+    """A job whose re-runnable job file is written beside its one output (``OUT.job.json``)."""
+
+    output: Path
+
+    @property
+    def job_file(self) -> Path:
+        return storage.job_path(self.output)
+
+
 @dataclass(frozen=True)
 class TransferJob:
     """``impasto transfer``: the output (or ``run_dir/output.png``), and optionally the history
@@ -78,7 +88,7 @@ class TransferJob:
 
 
 @dataclass(frozen=True)
-class TrainJob:
+class TrainJob(_BesideOutput):
     """``impasto train``: a network for one painting, written to ``output`` (.pt)."""
 
     kind: ClassVar[str] = "train"
@@ -92,13 +102,9 @@ class TrainJob:
     checkpoint: Path | None = None
     resume: bool = False
 
-    @property
-    def job_file(self) -> Path:
-        return storage.job_path(self.output)
-
 
 @dataclass(frozen=True)
-class ArbitraryJob:
+class ArbitraryJob(_BesideOutput):
     """``impasto train-arbitrary``: the any-painting network, trained on the photos of ``data``
     and the paintings of ``paintings``, written to ``output`` (.pt); the held-out losses are
     appended to ``log`` (JSON lines) when one is given."""
@@ -113,13 +119,9 @@ class ArbitraryJob:
     resume: bool = False
     log: Path | None = None
 
-    @property
-    def job_file(self) -> Path:
-        return storage.job_path(self.output)
-
 
 @dataclass(frozen=True)
-class MultiTrainJob:
+class MultiTrainJob(_BesideOutput):
     """``impasto train A.jpg B.jpg …``: one multi-style network for several paintings (Dumoulin et
     al. 2017); with ``base`` (``--add-style --model BASE.pt``) only the new paintings' style
     vectors train, the convolutions of ``base`` frozen."""
@@ -136,13 +138,9 @@ class MultiTrainJob:
     checkpoint: Path | None = None
     resume: bool = False
 
-    @property
-    def job_file(self) -> Path:
-        return storage.job_path(self.output)
-
 
 @dataclass(frozen=True)
-class ApplyJob:
+class ApplyJob(_BesideOutput):
     """``impasto apply``: photos, videos and folders through a trained network."""
 
     kind: ClassVar[str] = "apply"
@@ -150,10 +148,6 @@ class ApplyJob:
     inputs: tuple[Path, ...]
     output: Path
     config: ApplyConfig
-
-    @property
-    def job_file(self) -> Path:
-        return storage.job_path(self.output)
 
 
 Job = TransferJob | TrainJob | ArbitraryJob | MultiTrainJob | ApplyJob
