@@ -31,7 +31,7 @@ from impasto.config import PAINTING_HOLDOUT_PERCENT
 from impasto.errors import InputError, WeightsError
 from impasto.fast.conditional import BoundNet, ConditionalNet
 from impasto.fast.data import PHOTO_SUFFIXES, held_out
-from impasto.fast.model import FastModel
+from impasto.fast.model import FastModel, check_version
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import STATISTIC_LAYERS, StylePredictor, feature_statistics
 from impasto.storage import load_torch, reason
@@ -141,12 +141,10 @@ def read_arbitrary(path: str | os.PathLike[str]) -> ArbitraryModel:
             raise WeightsError(f"{label}: a one-style network, not an arbitrary-style model; apply it without "
                                "--style-image")
         raise WeightsError(f"{label}: not an impasto arbitrary-style model (format {found!r})")
-    version = record.get("version")
-    if not isinstance(version, int) or not 1 <= version <= VERSION:
-        raise WeightsError(f"{label}: model format version {version!r} is not one this impasto reads ({VERSION})")
+    check_version(record, label, VERSION)
     try:
         spec = record["architecture"]
-        arch = Architecture(int(spec["width"]), int(spec["blocks"]), int(spec["kernel"]), int(spec["stages"]))
+        arch = Architecture.from_dict(spec)
         network = ArbitraryNet(arch, int(record["style_size"]))
         network.load_state_dict(dict(record["state_dict"]))
     except (KeyError, TypeError, ValueError, RuntimeError, InputError) as exc:

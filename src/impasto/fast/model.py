@@ -192,3 +192,10 @@ def load_model(spec: str | os.PathLike[str]) -> FastModel:
 def network_of(model: FastModel | TransformNet) -> TransformNet:
     """The network itself, whether given bare or with its model file's metadata."""
     return model.network if isinstance(model, FastModel) else model
+
+
+def check_version(record: Mapping[str, Any], label: str, latest: int) -> None:
+    """Refuse, in one line, a model record whose format version is not 1 … ``latest``."""
+    version = record.get("version")
+    if not isinstance(version, int) or not 1 <= version <= latest:
+        raise WeightsError(f"{label}: model format version {version!r} is not one this impasto reads ({latest})")

@@ -50,7 +50,7 @@ from impasto.config import TrainConfig, TransferConfig
 from impasto.errors import InputError, WeightsError
 from impasto.fast import model as fast_model
 from impasto.fast.conditional import BoundNet, ConditionalNet
-from impasto.fast.model import FastModel
+from impasto.fast.model import FastModel, check_version
 from impasto.fast.network import Architecture
 from impasto.storage import load_torch, reason
 from impasto.vgg import check_layers
@@ -255,12 +255,10 @@ def _from_record(record: Any, label: str) -> MultiStyleModel:
     found = record.get("format") if isinstance(record, Mapping) else None
     if found != FORMAT:
         raise WeightsError(f"{label}: not an impasto multi-style model (format {found!r})")
-    version = record.get("version")
-    if not isinstance(version, int) or not 1 <= version <= VERSION:
-        raise WeightsError(f"{label}: model format version {version!r} is not one this impasto reads ({VERSION})")
+    check_version(record, label, VERSION)
     try:
         spec = record["architecture"]
-        arch = Architecture(int(spec["width"]), int(spec["blocks"]), int(spec["kernel"]), int(spec["stages"]))
+        arch = Architecture.from_dict(spec)
         styles = [StyleEntry(str(s["name"]), dict(s["objective"]), dict(s.get("training") or {}))
                   for s in record["styles"]]
         network = MultiStyleNet(arch, len(styles))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,12 @@ class Architecture:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, spec: Any) -> Architecture:
+        """The inverse of ``as_dict``, for a model file's record (raises KeyError/TypeError/
+        ValueError on a malformed one, which the readers turn into one line)."""
+        return cls(int(spec["width"]), int(spec["blocks"]), int(spec["kernel"]), int(spec["stages"]))
 
 
 # Named variants; the CLI's --variant. "fast" quarters the convolutions' cost (half the channels);
