@@ -26,6 +26,7 @@ PreserveColor = Literal["none", "luminance", "histogram"]
 # "auto", "cpu", "cuda" or "cuda:N" (checked by runtime.check_device).
 Device = str
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Convolution = Literal["auto", "direct", "winograd"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
 
 Pooling = Literal["max", "avg"]
@@ -59,6 +60,9 @@ class TransferConfig:
       (``runtime.cpu_prefers_bf16``: native bf16 and a measured probe), except the
       input stage (preprocessing, conv1_1), which stays float32 so that steps smaller than a
       grey level still reach the network; results within 0.4 % of float32 runs (docs/benchmarks.md).
+    * ``convolution`` "auto": on a CPU in float32, VGG-19's convolutions from conv3_1 on are
+      computed by Winograd's F(4×4, 3×3) (``impasto.winograd``; the same function to float32
+      rounding, 2-3x faster there); "direct" keeps PyTorch's own everywhere.
     """
 
     size: int = 512
@@ -85,6 +89,7 @@ class TransferConfig:
     seed: int | None = None
     device: Device = "auto"
     precision: Precision = "auto"
+    convolution: Convolution = "auto"
     weights: Path | None = None
     weights_format: WeightsFormat = "auto"
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -179,6 +184,7 @@ _CHOICES = {
     "preserve_color": PreserveColor,
     "pooling": Pooling,
     "precision": Precision,
+    "convolution": Convolution,
     "weights_format": WeightsFormat,
 }
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from impasto.cli.jobs import run_job
 from impasto.config import (
+    Convolution,
     Init,
     Optimizer,
     Pooling,
@@ -103,6 +104,9 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     g.add_argument("--precision", choices=choices(Precision), default=d.precision,
                    help="network number format; auto = bf16 on CPUs with native bf16, bf16/fp16 on CUDA")
+    g.add_argument("--convolution", choices=choices(Convolution), default=d.convolution,
+                   help="VGG-19's convolutions from conv3_1 on: auto = Winograd F(4x4,3x3) on a CPU in float32 "
+                   "(2-3x faster there, equal to float32 rounding), direct elsewhere (default: %(default)s)")
     g.add_argument("--tile", default=d.tile, metavar="auto|off|PX",
                    help="evaluate large scales tile by tile (exactly the same objective, no seams): auto when "
                    "one pass would not fit --max-memory, off, or tiles of PX px (default: %(default)s)")

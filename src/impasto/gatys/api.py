@@ -133,7 +133,7 @@ def build_problem(
         raise InputError("at least one style image is needed")
     style_images = [_load(s, config) for s in style_list]
     blend = config.blend(len(style_images))
-    runtime = resolve_runtime(config.device, config.precision)
+    runtime = resolve_runtime(config.device, config.precision, config.convolution)
     weights = load_weights(config.weights, config.weights_format)
     if config.preserve_color == "histogram":
         style_images = [colour.match_histogram(s, content_image) for s in style_images]
@@ -183,7 +183,7 @@ def evaluate(
     content image is resized to the image's size and the styles as ``transfer`` would.
     """
     config = config or TransferConfig()
-    fp32 = replace(config, precision="fp32", preserve_color="none", scales=1)
+    fp32 = replace(config, precision="fp32", convolution="direct", preserve_color="none", scales=1)
     img = _load(image, fp32)
     fp32 = replace(fp32, size=max(img.shape[-2:]))
     content_image = images.resize_to(_load(content, fp32), *img.shape[-2:])

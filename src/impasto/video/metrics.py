@@ -106,9 +106,10 @@ def style_losses(
 
     if not frames:
         return []
-    config = replace(config or TransferConfig(), precision="fp32", preserve_color="none", scales=1,
-                     size=max(frames[0].shape[-2:]))
-    problem = Problem(config, resolve_runtime(config.device, config.precision), frames[0], list(styles),
+    config = replace(config or TransferConfig(), precision="fp32", convolution="direct", preserve_color="none",
+                     scales=1, size=max(frames[0].shape[-2:]))
+    runtime = resolve_runtime(config.device, config.precision, config.convolution)
+    problem = Problem(config, runtime, frames[0], list(styles),
                       config.blend(len(styles)), (), load_weights(config.weights, config.weights_format))
     goal = targets(problem, config.size)
     losses = []
