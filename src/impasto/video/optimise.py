@@ -38,14 +38,16 @@ from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, Frames, is_cancelled
 from impasto.gatys.api import transfer
 from impasto.losses import Term
-from impasto.video.flow import FlowMethod, Motion, warp
+from impasto.video.flow import FlowMethod, Motion
 from impasto.video.io import VideoReader, VideoWriter, check_video_output, to_tensor
+from impasto.video.temporal import warp_sharp
 
 # The loss is in 0-255 pixel units averaged over values, while the paper's content and style
 # terms are sums reaching 1e10-1e12: 1e8 makes a typical flicker (RMS 0.06) cost about as much
-# as the content term. Measured at 64 px only (docs/video.md): 3.3-3.5x lower warping error, but
-# the content drifts at 10 iterations a frame; still to be tuned.
-DEFAULT_TEMPORAL_WEIGHT = 1e8
+# as the content term, and at 64 px, 10 iterations a frame, it cut the warping error 3.3-3.5x
+# while the content dissolved over the frames (each held to a blurred copy of the last). 1e7
+# with a bicubic warp and 30 iterations a frame: 2.06x on the pan (docs/video.md).
+DEFAULT_TEMPORAL_WEIGHT = 1e7
 SETTINGS = "settings.json"
 
 
@@ -201,7 +203,9 @@ def _one_frame(
     init = None
     if step is not None and previous is not None:
         backward, mask = step
-        init = warp(previous, backward)
+        # Bicubic: a bilinear warp blurs the strokes a little at every frame, and the temporal
+        # term then holds each frame to that blur, so the picture dissolves over the frames.
+        init = warp_sharp(previous, backward)
         if config.temporal_weight > 0:
             terms.append(Term("temporal", config.temporal_weight, temporal_loss(init, mask)))
     result = transfer(frame, styles, config.transfer, cancel=cancel, extra_terms=terms, init_image=init)
