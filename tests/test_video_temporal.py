@@ -134,7 +134,10 @@ def test_pyav_writer_keeps_texture_that_opencvs_blurs(tmp_path: Path, pan: list[
     pytest.importorskip("av")
     # Brush-stroke-like detail moving with the camera, which an encoder predicts from its last
     # frame: OpenCV's fixed bitrate drops much of it, H.264 at CRF 10 keeps it.
-    detail = torch.rand(1, 3, 72, 192, generator=torch.Generator().manual_seed(0))
+    # Grey detail: every 4:2:0 codec halves the chroma resolution, so per-pixel colour noise is
+    # lost by both writers alike (measured MSE 0.012 each); strokes live mostly in luminance.
+    # Measured: summed MSE 0.0027 (PyAV) against 0.0050 (OpenCV).
+    detail = torch.rand(1, 1, 72, 192, generator=torch.Generator().manual_seed(0)).expand(1, 3, 72, 192)
     frames = [0.5 * f + 0.5 * detail[..., 4 * i : 4 * i + 96] for i, f in enumerate(pan)]
     errors = {}
     for encoder in ENCODERS:
@@ -144,13 +147,12 @@ def test_pyav_writer_keeps_texture_that_opencvs_blurs(tmp_path: Path, pan: list[
     assert errors["pyav"] < 0.7 * errors["opencv"], errors
 
 
-def test_odd_frame_sizes_fall_back_to_opencv(tmp_path: Path, pan: list[torch.Tensor]) -> None:
-    pytest.importorskip("av")
+def test_odd_frame_sizes_lose_their_last_row_and_column(tmp_path: Path, pan: list[torch.Tensor]) -> None:
     frames = [f[..., :71, :95] for f in pan]
-    decoded = _round_trip(frames, tmp_path / "odd.mp4", "auto")
-    assert len(decoded) == len(frames) and decoded[0].shape == frames[0].shape
-    with pytest.raises(InputError, match="even frame size"):
-        _round_trip(frames, tmp_path / "odd_pyav.mp4", "pyav")
+    for encoder in ("auto", *ENCODERS):
+        decoded = _round_trip(frames, tmp_path / f"odd_{encoder}.mp4", encoder)
+        assert len(decoded) == len(frames) and decoded[0].shape[-2:] == (70, 94)
+        assert float((decoded[3] - frames[3][..., :70, :94]).abs().mean()) < 0.05
     assert not list(tmp_path.glob(".*"))
 
 

@@ -1,7 +1,7 @@
 """Reading and writing video with OpenCV (the ``export`` extra), frame batches as tensors.
 
 Frames are decoded by OpenCV (``cv2.VideoCapture``) and encoded as H.264 by PyAV at a constant
-rate factor when the ``video`` extra is installed and the frame size is even, else as MPEG-4
+rate factor when the ``video`` extra is installed, else as MPEG-4
 Part 2 (``mp4v``, the codec every OpenCV build can write) by ``cv2.VideoWriter``, which takes no
 quality setting (see ``CRF`` for what that costs). OpenCV drops the sound, which
 ``commit(audio_from=...)`` muxes back in with PyAV (see :mod:`impasto.video.audio`). The
@@ -107,8 +107,8 @@ class VideoReader:
 # OpenCV +7 % per frame, +34 % temporal; CRF 16 +6 % / +24 %; CRF 10 +0.4 % / +13 %.
 CRF = 10
 Encoder = Literal["auto", "pyav", "opencv"]
-# The writers, best first; "auto" takes the first that can write the frames (libx264 in 4:2:0
-# needs an even width and height; OpenCV's mp4v takes any).
+# The writers, best first; "auto" takes the first installed. Both code 4:2:0 video, whose sides
+# must be even: an odd last row or column is dropped (OpenCV's writer did so silently).
 ENCODERS: tuple[Encoder, ...] = ("pyav", "opencv")
 
 
@@ -161,7 +161,8 @@ class _PyAVEncoder:
 class VideoWriter:
     """Writes frames to a hidden temporary file; ``commit`` renames it to the output, ``close``
     without a commit removes it. ``encoder``: "pyav" (H.264 at ``CRF``), "opencv" (mp4v at
-    OpenCV's fixed bitrate), or "auto": PyAV where installed and the frame size is even."""
+    OpenCV's fixed bitrate), or "auto": PyAV where installed. Frames with an odd side lose
+    their last row or column (4:2:0 video has even sides)."""
 
     def __init__(self, output: Path, fps: float, encoder: Encoder = "auto") -> None:
         cv2_module()
@@ -176,14 +177,14 @@ class VideoWriter:
         from impasto.video.audio import av_module
 
         if self.writer is None:
-            self.height, self.width = batch.shape[-2:]
-            even = self.width % 2 == 0 and self.height % 2 == 0
-            av = av_module() if self.encoder != "opencv" and even else None
+            height, width = batch.shape[-2:]
+            self.height, self.width = height - height % 2, width - width % 2
+            av = av_module() if self.encoder != "opencv" else None
             if av is None and self.encoder == "pyav":
-                raise InputError("this writer needs PyAV (pip install 'impasto[video]') and an even frame size")
+                raise InputError("this writer needs PyAV (pip install 'impasto[video]')")
             self.writer = (_PyAVEncoder(av, self.partial, self.fps, self.width, self.height) if av is not None
                            else _OpenCVEncoder(self.partial, self.fps, self.width, self.height))
-        for frame in to_frames(batch):
+        for frame in to_frames(batch[..., : self.height, : self.width]):
             self.writer.write(frame)
 
     def commit(self, audio_from: Path | None = None) -> bool:
