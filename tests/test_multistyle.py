@@ -87,7 +87,7 @@ def test_joint_training_lowers_every_style_loss_and_records_objectives(trained: 
         objective = Objective.from_dict(entry.objective, "test")
         assert objective.content_layers == {"relu4_2": 1.0}
         assert objective.style_layers == dict.fromkeys(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 0.2)
-        assert (objective.content_weight, objective.style_weight, objective.style_scale) == (1.0, 1e3, 1.0)
+        assert (objective.content_weight, objective.style_weight, objective.style_size) == (1.0, 1e3, 32)
         assert entry.training["iterations"] == 40 and entry.training["how"].startswith("jointly")
         assert entry.training["validation"] > 0 and entry.training["final_loss"] > 0
     history = torch.load(Path(str(trained) + ".ckpt"), weights_only=True)["history"]

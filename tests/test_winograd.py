@@ -47,14 +47,22 @@ def test_only_applicable_deep_convolutions_are_replaced() -> None:
     assert kinds["conv2_2"] == "Conv2d" and kinds["conv3_1"] == kinds["conv5_1"] == "WinogradConv2d"
 
 
-def test_the_runtime_chooses_winograd_on_a_float32_cpu_only() -> None:
-    assert runtime.resolve_runtime("cpu", "fp32").winograd
-    assert not runtime.resolve_runtime("cpu", "fp32", "direct").winograd
-    assert not runtime.resolve_runtime("cpu", "bf16").winograd
+def test_the_runtime_chooses_winograd_on_a_float32_cpu_only(monkeypatch) -> None:
+    assert runtime.resolve_runtime("cpu", "fp32", "winograd").winograd_channels == 256
+    assert runtime.resolve_runtime("cpu", "fp32", "direct").winograd_channels is None
+    assert runtime.resolve_runtime("cpu", "bf16").winograd_channels is None
+    for measured in (256, 512, None):
+        # "auto" takes the depth the probe found worth it (AVX2: 256, AVX-512: 512).
+        monkeypatch.setattr(runtime, "winograd_min_channels", lambda measured=measured: measured)
+        assert runtime.resolve_runtime("cpu", "fp32").winograd_channels == measured
     with pytest.raises(InputError, match="--convolution winograd: only on the CPU in float32"):
         runtime.resolve_runtime("cpu", "bf16", "winograd")
     with pytest.raises(InputError, match="--convolution"):
         TransferConfig(convolution="fft")  # type: ignore[arg-type]
+
+
+def test_the_winograd_probe_names_a_depth() -> None:
+    assert runtime.winograd_min_channels() in (256, 512, None)
 
 
 def test_the_paper_objective_and_the_run_agree_with_direct_convolutions(content64, style64) -> None:

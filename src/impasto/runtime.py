@@ -9,11 +9,13 @@ evaluation, the fast back-ends).
   AVX512-BF16 but 1.6x slower on an Intel Xeon (Emerald Rapids, AMX hidden by its VM) whose
   flags say the same; on AVX2-only CPUs bf16 is emulated and always slower.
 * VGG-19's input stage (preprocessing and conv1_1) always stays float32: ``VGG19.reduced`` says why.
-* convolution "auto" computes VGG-19's deep convolutions (conv3_1 on) by Winograd's F(4×4, 3×3)
-  on a CPU in float32, where it takes 2-3x less time than oneDNN's direct convolutions
-  (``impasto.winograd``); elsewhere "direct": CUDA's libraries choose their own algorithms, and
-  in bfloat16 the transforms' coefficients would cost accuracy. ``impasto.evaluate`` always
-  uses "direct", so that it scores every run by the same arithmetic.
+* convolution "auto" computes VGG-19's deep convolutions by Winograd's F(4×4, 3×3) on a CPU in
+  float32 (``impasto.winograd``), from the depth where a probe measures it faster than oneDNN's
+  direct convolution: with AVX2 kernels from conv3_1 (256 channels: 1.6-1.8x; 512: 2.9x), with
+  AVX-512 ones, twice as fast, only from conv4_1 (1.5x; at 256 channels 0.7-0.96x). Elsewhere
+  "direct": CUDA's libraries choose their own algorithms, and in bfloat16 the transforms'
+  coefficients would cost accuracy. ``impasto.evaluate`` always uses "direct", so that it scores
+  every run by the same arithmetic.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class Runtime:
 
     device: torch.device
     dtype: torch.dtype
-    winograd: bool = False
+    # Convolutions with at least this many outputs run in Winograd's form; None: none do.
+    winograd_channels: int | None = None
 
     @property
     def precision(self) -> str:
@@ -56,14 +59,14 @@ class Runtime:
 
     @property
     def convolution(self) -> str:
-        return "winograd" if self.winograd else "direct"
+        return f"winograd from {self.winograd_channels} channels" if self.winograd_channels else "direct"
 
     def vgg(self, network: VGG19) -> VGG19:
         """``network`` on this device, in this format but for its float32 input stage, its deep
         convolutions in Winograd's form where this runtime says so."""
         network = network.reduced(self.device, self.dtype)
-        if self.winograd:
-            winograd.replace_deep_convolutions(network.layers)
+        if self.winograd_channels is not None:
+            winograd.replace_deep_convolutions(network.layers, self.winograd_channels)
         return network
 
     def autocast(self) -> AbstractContextManager[Any]:
@@ -104,7 +107,9 @@ def resolve_runtime(device: str, precision: str, convolution: str = "auto") -> R
     fp32_cpu = dev.type == "cpu" and precision == "fp32"
     if convolution == "winograd" and not fp32_cpu:
         raise InputError(f"--convolution winograd: only on the CPU in float32, not {dev.type} in {precision}")
-    return Runtime(dev, DTYPES[precision], winograd=convolution == "winograd" or (convolution == "auto" and fp32_cpu))
+    channels = {"direct": None, "winograd": winograd.MIN_CHANNELS,
+                "auto": winograd_min_channels() if fp32_cpu else None}[convolution]
+    return Runtime(dev, DTYPES[precision], channels)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -138,20 +143,47 @@ def cpu_prefers_bf16() -> bool:
 def _probe_speedup() -> float:
     """float32 time over bfloat16 time of a VGG-like step: a 3x3 convolution of 128 channels at
     64 x 64, forward and input gradient, channels-last, best of three after a warm-up."""
-    generator = torch.Generator().manual_seed(0)
     seconds = {}
     for dtype in (torch.float32, torch.bfloat16):
         conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(dtype)
-        conv = conv.to(memory_format=torch.channels_last)
-        x = torch.randn(1, 128, 64, 64, generator=generator).to(dtype).contiguous(memory_format=torch.channels_last)
-        x.requires_grad_(True)
-        runs = []
-        for _ in range(4):
-            start = time.perf_counter()
-            conv(x).sum().backward()
-            runs.append(time.perf_counter() - start)
-        seconds[dtype] = min(runs[1:])
+        seconds[dtype] = _step_seconds(conv.to(memory_format=torch.channels_last), 128, (64, 64), dtype, 3)
     return seconds[torch.float32] / seconds[torch.bfloat16]
+
+
+# Winograd's form must beat the direct convolution by this factor on its probe: its gains are
+# 1.5x or more where they exist, and a margin keeps timing noise from flipping the choice.
+WINOGRAD_MARGIN = 1.15
+# VGG-19's layers the probe stands for, at their size for a 512 x 384 image: conv3_2, conv4_2.
+_WINOGRAD_PROBES = ((256, (96, 128)), (512, (48, 64)))
+
+
+@functools.cache
+def winograd_min_channels() -> int | None:
+    """The fewest output channels from which Winograd's form runs at least ``WINOGRAD_MARGIN``
+    times faster than the direct convolution on this CPU in float32 (256 or 512), or None;
+    measured once per process (0.5-1.5 s). The gain depends on how fast the direct kernels are
+    (AVX2 or AVX-512), while the transforms' memory traffic costs the same."""
+    for channels, size in _WINOGRAD_PROBES:
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1).requires_grad_(False)
+        direct = _step_seconds(conv.to(memory_format=torch.channels_last), channels, size, torch.float32, 2)
+        fast = _step_seconds(winograd.WinogradConv2d(conv), channels, size, torch.float32, 2)
+        if direct >= WINOGRAD_MARGIN * fast:
+            return channels
+    return None
+
+
+def _step_seconds(layer: torch.nn.Module, channels: int, size: tuple[int, int], dtype: torch.dtype,
+                  runs: int) -> float:
+    """Best time of ``runs`` forward + input-gradient passes of ``layer``, after a warm-up."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, channels, *size, generator=generator).to(dtype).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        layer(x).sum().backward()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
 
 
 def describe_cpu() -> str:

@@ -7,15 +7,17 @@ Winograd's algorithm takes 36: the 6×6 input tile and the 3×3 filter are each 
 back (``A^T m A``). Summed over the input channels, the 36 element-wise products become 36
 independent matrix products, (out × in) · (in × tiles), which is where the time goes.
 
-Why here: the transfer's cost is VGG-19's forward and backward pass, and on an AVX2 CPU in
-float32 PyTorch's oneDNN convolutions already run near the cores' peak, so fewer multiplies is
-what is left. Measured on 2 cores with AVX2 kernels (forward + input gradient, 512 × 384 image,
-``bench/winograd.py``): 2-3× faster from conv3_1 on, where 256-512 channels meet small
-feature maps; slower before it, where the transforms' memory traffic over 64-128 channels at
-full and half size outweighs the saved multiplies. So only convolutions with at least
-``MIN_CHANNELS`` output channels are replaced. The gradient is autograd's through the same
-linear maps, so it is exact for this function; against a direct convolution, both agree to
-float32 rounding (about 1e-5 relative: the transforms' coefficients go up to 8 and 1/24).
+Why here: the transfer's cost is VGG-19's forward and backward pass, and in float32 PyTorch's
+oneDNN convolutions already run near the cores' peak, so fewer multiplies is what is left.
+Measured on 2 cores (forward + input gradient at a 512 × 384 image's sizes, ``bench/winograd.py``):
+with AVX2 kernels 1.6-1.8× faster at conv3_x (256 channels) and 2.9× from conv4_1 (512), the
+whole network 1.63×; with AVX-512 kernels, whose direct convolutions are twice as fast, 1.5×
+from conv4_1 but 0.7-0.96× at conv3_x; before conv3_1, over 64-128 channels at full and half
+size, the transforms' memory traffic outweighs the saved multiplies everywhere. So the runtime
+replaces convolutions from the depth a probe finds worth it (``runtime.winograd_min_channels``;
+``MIN_CHANNELS`` when forced). The gradient is autograd's through the same linear maps, so it is
+exact for this function; against a direct convolution, both agree to float32 rounding (about
+1e-5 relative: the transforms' coefficients go up to 8 and 1/24).
 
 Departure from a hand-written kernel: the transforms run as dense products with the 36 × 36
 Kronecker matrices, which keeps every step a large, well-optimised BLAS call; the input
@@ -30,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# The smallest output channel count worth the transforms (see the module's docstring): VGG-19's
-# conv3_1 onwards.
+# The smallest output channel count worth the transforms on any CPU measured (AVX2; see the
+# module's docstring): VGG-19's conv3_1 onwards.
 MIN_CHANNELS = 256
 
 # Lavin & Gray's F(4×4, 3×3) matrices; the nodes are 0, ±1, ±2 and infinity.

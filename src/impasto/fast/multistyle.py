@@ -118,20 +118,25 @@ class MultiStyleNet(nn.Module):
 class Objective:
     """A style's training objective as the paper's terms (Gatys et al. 2016, eq. 7, plus the TV
     term ``impasto transfer --tv-weight`` adds): α Σ w_l L_content + β Σ w_l E_l + λ TV, content
-    on ``content_layers``, style on ``style_layers`` (layer: w_l), the painting resized to
-    ``style_scale`` times the image's long side (``impasto transfer --style-scale``)."""
+    on ``content_layers``, style on ``style_layers`` (layer: w_l), the painting's long side
+    ``style_size`` px whatever the image's size (``impasto transfer --style-size``).
+
+    Why a fixed painting size rather than one relative to the image: the Gram targets a network
+    learns from are the painting's at its training ``style_size``, so the strokes it paints have
+    that size in pixels at any photo size; the objective it minimises on a 512 px photo holds
+    the painting at that size too, not enlarged with the photo."""
 
     content_weight: float
     style_weight: float
     content_layers: Mapping[str, float]
     style_layers: Mapping[str, float]
     tv_weight: float = 0.0
-    style_scale: float = 1.0
+    style_size: int = 256
 
     def as_dict(self) -> dict[str, Any]:
         return {"content_weight": self.content_weight, "style_weight": self.style_weight,
                 "content_layers": dict(self.content_layers), "style_layers": dict(self.style_layers),
-                "tv_weight": self.tv_weight, "style_scale": self.style_scale}
+                "tv_weight": self.tv_weight, "style_size": self.style_size}
 
     @classmethod
     def from_dict(cls, data: Any, label: str) -> Objective:
@@ -139,7 +144,7 @@ class Objective:
             objective = cls(float(data["content_weight"]), float(data["style_weight"]),
                             {str(k): float(v) for k, v in dict(data["content_layers"]).items()},
                             {str(k): float(v) for k, v in dict(data["style_layers"]).items()},
-                            float(data.get("tv_weight", 0.0)), float(data.get("style_scale", 1.0)))
+                            float(data.get("tv_weight", 0.0)), int(data["style_size"]))
             check_layers((*objective.content_layers, *objective.style_layers))
         except (KeyError, TypeError, ValueError, InputError) as exc:
             raise WeightsError(f"{label}: invalid objective ({reason(exc)})") from None
@@ -154,20 +159,19 @@ class Objective:
                               content_layer_weights=tuple(self.content_layers.values()),
                               style_layers=tuple(self.style_layers),
                               style_layer_weights=tuple(self.style_layers.values()),
-                              style_scale=self.style_scale, **settings)
+                              style_size=self.style_size, **settings)
 
 
 def objective_of(config: TrainConfig) -> Objective:
     """The objective a training run of ``config`` minimises (its "gatys" objective, the painting
-    at ``style_size`` for ``crop_size`` crops); "relative" has no such form (``objective_or_reason``)."""
+    at ``style_size`` px); "relative" has no such form (``objective_or_reason``)."""
     if config.objective != "gatys":
         raise InputError(f"--objective: a multi-style model records each style's objective as the paper's "
                          f"terms; use gatys, not {config.objective}")
     style = config.style_layer_weights or (1.0 / len(config.style_layers),) * len(config.style_layers)
     return Objective(config.content_weight, config.style_weight,
                      dict.fromkeys(config.content_layers, 1.0 / len(config.content_layers)),
-                     dict(zip(config.style_layers, style, strict=True)), config.tv_weight,
-                     config.style_size / config.crop_size)
+                     dict(zip(config.style_layers, style, strict=True)), config.tv_weight, config.style_size)
 
 
 def objective_or_reason(training: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
