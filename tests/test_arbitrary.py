@@ -1,5 +1,5 @@
 """The arbitrary-style network (Ghiasi et al. 2017): conditional normalisation, the style code,
-model files, the held-out split, training and resume. Tiny sizes; a 48-iteration training on
+model files, the held-out split, training and resume. Tiny sizes; a 128-iteration training on
 synthetic paintings shows the code steering the output toward its painting."""
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from impasto.vgg import VGG19
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
-TINY = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=64, batch_size=4, crop_size=32, style_size=32,
+TINY = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=128, batch_size=4, crop_size=32, style_size=32,
                        learning_rate=3e-3, holdout_percent=25.0, painting_holdout_percent=25.0,
-                       validation_photos=2, validation_paintings=2, validate_every=16, checkpoint_every=16,
+                       validation_photos=2, validation_paintings=2, validate_every=32, checkpoint_every=32,
                        device="cpu")
 
 
@@ -109,8 +109,8 @@ def test_strength_zero_is_the_identity_normalisation() -> None:
 def test_training_lowers_the_held_out_loss(trained: Path) -> None:
     model = read_arbitrary(trained)
     validation = model.training["validation"]
-    assert [row["iteration"] for row in validation] == [0, 16, 32, 48, 64]
-    # Held-out synthetic paintings after 64 tiny iterations: a modest but real fall.
+    assert [row["iteration"] for row in validation] == [0, 32, 64, 96, 128]
+    # Held-out synthetic paintings after 128 tiny iterations: a modest but real fall.
     assert validation[-1]["style"] < 0.99 * validation[0]["style"], validation
     assert model.training["held_out_paintings"] >= 1
 
@@ -122,8 +122,6 @@ def style_distance(vgg: VGG19, image: torch.Tensor, painting: torch.Tensor) -> f
     return sum(float(relative_style_loss(a[n], gram_batch(b[n]))) for n in layers)
 
 
-@pytest.mark.xfail(strict=False, reason="in bf16 (native) 64 tiny iterations learn an average style, not the code's "
-                   "dependence (measured: 2.052 vs 2.055); float32 (AVX2) passes; see docs/arbitrary.md")
 def test_the_style_code_moves_the_output_toward_its_painting(trained: Path, photo_dir: Path, weights) -> None:
     """A real property of the trained code: painting A's code brings the output's Gram
     statistics closer to A than painting B's code does, and the other way round (two training

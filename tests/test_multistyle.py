@@ -32,7 +32,7 @@ from impasto.vgg import VGG19
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HOLDOUT = 25.0  # holds out photo_1 and photo_4 of six (test_fast_train)
-TINY = train_config("gatys", width=8, blocks=1, kernel=3, iterations=40, batch_size=2, crop_size=32, style_size=32,
+TINY = train_config("gatys", width=8, blocks=1, kernel=3, iterations=100, batch_size=2, crop_size=32, style_size=32,
                     learning_rate=3e-3, holdout_percent=HOLDOUT, previews=2, preview_every=20, checkpoint_every=20,
                     precision="fp32")
 GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -67,7 +67,7 @@ def paintings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path, paintings: dict[str, Path]) -> Path:
-    """Two styles trained together for 40 tiny batches."""
+    """Two styles trained together for 100 tiny batches."""
     out = tmp_path_factory.mktemp("multi") / "multi.pt"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -82,16 +82,16 @@ def test_joint_training_lowers_every_style_loss_and_records_objectives(trained: 
     model = read_multistyle(trained)
     assert model.names == ["starry_night", "composition_vii"]
     record = torch.load(trained, weights_only=True)
-    assert record["format"] == FORMAT and record["training"]["iterations"] == 40
+    assert record["format"] == FORMAT and record["training"]["iterations"] == TINY.iterations
     for entry in model.styles:
         objective = Objective.from_dict(entry.objective, "test")
         assert objective.content_layers == {"relu4_2": 1.0}
         assert objective.style_layers == dict.fromkeys(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 0.2)
         assert (objective.content_weight, objective.style_weight, objective.style_size) == (1.0, 1e3, 32)
-        assert entry.training["iterations"] == 40 and entry.training["how"].startswith("jointly")
+        assert entry.training["iterations"] == TINY.iterations and entry.training["how"].startswith("jointly")
         assert entry.training["validation"] > 0 and entry.training["final_loss"] > 0
     history = torch.load(Path(str(trained) + ".ckpt"), weights_only=True)["history"]
-    assert len(history) == 40 and all(set(row["styles"]) == {"0", "1"} for row in history)
+    assert len(history) == TINY.iterations and all(set(row["styles"]) == {"0", "1"} for row in history)
 
 
 def test_held_out_losses_fall_for_each_style(tmp_path: Path, photo_dir: Path, paintings: dict[str, Path]) -> None:
@@ -104,7 +104,7 @@ def test_held_out_losses_fall_for_each_style(tmp_path: Path, photo_dir: Path, pa
         assert last[f"total/{style}"] < 0.85 * first[f"total/{style}"], result.validation
     grid = images.load_image(tmp_path / "previews" / "iter_00040.png")
     assert grid.shape == (1, 3, 2 * 32, 2 * 32)  # a row per style, a column per held-out photo
-    assert [s.step for s in steps] == list(range(1, 41))
+    assert [s.step for s in steps] == list(range(1, TINY.iterations + 1))
 
 
 def test_batches_give_every_style_its_turn() -> None:
