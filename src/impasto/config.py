@@ -60,9 +60,10 @@ class TransferConfig:
       (``runtime.cpu_prefers_bf16``: native bf16 and a measured probe), except the
       input stage (preprocessing, conv1_1), which stays float32 so that steps smaller than a
       grey level still reach the network; results within 0.4 % of float32 runs (docs/benchmarks.md).
-    * ``convolution`` "auto": on a CPU in float32, VGG-19's convolutions from conv3_1 on are
-      computed by Winograd's F(4×4, 3×3) (``impasto.winograd``; the same function to float32
-      rounding, 2-3x faster there); "direct" keeps PyTorch's own everywhere.
+    * ``convolution`` "auto": on a CPU in float32, VGG-19's deep convolutions are computed by
+      Winograd's F(4×4, 3×3) (``impasto.winograd``; the same function to float32 rounding) from
+      the depth where a probe finds it faster: conv3_1 with AVX2 kernels (1.6x for the whole
+      network), conv4_1 with AVX-512 ones (1.1x); "direct" keeps PyTorch's own everywhere.
     """
 
     size: int = 512

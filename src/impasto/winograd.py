@@ -20,8 +20,10 @@ exact for this function; against a direct convolution, both agree to float32 rou
 1e-5 relative: the transforms' coefficients go up to 8 and 1/24).
 
 Departure from a hand-written kernel: the transforms run as dense products with the 36 × 36
-Kronecker matrices, which keeps every step a large, well-optimised BLAS call; the input
-transform then costs about a third of the multiplies saved at 256 channels, less at 512.
+and 16 × 36 Kronecker matrices, which keeps every step one large BLAS call. That spends 1,296
+multiplies per tile and input channel where separable transforms would take 432, under 5 % of
+the 27,648 the algorithm saves there at 256 output channels; what the transforms really cost is
+memory traffic (the unfolded tiles are 2.25× the input), which is why shallow layers lose.
 """
 
 from __future__ import annotations

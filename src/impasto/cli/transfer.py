@@ -105,8 +105,9 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", choices=choices(Precision), default=d.precision,
                    help="network number format; auto = bf16 on CPUs with native bf16, bf16/fp16 on CUDA")
     g.add_argument("--convolution", choices=choices(Convolution), default=d.convolution,
-                   help="VGG-19's convolutions from conv3_1 on: auto = Winograd F(4x4,3x3) on a CPU in float32 "
-                   "(2-3x faster there, equal to float32 rounding), direct elsewhere (default: %(default)s)")
+                   help="VGG-19's deep convolutions: auto = Winograd F(4x4,3x3) on a CPU in float32 from the "
+                   "depth where a probe finds it faster (equal to float32 rounding), direct elsewhere; winograd "
+                   "forces it from conv3_1 (default: %(default)s)")
     g.add_argument("--tile", default=d.tile, metavar="auto|off|PX",
                    help="evaluate large scales tile by tile (exactly the same objective, no seams): auto when "
                    "one pass would not fit --max-memory, off, or tiles of PX px (default: %(default)s)")
