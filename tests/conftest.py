@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -58,3 +59,14 @@ class HtmlLinks(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.targets += [unquote(v) for k, v in attrs if k in ("href", "src") and v]
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One PyTorch thread for the test: tiny training batches gain nothing from more, and on a
+    busy machine oversubscribed threads make them several times slower. Modules of tiny
+    trainings take it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

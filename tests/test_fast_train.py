@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,7 @@ TINY = TrainConfig(width=8, blocks=1, iterations=16, batch_size=2, crop_size=32,
                    checkpoint_every=8, seed=0, precision="fp32")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """32 px batches gain nothing from more threads, and on a busy machine oversubscribed
-    threads make these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
