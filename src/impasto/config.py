@@ -52,6 +52,12 @@ class TransferConfig:
     * ``pooling``: the paper's figures use average pooling; max pooling (the network's own,
       and the classic tools' default) is the default here.
     * ``tv_weight``: a total-variation smoothness term, not in the paper; off by default.
+    * ``clamp``: pixels are kept in [0, 1] during the optimisation (each step projected onto the
+      box, L-BFGS's curvature pair recording the step taken), so the loss minimised is that of
+      the image saved; the paper does not say, and unconstrained L-BFGS leaves ~0.2 % of pixels
+      out of range whose clipping on saving costs 2 % of the loss (docs/benchmarks.md).
+    * ``photo_detail``: each finer scale starts from the coarser result upsampled plus the
+      photo's own detail at that octave (``gatys.loop.photo_octave``), not the bare upsampling.
     * ``tile`` and ``max_memory``: large scales are evaluated tile by tile, exactly (the same
       objective and gradient, ``gatys.tiles``), when one pass would not fit ``max_memory`` GiB
       (default a quarter of the machine's RAM, ``gatys.memory``); "off" never tiles, a number
@@ -74,6 +80,8 @@ class TransferConfig:
     optimizer: Optimizer = "lbfgs"
     learning_rate: float | None = None
     lbfgs_history: int = 100
+    clamp: bool = True
+    photo_detail: bool = True
     init: Init = "noise"
     content_weight: float = 1.0
     style_weight: float = 1e3

@@ -91,6 +91,11 @@ def add_transfer_arguments(p: argparse.ArgumentParser) -> None:
                    help="Adam step in [0, 1] pixel units (default 0.02), or L-BFGS step scale (default 1)")
     g.add_argument("--init", choices=choices(Init), default=d.init,
                    help="starting image (default: %(default)s, the paper's white noise)")
+    g.add_argument("--no-clamp", dest="clamp", action="store_false", default=None,
+                   help="let pixels leave [0, 1] during the optimisation (clipped only when saved)")
+    g.add_argument("--no-photo-detail", dest="photo_detail", action="store_false", default=None,
+                   help="start each finer scale from the coarser result upsampled alone, without the photo's "
+                   "detail at that octave added")
     g.add_argument("--scales", type=int,
                    help="coarse-to-fine levels, each twice the size of the one before; 1 = the paper's "
                    "single scale (default: as many as keep the smallest >= --min-scale-size)")
