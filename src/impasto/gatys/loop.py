@@ -166,10 +166,11 @@ def optimise_scale(
     for _ in range(scale.iterations):
         if is_cancelled(cancel):
             return
-        before = x.detach().clone() if problem.config.clamp else None
         optimizer.step(closure)
-        if before is not None:
-            project(optimizer, x, before)
+        if problem.config.clamp:
+            # The closure ran once, before the update: ``last.x`` is where this step started.
+            assert last.x is not None
+            project(optimizer, x, last.x)
         _emit(problem, scale, progress, last, on_iteration)
         if not math.isfinite(last.losses["total"]):
             # Should a step still overshoot, resume from the best image with fresh memory.

@@ -38,9 +38,9 @@ BASE_BYTES = 700 * 2**20
 # autograd (targets, pass 1 of a tiled evaluation) needs well under half of it.
 ACTIVATION_BYTES = {torch.bfloat16: 2000, torch.float16: 2000, torch.float32: 2800}
 # Per pixel and channel of the optimised variable: itself, its gradient, the best and the latest
-# copies, the step's starting point (kept for the projection onto [0, 1]), and L-BFGS's flat
-# gradient, previous gradient, direction and step (float32 each).
-VARIABLE_COPIES = 11
+# copies (the latest is also where the projection onto [0, 1] measures each step from), and
+# L-BFGS's flat gradient, previous gradient, direction and step (float32 each).
+VARIABLE_COPIES = 10
 # Per pixel besides: the content image and its resized copy, the style image at the scale, and
 # the content features at relu4_2 (512 channels at 1/64 of the pixels).
 STATE_BYTES = 3 * 4 * 3 + 512 // 64 * 4
