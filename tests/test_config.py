@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -80,6 +81,26 @@ def test_the_bf16_probe_measures_a_ratio() -> None:
     # As an AVX2-only CPU (bf16 emulated) the ratio was 0.03; on bf16 CPUs 0.6 and 1.8.
     ratio = runtime._probe_speedup()
     assert math.isfinite(ratio) and ratio > 0
+
+
+def test_a_probe_race_times_each_candidate_in_its_own_format() -> None:
+    class Slow(torch.nn.Module):
+        """The same convolution, plus a fixed 20 ms."""
+
+        def __init__(self, conv: torch.nn.Module) -> None:
+            super().__init__()
+            self.conv = conv
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            time.sleep(0.02)
+            return self.conv(x)
+
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1).requires_grad_(False)
+    fast, slow = runtime._race([(conv, torch.float32), (Slow(conv), torch.float32)], 8, (16, 16), 2)
+    assert 0 < fast < slow and slow >= 0.02
+    # Each candidate gets its input in its own dtype (a bf16 layer is not fed float32).
+    half = torch.nn.Conv2d(8, 8, 3, padding=1).requires_grad_(False).to(torch.bfloat16)
+    assert all(t > 0 for t in runtime._race([(conv, torch.float32), (half, torch.bfloat16)], 8, (16, 16), 1))
 
 
 def test_apply_config_errors() -> None:

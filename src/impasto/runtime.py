@@ -21,6 +21,7 @@ evaluation, the fast back-ends).
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import time
@@ -144,11 +145,11 @@ def cpu_prefers_bf16() -> bool:
 def _probe_speedup() -> float:
     """float32 time over bfloat16 time of a VGG-like step: a 3x3 convolution of 128 channels at
     64 x 64, forward and input gradient, channels-last, best of three after a warm-up."""
-    seconds = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(dtype)
-        seconds[dtype] = _step_seconds(conv.to(memory_format=torch.channels_last), 128, (64, 64), dtype, 3)
-    return seconds[torch.float32] / seconds[torch.bfloat16]
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last)
+    # Module.to converts in place: the bfloat16 copy is a copy.
+    half = copy.deepcopy(conv).to(torch.bfloat16)
+    fp32, bf16 = _race([(conv, torch.float32), (half, torch.bfloat16)], 128, (64, 64), 3)
+    return fp32 / bf16
 
 
 # Winograd's form must beat the direct convolution by this factor on its probe: its gains are
@@ -166,25 +167,30 @@ def winograd_min_channels() -> int | None:
     (AVX2 or AVX-512), while the transforms' memory traffic costs the same."""
     for channels, size in _WINOGRAD_PROBES:
         conv = torch.nn.Conv2d(channels, channels, 3, padding=1).requires_grad_(False)
-        direct = _step_seconds(conv.to(memory_format=torch.channels_last), channels, size, torch.float32, 2)
-        fast = _step_seconds(winograd.WinogradConv2d(conv), channels, size, torch.float32, 2)
+        fast_layer = winograd.WinogradConv2d(conv)
+        direct, fast = _race([(conv.to(memory_format=torch.channels_last), torch.float32),
+                              (fast_layer, torch.float32)], channels, size, 2)
         if direct >= WINOGRAD_MARGIN * fast:
             return channels
     return None
 
 
-def _step_seconds(layer: torch.nn.Module, channels: int, size: tuple[int, int], dtype: torch.dtype,
-                  runs: int) -> float:
-    """Best time of ``runs`` forward + input-gradient passes of ``layer``, after a warm-up."""
+def _race(layers: list[tuple[torch.nn.Module, torch.dtype]], channels: int, size: tuple[int, int],
+          runs: int) -> list[float]:
+    """Best time of ``runs`` forward + input-gradient passes of each layer (in its dtype), after
+    a warm-up. The layers take turns, so that a neighbour's load, which comes and goes, weighs
+    on every candidate alike rather than deciding the race."""
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, channels, *size, generator=generator).to(dtype).contiguous(memory_format=torch.channels_last)
-    x.requires_grad_(True)
-    times = []
-    for _ in range(runs + 1):
-        start = time.perf_counter()
-        layer(x).sum().backward()
-        times.append(time.perf_counter() - start)
-    return min(times[1:])
+    x = torch.randn(1, channels, *size, generator=generator).contiguous(memory_format=torch.channels_last)
+    inputs = [x.to(dtype).requires_grad_(True) for _, dtype in layers]
+    best = [float("inf")] * len(layers)
+    for run in range(runs + 1):
+        for index, ((layer, _), value) in enumerate(zip(layers, inputs, strict=True)):
+            start = time.perf_counter()
+            layer(value).sum().backward()
+            if run:
+                best[index] = min(best[index], time.perf_counter() - start)
+    return best
 
 
 def describe_cpu() -> str:
