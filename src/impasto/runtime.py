@@ -146,7 +146,7 @@ def _probe_speedup() -> float:
     """float32 time over bfloat16 time of a VGG-like step: a 3x3 convolution of 128 channels at
     64 x 64, forward and input gradient, channels-last, best of three after a warm-up."""
     conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last)
-    # Module.to converts in place: the bfloat16 copy is a copy.
+    # Module.to converts in place, so the bfloat16 candidate is a copy of its own.
     half = copy.deepcopy(conv).to(torch.bfloat16)
     fp32, bf16 = _race([(conv, torch.float32), (half, torch.bfloat16)], 128, (64, 64), 3)
     return fp32 / bf16
