@@ -73,8 +73,8 @@ def winograd_conv3x3(x: Tensor, u: Tensor, bias: Tensor | None) -> Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` for 3×3 filters given as ``u =
     filter_transform(weight)``; x is (N, C, H, W) float32 of any size and memory format.
 
-    A pure tensor function with no autograd of its own: ``WinogradConv2d`` differentiates it
-    through ``_InputGradient``, which is cheaper than autograd's backward of these reshapes."""
+    ``WinogradConv2d`` differentiates it through ``_InputGradient`` rather than letting autograd
+    trace these gathers and reshapes, whose recorded backward is the dearer one."""
     n, c, h, w = x.shape
     rows, cols = -(-h // TILE), -(-w // TILE)
     # Zero padding of one pixel (the convolution's own), plus whatever completes the last tiles.
@@ -97,7 +97,7 @@ class _InputGradient(torch.autograd.Function):
     """A Winograd convolution whose backward pass is another one: the input gradient of a 3×3,
     stride-1, padding-1 convolution is the convolution of the output gradient with the filters
     flipped and their in/out channels swapped. Saves no activations, and costs what the forward
-    pass costs, where autograd through ``winograd_conv3x3``'s unfold and reshapes took 1.3-1.6×
+    pass costs, where autograd through the first version's unfold and reshapes took 1.3-1.6×
     longer (fold's scatter and the copies back). The filters are frozen: no weight gradient."""
 
     @staticmethod
