@@ -163,6 +163,25 @@ def coding_cost(source: Path, out: Path, style: str) -> dict[str, dict[str, floa
     return rows
 
 
+def resampling_cost(source: Path, style: str, scales: tuple[float, ...] = (1.022, 1.045)) -> dict[str, float]:
+    """Style loss of stylised frames magnified about their centre by each of ``scales`` (one and
+    two steps of the zoom clip) with each warp kernel, against the frames themselves: what
+    carrying a texture across a zoom costs before any codec."""
+    model = load_model(style)
+    painting = images.load_image(STYLES / f"{model.style}.jpg")
+    with torch.no_grad():
+        frames = [stylize(model, f) for f in list(frames_of(source))[0:20:3]]
+    base = sum(style_losses(frames, [painting]))
+    _, _, h, w = frames[0].shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    rows = {}
+    for scale, mode in itertools.product(scales, ("bilinear", "bicubic", "lanczos")):
+        flow = torch.stack(((xs - (w - 1) / 2) * (1 / scale - 1), (ys - (h - 1) / 2) * (1 / scale - 1)))[None]
+        magnified = [warp(f, flow, mode=mode).clamp(0, 1) for f in frames]
+        rows[f"{scale} {mode}"] = sum(style_losses(magnified, [painting])) / base - 1
+    return rows
+
+
 def _row(originals: list[Tensor], frames: list[Tensor], painting: Tensor, fps: float,
          content: bool = False) -> dict[str, float]:
     """Warping error, mean style loss and, with ``content``, the mean content loss of each frame
@@ -222,6 +241,8 @@ def main() -> None:
     parser.add_argument("--skip-fast", action="store_true")
     parser.add_argument("--no-blend", action="store_true", help="skip the rejected running blend's row")
     parser.add_argument("--coding", action="store_true", help="measure what each video writer adds")
+    parser.add_argument("--resampling", action="store_true",
+                        help="measure what each warp kernel costs a stylised frame magnified as by the zoom")
     parser.add_argument("--strip", type=Path, help="write the frame strip here (JPEG)")
     args = parser.parse_args()
     print(f"CPU: {describe_cpu()}; torch threads {torch.get_num_threads()}")
@@ -249,6 +270,11 @@ def main() -> None:
         print(f"\ncoding cost, pan, {args.styles[0]}\n| frames | warping error | style loss |\n|---|---|---|")
         for mode, row in coding.items():
             print(f"| {mode} | {row['warping_error']:.5f} | {row['style_loss']:.3g} |")
+    if args.resampling and "zoom" in clips:
+        results["resampling"] = costs = resampling_cost(clips["zoom"], args.styles[0])
+        print(f"\nresampling cost, zoom, {args.styles[0]}\n| magnification, kernel | style loss |\n|---|---|")
+        for name, cost in costs.items():
+            print(f"| {name} | {100 * cost:+.1f}% |")
     if args.strip:
         strip(clips["pan"], args.out, args.styles[0], args.strip)
     if not args.skip_opt:
