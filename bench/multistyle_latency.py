@@ -30,13 +30,12 @@ from impasto import images
 from impasto.config import ApplyConfig
 from impasto.fast.apply import apply
 from impasto.fast.backends import export_onnx, make_backend
-from impasto.fast.multistyle import MultiStyleModel, MultiStyleNet, StyleEntry, bind, save_multistyle
+from impasto.fast.multistyle import MultiStyleModel, MultiStyleNet, Objective, StyleEntry, bind, save_multistyle
 from impasto.fast.network import Architecture
 from impasto.runtime import cpu_has_native_bf16, describe_cpu
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-OBJECTIVE = {"content_weight": 1.0, "style_weight": 1e3, "content_layers": {"relu4_2": 1.0},
-             "style_layers": {"relu1_1": 1.0}}
+OBJECTIVE = Objective(1.0, 1e3, {"relu4_2": 1.0}, {"relu1_1": 1.0}).as_dict()  # any valid one: timing only
 CANDIDATES = ["32,5,9", "16,5,9", "16,5,5", "16,3,5", "12,4,5", "8,5,9", "8,5,5", "8,3,5"]
 
 

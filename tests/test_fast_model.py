@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,6 +116,23 @@ def test_stylize_checks_its_input(net: TransformNet) -> None:
         stylize(net, torch.rand(3, 32, 32))
     with pytest.raises(InputError, match="at least 8 px"):
         stylize(net, torch.rand(1, 3, 7, 32))
+
+
+def test_large_batches_run_in_chunks_with_the_same_result(net: TransformNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = importlib.import_module("impasto.fast.stylize")  # the package exports the function of that name
+    photos = torch.rand(5, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    calls: list[int] = []
+
+    def backend(image: torch.Tensor) -> torch.Tensor:
+        calls.append(image.shape[0])
+        with torch.no_grad():
+            return net(image)
+
+    monkeypatch.setattr(module, "CHUNK_PIXELS", 2 * 32 * 48)  # two images a call
+    chunked = stylize(net, photos, backend=backend)
+    assert calls == [2, 2, 1]
+    with torch.no_grad():
+        assert torch.allclose(chunked, net(photos), atol=1e-5)
 
 
 def test_pickled_objects_are_refused(tmp_path: Path, model_file: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from impasto import colour
@@ -9,6 +10,13 @@ from impasto.errors import InputError
 from impasto.fast.backends import Backend, torch_backend
 from impasto.fast.model import FastModel, network_of
 from impasto.fast.network import TransformNet
+
+# The most pixels one network call takes: a batch is run in chunks of whole images below it (at
+# least one image each). Large batches run slower per image on a CPU, their activations falling
+# out of cache: an 8,5,9 multi-style network took 171 ms a 512 x 512 photo in batches of four
+# against 135 ms one at a time (AVX2, 2 cores), while video frames of 192 x 144 still go four
+# at a time.
+CHUNK_PIXELS = 512 * 512
 
 
 def stylize(
@@ -32,7 +40,8 @@ def stylize(
     if min(image.shape[-2:]) < least:
         raise InputError(f"image: sides of at least {least} px are needed, got {image.shape[-1]}x{image.shape[-2]}")
     run = backend or torch_backend(model)
-    output = run(image).float().cpu()
+    per_call = max(1, CHUNK_PIXELS // (image.shape[-2] * image.shape[-1]))
+    output = torch.cat([run(chunk).float().cpu() for chunk in image.split(per_call)])
     if preserve_color:
         output = colour.combine_luminance(colour.luminance(output), image.float().cpu())
     return output

@@ -30,7 +30,7 @@ from torch import Tensor
 from impasto import images
 from impasto.video.flow import FlowMethod, Motion, warp
 
-# A key every 4 frames: 2.4-3.9x less flicker on pans and zooms at +1 to +7 % style loss through
+# A key every 4 frames: 2.0-3.9x less flicker on pans and zooms at -5 to +7 % style loss through
 # the writer; every 5 cost Starry Night 12 % on a pan+zoom (docs/video.md).
 DEFAULT_INTERVAL = 4
 DEFAULT_COVERAGE = 0.8
