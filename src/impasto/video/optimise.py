@@ -46,7 +46,7 @@ from impasto.video.temporal import warp_sharp
 # terms are sums reaching 1e10-1e12: 1e8 makes a typical flicker (RMS 0.06) cost about as much
 # as the content term, and at 64 px, 10 iterations a frame, it cut the warping error 3.3-3.5x
 # while the content dissolved over the frames (each held to a blurred copy of the last). 1e7
-# with a sharp warp and 30 iterations a frame: 4.5x on the pan and the zoom at 128 px
+# with a sharp warp and 30 iterations a frame: 3.6-4.6x on a pan, a zoom and both at 128 px
 # (docs/video.md).
 DEFAULT_TEMPORAL_WEIGHT = 1e7
 SETTINGS = "settings.json"
