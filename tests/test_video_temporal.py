@@ -84,6 +84,19 @@ def test_mask_marks_a_region_uncovered_by_a_moving_object(still: torch.Tensor) -
     assert float(mask[..., 24:48, 76:90].mean()) > 0.8
 
 
+def test_a_new_key_keeps_the_previous_shading_but_its_own_strokes(still: torch.Tensor) -> None:
+    frame = still[..., 40:104, 40:120]  # a static shot: the flow is zero, every pixel traced
+    blender = TemporalBlender(interval=1, carry=0.5)  # every frame a key
+    blender.blend(frame, torch.full((1, 3, 64, 80), 0.6))
+    ys, xs = torch.meshgrid(torch.arange(64), torch.arange(80), indexing="ij")
+    strokes = 0.1 * (((ys // 2 + xs // 2) % 2) * 2 - 1).float()  # a fine checker, ±0.1
+    key = blender.blend(frame, 0.4 + strokes[None, None].expand(1, 3, 64, 80))
+    inner = key[..., 16:-16, 16:-16]
+    assert float(inner.mean()) == pytest.approx(0.5, abs=0.01)  # half the way to the last shading
+    contrast = (inner - inner.mean()) * strokes[16:-16, 16:-16].sign()
+    assert float(contrast.mean()) > 0.09  # the new strokes at (almost) full contrast
+
+
 def test_temporal_blending_lowers_the_warping_error(pan: list[torch.Tensor]) -> None:
     model = load_model("starry_night")
     with torch.no_grad():
