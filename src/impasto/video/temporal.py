@@ -90,7 +90,7 @@ class TemporalBlender:
         self.interval, self.coverage, self.carry, self.sigma = interval, coverage, carry, sigma
         self.motion = Motion(method)
         self.key: Tensor | None = None
-        self.output: Tensor | None = None
+        self.output = torch.zeros(0)  # the last frame's result, set with the first key
         self.to_key = torch.zeros(0)
         self.traced = torch.zeros(0)
         self.age = 0
@@ -100,7 +100,7 @@ class TemporalBlender:
         if frame.shape[-2:] != stylised.shape[-2:]:
             frame = images.resize_to(frame, *stylised.shape[-2:])
         step = self.motion.step(frame)
-        if step is None or self.key is None or self.output is None:
+        if step is None or self.key is None:
             return self._new_key(stylised)
         backward, mask = step
         # Compose the flow back to the key; a pixel stays traced while every step was reliable.
