@@ -25,9 +25,9 @@ from impasto.fast.multistyle import (
 )
 from impasto.fast.network import Architecture
 from impasto.fast.stylize import stylize
-from impasto.fast.train_multistyle import positions, style_assignment, train_multistyle
+from impasto.fast.train_multistyle import style_assignment, train_multistyle
 from impasto.losses import gram_batch
-from impasto.vgg import VGG19
+from impasto.vgg import VGG19, positions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HOLDOUT = 25.0  # holds out photo_1 and photo_4 of six (test_fast_train)

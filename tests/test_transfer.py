@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import impasto
-from impasto import colour, images
+from impasto import colour, images, losses
 from impasto.config import TransferConfig
 from impasto.errors import InputError
+from impasto.vgg import VGG19
 
 SMALL = TransferConfig(size=64, iterations=40, seed=0, scales=1)
 
@@ -137,3 +138,23 @@ def test_fp32_and_bf16_reach_similar_paper_losses(content64, style64) -> None:
     loss32 = impasto.evaluate(fp32.tensor, content64, style64, config).total.item()
     loss16 = impasto.evaluate(bf16.tensor, content64, style64, config).total.item()
     assert loss16 < 1.5 * loss32
+
+
+def test_a_painting_of_another_size_is_asked_for_its_statistics_per_position(content64, style64, weights) -> None:
+    # Eq. 4 compares Gram matrices under one M; a painting held at another size (--style-size)
+    # has its Gram matrix brought to the image's positions, A · M(image) / M(painting), by hand here.
+    layers = ("relu1_1", "relu2_1")
+    config = TransferConfig(size=64, scales=1, style_size=40, content_layers=("relu2_1",), style_layers=layers,
+                            style_layer_weights=(1.0, 1.0), style_weight=1.0)
+    image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    vgg = VGG19(weights, "relu2_1").eval()
+    with torch.no_grad():
+        f, p = vgg(image, layers), vgg(images.resize_long_side(style64, 40), layers)
+    by_hand = raw = 0.0
+    for name in layers:
+        a = losses.gram(p[name])
+        by_hand += float(losses.style_layer_loss(f[name], a * (f[name][0, 0].numel() / p[name][0, 0].numel())))
+        raw += float(losses.style_layer_loss(f[name], a))
+    scored = float(impasto.evaluate(image, content64, style64, config).style)
+    assert scored == pytest.approx(by_hand, rel=1e-4)
+    assert abs(scored - raw) > 0.1 * raw  # the scaling is not a rounding matter at these sizes

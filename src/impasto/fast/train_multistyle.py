@@ -11,9 +11,10 @@ alone: a resumed run repeats an uninterrupted one batch for batch, as ``fast.dat
 photo crops do.
 
 The objective of each style is the paper's (Gatys et al. 2016, eq. 7; ``multistyle.Objective``),
-computed as ``impasto transfer`` computes it at the crop size: E_l = Σ (G - A)² / (4 N² M²) with
-A the painting's unnormalised Gram matrix and M the crop's positions, so that a network's output
-can be scored by ``impasto.evaluate`` on the very objective it was trained on. Departure: each
+computed as ``impasto transfer`` computes it: E_l = Σ (G - A)² / (4 N² M²) with M the crop's
+positions and A the painting's Gram matrix brought to M positions (``gatys.targets``: the painting
+at ``style_size`` px has its own number of positions), so that a network's output can be scored
+by ``impasto.evaluate`` on the very objective it was trained on. Departure: each
 image's loss is divided by its style's loss of a black image (``train._loss_scale``), so that
 paintings of very different Gram energy pull the shared convolutions alike; each style's own
 optimum is unchanged, the reported losses stay in the paper's units.
@@ -76,15 +77,6 @@ class MultiTrainResult:
     complete: bool = True
 
 
-def positions(layer: str, height: int, width: int) -> int:
-    """Spatial positions M of a VGG-19 layer's features for an input of ``height`` × ``width``
-    (each pooling halves a side, rounding down)."""
-    pools = int(layer[4]) if layer.startswith("pool") else int(layer[4]) - 1
-    for _ in range(pools):
-        height, width = height // 2, width // 2
-    return height * width
-
-
 def style_assignment(iteration: int, batch_size: int, trainable: list[int]) -> Tensor:
     """The style index of each image of batch ``iteration`` (the module's docstring)."""
     first = iteration * batch_size
@@ -107,11 +99,10 @@ class _Trainer:
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate)
         self.weights = Weights(config.content_weight, config.style_weight, config.tv_weight,
                                dict(self.target.content_layers), dict(self.target.style_layers))
-        # Per trainable style: A_l / N_l for each style layer (the crop's M divides it per batch).
+        # Per trainable style: A_l / (N_l M_l) for each style layer, the painting's statistics
+        # per position, which ``batch_style_loss`` asks of a crop of any size.
         self.grams = dict(zip(self.trainable, (self._style_grams(p) for p in paintings), strict=True))
-        crop = {n: positions(n, config.crop_size, config.crop_size) for n in config.style_layers}
-        self.scales = {k: _loss_scale(config, self.weights, {n: g[n] / crop[n] for n in g})
-                       for k, g in self.grams.items()}
+        self.scales = {k: _loss_scale(config, self.weights, g) for k, g in self.grams.items()}
         self.iteration, self.seconds = 0, 0.0
         self.history: list[dict[str, Any]] = []
 
@@ -131,7 +122,7 @@ class _Trainer:
     def _style_grams(self, painting: Tensor) -> dict[str, Tensor]:
         with torch.no_grad():
             features = self.vgg(self.runtime.prepare(painting), self.config.style_layers)
-        return {n: gram_batch(f)[0] * (f.shape[-2] * f.shape[-1]) for n, f in features.items()}
+        return {n: gram_batch(f)[0] for n, f in features.items()}
 
     def objective(self, photos: Tensor, styles: Tensor) -> tuple[dict[int, LossTerms], Tensor]:
         """Each style's losses over its images of the batch, and the outputs."""
@@ -144,9 +135,9 @@ class _Trainer:
         terms = {}
         for k in sorted(set(styles.tolist())):
             rows = (styles == k).nonzero().flatten().to(outputs.device)
-            grams = {n: g / positions(n, *outputs.shape[-2:]) for n, g in self.grams[k].items()}
             terms[k] = perceptual_objective({n: f[rows] for n, f in features.items()}, outputs[rows],
-                                            {n: c[rows] for n, c in content.items()}, grams, self.weights, "gatys")
+                                            {n: c[rows] for n, c in content.items()}, self.grams[k], self.weights,
+                                            "gatys")
         return terms, outputs
 
     def _record(self, terms: dict[int, LossTerms], counts: dict[int, int]) -> dict[str, Any]:

@@ -1,5 +1,13 @@
 """The targets of one scale: the content image's features and each style's Gram matrices,
-computed once per scale without autograd (they do not change while the image is optimised)."""
+computed once per scale without autograd (they do not change while the image is optimised).
+
+Eq. 4 compares the image's Gram matrix G_l with the painting's A_l under one M_l: the paper
+takes both images at one size. When their positions differ (another aspect ratio, or
+``style_size`` holding the painting at a fixed size while the image grows), A_l is brought to
+the image's M_l, A_l · M_l(image) / M_l(painting): the image is asked for the painting's
+statistics per position, whatever its size, and at equal sizes this is eq. 4 exactly. Left raw,
+a painting with a quarter of the image's positions would ask for a quarter of its own Gram
+energy (a 512 px photo scored against a painting held at 256 px)."""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from impasto.gatys import tiles
 from impasto.gatys.memory import forward_tiling
 from impasto.gatys.problem import Problem
 from impasto.losses import Targets, gram
+from impasto.vgg import positions
 
 
 def style_long_side(problem: Problem, size: int) -> int:
@@ -36,9 +45,11 @@ def targets(problem: Problem, size: int) -> Targets:
                 s = colour.match_luminance(s, content)
             tiling = forward_tiling(problem, s.shape[-2] * s.shape[-1])
             if tiling is None:
-                grams.append({name: gram(f) for name, f in _features(problem, s, config.style_layers).items()})
+                raw = {name: gram(f) for name, f in _features(problem, s, config.style_layers).items()}
             else:
-                grams.append(tiles.grams(problem, s, config.style_layers, tiling))
+                raw = tiles.grams(problem, s, config.style_layers, tiling)
+            grams.append({name: a * (positions(name, *content.shape[-2:]) / positions(name, *s.shape[-2:]))
+                          for name, a in raw.items()})
     return Targets(content_features, grams, problem.blend)
 
 
