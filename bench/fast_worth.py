@@ -35,6 +35,7 @@ import torch
 
 import impasto
 from impasto import images
+from impasto.config import TransferConfig
 from impasto.events import CancelToken, Iteration
 from impasto.fast.data import Photos
 from impasto.fast.model import FastModel
@@ -49,13 +50,13 @@ PHOTOS = ROOT / "data" / "photos"
 BRACKET = 0.02
 
 
-def first_passing_iteration(photo: torch.Tensor, painting: Path, objective: Objective, size: int, target: float,
-                            max_iterations: int) -> tuple[int | None, float, float]:
-    """The first L-BFGS iteration (from noise, one scale) whose float32 loss is below ``target``,
-    or None; the last iterate's float32 loss; the transfer's seconds. The transfer stops once its
-    own loss is clearly below the target (by more than BRACKET, far beyond the 0.4 % between its
-    precision and float32), so a run costs what the network is worth, not the cap."""
-    config = objective.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
+def first_passing_iteration(photo: torch.Tensor, painting: Path, config: TransferConfig, target: float
+                            ) -> tuple[int | None, float, float]:
+    """The first iteration of the transfer ``config`` (L-BFGS from noise at one scale, as the
+    callers set it) whose float32 loss is below ``target``, or None; the last iterate's float32
+    loss; the transfer's seconds. The transfer stops once its own loss is clearly below the target
+    (by more than BRACKET, far beyond the 0.4 % between its precision and float32), so a run
+    costs what the network is worth, not the cap."""
     iterates: list[tuple[int, float, torch.Tensor]] = []
     passed = CancelToken()
 
@@ -85,7 +86,8 @@ def style_rows(model: FastModel, objective: Objective, painting: Path, photos: l
             photo = images.resize_long_side(images.load_image(path), size)
             output = stylize(model, photo)
             fast = float(impasto.evaluate(output, photo, painting, objective.transfer_config(size)).total)
-            worth, final, seconds = first_passing_iteration(photo, painting, objective, size, fast, max_iterations)
+            lbfgs = objective.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
+            worth, final, seconds = first_passing_iteration(photo, painting, lbfgs, fast)
             row = {"style": model.style, "size": size, "photo": path.name, "network_loss": fast,
                    "worth": worth, "lbfgs_last_loss": final, "lbfgs_seconds": round(seconds, 1),
                    "max_iterations": max_iterations}

