@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
+import impasto
 from impasto import images
 from impasto.config import train_config
 from impasto.errors import InputError, WeightsError
 from impasto.events import TrainStep
+from impasto.fast.data import Photos, centre_crop
 from impasto.fast.multistyle import (
     FORMAT,
     MultiStyleNet,
@@ -25,7 +27,8 @@ from impasto.fast.multistyle import (
 )
 from impasto.fast.network import Architecture
 from impasto.fast.stylize import stylize
-from impasto.fast.train_multistyle import style_assignment, train_multistyle
+from impasto.fast.train import training_runtime
+from impasto.fast.train_multistyle import _Trainer, style_assignment, train_multistyle
 from impasto.losses import gram_batch
 from impasto.vgg import VGG19, positions
 
@@ -261,3 +264,20 @@ def test_new_vectors_start_from_the_mean() -> None:
     index = net.add_style()
     torch.testing.assert_close(net.styles[index], (net.styles[0] + net.styles[1]) / 2)
     assert net.table().shape == (3, net.transformer.code_size)
+
+
+def test_the_training_loss_is_the_objective_impasto_evaluate_scores(trained: Path, photo_dir: Path,
+                                                                    paintings: dict[str, Path]) -> None:
+    # A square crop and The Starry Night at 32 x 25 px: unequal positions, so the painting's
+    # Gram matrix must be brought to the crop's in both (gatys.targets) for them to agree.
+    model = read_multistyle(trained)
+    held = [images.resize_long_side(images.load_image(paintings[n]), TINY.style_size) for n in model.names]
+    assert held[0].shape[-2] != held[0].shape[-1]
+    trainer = _Trainer(held, Photos(photo_dir, HOLDOUT), TINY, training_runtime(TINY), None)
+    trainer.net.load_state_dict(model.network.state_dict())
+    photo = centre_crop(images.load_image(photo_dir / "photo_1.jpg"), TINY.crop_size)
+    with torch.no_grad():
+        terms, outputs = trainer.objective(photo, torch.tensor([0]))
+    objective = Objective.from_dict(model.styles[0].objective, "test")
+    scored = impasto.evaluate(outputs, photo, paintings["starry_night"], objective.transfer_config(TINY.crop_size))
+    assert float(terms[0].total) == pytest.approx(float(scored.total), rel=1e-3)
