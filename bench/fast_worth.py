@@ -28,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +51,40 @@ PHOTOS = ROOT / "data" / "photos"
 BRACKET = 0.02
 
 
-def first_passing_iteration(photo: torch.Tensor, painting: Path, config: TransferConfig, target: float
-                            ) -> tuple[int | None, float, float]:
-    """The first iteration of the transfer ``config`` (L-BFGS from noise at one scale, as the
-    callers set it) whose float32 loss is below ``target``, or None; the last iterate's float32
-    loss; the transfer's seconds. The transfer stops once its own loss is clearly below the target
-    (by more than BRACKET, far beyond the 0.4 % between its precision and float32), so a run
-    costs what the network is worth, not the cap."""
+def passing_iterations(photo: torch.Tensor, painting: Path, config: TransferConfig, targets: Sequence[float]
+                       ) -> tuple[list[int | None], float, float]:
+    """For each of ``targets``, the first iteration of the transfer ``config`` (L-BFGS from noise
+    at one scale, as the callers set it) whose float32 loss is below it, or None; the last
+    iterate's float32 loss; the transfer's seconds. The transfer stops once its own loss is
+    clearly below every target (by more than BRACKET, far beyond the 0.4 % between its precision
+    and float32), so a run costs what the networks are worth, not the cap."""
     iterates: list[tuple[int, float, torch.Tensor]] = []
     passed = CancelToken()
+    lowest = min(targets)
 
     def keep(event: Iteration) -> None:
         iterates.append((event.step, event.losses["total"], event.image().detach().cpu().half()))
-        if event.losses["total"] < target * (1 - BRACKET):
+        if event.losses["total"] < lowest * (1 - BRACKET):
             passed.cancel()
 
     start = time.perf_counter()
     impasto.transfer(photo, painting, config, keep, cancel=passed)
     seconds = time.perf_counter() - start
-    final = float(impasto.evaluate(iterates[-1][2].float(), photo, painting, config).total)
-    first = next((i for i, (_, loss, _) in enumerate(iterates) if loss <= target * (1 + BRACKET)), None)
-    if first is None:
-        return None, final, seconds
-    for step, _, image in iterates[max(0, first - 3):]:
-        if float(impasto.evaluate(image.float(), photo, painting, config).total) < target:
-            return step, final, seconds
-    return None, final, seconds
+    scored: dict[int, float] = {}
+
+    def float32_loss(i: int) -> float:
+        if i not in scored:
+            scored[i] = float(impasto.evaluate(iterates[i][2].float(), photo, painting, config).total)
+        return scored[i]
+
+    def crossing(target: float) -> int | None:
+        first = next((i for i, (_, loss, _) in enumerate(iterates) if loss <= target * (1 + BRACKET)), None)
+        if first is None:
+            return None
+        return next((iterates[i][0] for i in range(max(0, first - 3), len(iterates)) if float32_loss(i) < target),
+                    None)
+
+    return [crossing(t) for t in targets], float32_loss(len(iterates) - 1), seconds
 
 
 def style_rows(model: FastModel, objective: Objective, painting: Path, photos: list[Path], sizes: list[int],
@@ -87,7 +96,7 @@ def style_rows(model: FastModel, objective: Objective, painting: Path, photos: l
             output = stylize(model, photo)
             fast = float(impasto.evaluate(output, photo, painting, objective.transfer_config(size)).total)
             lbfgs = objective.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
-            worth, final, seconds = first_passing_iteration(photo, painting, lbfgs, fast)
+            (worth,), final, seconds = passing_iterations(photo, painting, lbfgs, [fast])
             row = {"style": model.style, "size": size, "photo": path.name, "network_loss": fast,
                    "worth": worth, "lbfgs_last_loss": final, "lbfgs_seconds": round(seconds, 1),
                    "max_iterations": max_iterations}
