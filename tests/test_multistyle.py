@@ -195,6 +195,20 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path: Path, photo_dir: Path, pa
         train_multistyle(styles[::-1], photo_dir, tmp_path / "a.pt", short, resume=True)
 
 
+def test_resume_takes_the_learning_rate_it_is_given(tmp_path: Path, photo_dir: Path,
+                                                    paintings: dict[str, Path]) -> None:
+    # --resume --lr: the run's rate replaces the checkpoint's (a step schedule by hand).
+    styles = [paintings["starry_night"], paintings["composition_vii"]]
+    short = dataclasses.replace(TINY, iterations=3, checkpoint_every=3, preview_every=0)
+    before = train_multistyle(styles, photo_dir, tmp_path / "a.pt", short).model.network.state_dict()
+    after = train_multistyle(styles, photo_dir, tmp_path / "a.pt",
+                             dataclasses.replace(short, iterations=5, learning_rate=1e-12), resume=True)
+    moved = train_multistyle(styles, photo_dir, tmp_path / "b.pt", dataclasses.replace(short, iterations=5))
+    for name, value in after.model.network.state_dict().items():
+        assert torch.allclose(value, before[name], atol=1e-8), name
+    assert any((value - before[name]).abs().max() > 1e-4 for name, value in moved.model.network.state_dict().items())
+
+
 def test_training_refuses_what_it_cannot_record(tmp_path: Path, photo_dir: Path, paintings: dict[str, Path]) -> None:
     styles = [paintings["starry_night"], paintings["composition_vii"]]
     with pytest.raises(InputError, match="--objective: a multi-style model records"):

@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("optimisation")
     for name in ("iterations", "batch_size", "crop_size", "style_size", "seed", "workers"):
         g.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name), help="default: %(default)s")
-    g.add_argument("--lr", type=float, default=d.learning_rate, dest="learning_rate", help="default: %(default)s")
+    g.add_argument("--lr", type=float, default=d.learning_rate, dest="learning_rate",
+                   help="with --resume it replaces the checkpoint's (default: %(default)s)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     g.add_argument("--precision", choices=choices(TrainPrecision), default=d.precision, help="default: %(default)s")
     g = p.add_argument_group("validation and checkpoints")

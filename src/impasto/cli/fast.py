@@ -130,7 +130,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crop-size", type=int, default=d.crop_size, help="square training crops in px (default: "
                    "%(default)s)")
     g.add_argument("--lr", type=float, default=d.learning_rate, dest="learning_rate",
-                   help="Adam's learning rate (default: %(default)s)")
+                   help="Adam's learning rate; with --resume it replaces the checkpoint's (default: %(default)s)")
     g.add_argument("--seed", type=int, default=d.seed, help="initialisation and batch order (default: %(default)s)")
     g.add_argument("--workers", type=int, default=d.workers,
                    help="processes decoding photos ahead; 0 = in the training process, best on a CPU; 4-8 keep "

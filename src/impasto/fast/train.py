@@ -154,7 +154,7 @@ class _Trainer:
             raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
         if state.get("style") != style_name:
             raise InputError(f"{path}: checkpoint trained on style {state.get('style')!r}, not {style_name!r}")
-        load_training_state(path, state, self.net, self.optimizer)
+        load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history = list(state.get("history", []))
 
@@ -181,14 +181,19 @@ def read_checkpoint(path: Path, format_name: str, what: str) -> dict[str, Any]:
     return state
 
 
-def load_training_state(path: Path, state: dict[str, Any], net: torch.nn.Module, optimizer: torch.optim.Optimizer
-                        ) -> None:
-    """A checkpoint's network and optimiser state into ``net`` and ``optimizer``; one line if they do not fit."""
+def load_training_state(path: Path, state: dict[str, Any], net: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        learning_rate: float) -> None:
+    """A checkpoint's network and optimiser state into ``net`` and ``optimizer``; one line if they
+    do not fit. The run's ``learning_rate`` replaces the checkpoint's (Adam's moments are kept), so
+    that ``--resume --lr`` lowers the rate from there on: a step schedule run by hand, as long
+    trainings are continued session after session."""
     try:
         net.load_state_dict(state["network"])
         optimizer.load_state_dict(state["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
         raise WeightsError(f"{path}: checkpoint does not fit this network ({reason(exc)})") from None
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
 
 
 def training_runtime(config: TrainingSettings) -> Runtime:

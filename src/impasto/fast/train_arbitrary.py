@@ -199,7 +199,7 @@ class _Trainer:
             if getattr(self.config, name) != value:
                 raise InputError(f"--{name.replace('_', '-')}: {path} was trained with {value}, not "
                                  f"{getattr(self.config, name)} (its held-out files must stay held out)")
-        load_training_state(path, state, self.net, self.optimizer)
+        load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
 

@@ -193,7 +193,7 @@ class _Trainer:
             raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
         if state.get("styles") != names or state.get("trainable") != self.trainable:
             raise InputError(f"{path}: checkpoint trained styles {state.get('styles')!r}, not {names!r}")
-        load_training_state(path, state, self.net, self.optimizer)
+        load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history = list(state.get("history", []))
 
