@@ -242,7 +242,7 @@ def positions(layer: str, height: int, width: int) -> int:
     """Spatial positions M of a layer's features for an input of ``height`` × ``width`` (each
     pooling before the layer halves a side, rounding down, as ``nn.MaxPool2d(2)`` does)."""
     check_layers([layer])
-    pools = int(layer[4]) if layer.startswith("pool") else int(layer[4]) - 1
+    pools = sum(name.startswith("pool") for name in LAYERS[: LAYERS.index(layer) + 1])
     for _ in range(pools):
         height, width = height // 2, width // 2
     return height * width
