@@ -21,7 +21,7 @@ from impasto.fast.data import Photos
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import feature_statistics, statistics_size
 from impasto.fast.stylize import stylize
-from impasto.fast.train_arbitrary import make_batch, train_arbitrary
+from impasto.fast.train_arbitrary import initialise_from, make_batch, train_arbitrary
 from impasto.losses import gram_batch, relative_style_loss
 from impasto.vgg import VGG19
 
@@ -261,3 +261,34 @@ def test_bound_network_runs_like_a_per_style_network() -> None:
     x = torch.rand(3, 17, 22)
     assert bound(x).shape == x.shape
     torch.testing.assert_close(bound(x[None])[0], net(x[None], net.identity())[0])
+
+
+def test_init_from_a_multistyle_model_starts_from_its_convolutions_and_mean_style(
+        tmp_path: Path, photo_dir: Path, painting_dir: Path) -> None:
+    from impasto.config import train_config
+    from impasto.fast.multistyle import read_multistyle
+    from impasto.fast.train_multistyle import train_multistyle
+
+    base = tmp_path / "multi.pt"
+    multi = train_config("gatys", width=8, blocks=1, kernel=3, iterations=3, batch_size=2, crop_size=32,
+                         style_size=32, learning_rate=0.1, holdout_percent=25.0, previews=0, checkpoint_every=0,
+                         precision="fp32")
+    train_multistyle([painting_dir / "painting_0.png", painting_dir / "painting_1.png"], photo_dir, base, multi)
+    model = read_multistyle(base)
+    net = ArbitraryNet(model.network.arch, TINY.style_size)
+    initialise_from(net, model)
+    for name, tensor in model.network.transformer.state_dict().items():
+        assert torch.equal(net.transformer.state_dict()[name], tensor), name
+    # Before any training every painting gets the two styles' mean vector (the gains through a sigmoid).
+    vector = net.predictor.gammabeta(net.predictor.code(torch.randn(3, statistics_size())))
+    assert torch.allclose(vector, model.network.table().mean(dim=0).expand(3, -1), atol=1e-5)
+    # The run records where it started; a resumed run keeps that without being told again.
+    like = dataclasses.replace(TINY, width=8)  # a multi-style network has at least 32 channels in its blocks
+    once = dataclasses.replace(like, iterations=1, validate_every=0, checkpoint_every=1)
+    train_arbitrary(photo_dir, painting_dir, tmp_path / "c.pt", once, init_from=base)
+    resumed = train_arbitrary(photo_dir, painting_dir, tmp_path / "c.pt", dataclasses.replace(once, iterations=2),
+                              resume=True)
+    assert resumed.iterations == 2 and resumed.model.training["initialised_from"]["model"] == "multi.pt"
+    wider = dataclasses.replace(like, width=12)
+    with pytest.raises(InputError, match=r"--init-from: .* network, not"):
+        train_arbitrary(photo_dir, painting_dir, tmp_path / "b.pt", wider, init_from=base)

@@ -118,6 +118,7 @@ class ArbitraryJob(_BesideOutput):
     checkpoint: Path | None = None
     resume: bool = False
     log: Path | None = None
+    init_from: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,8 @@ def _run_arbitrary(job: ArbitraryJob, on_event: Callback | None, cancel: CancelT
     log = ValidationLog(storage.check_output_path(job.log, [output])) if job.log is not None else None
     try:
         result = train_arbitrary(job.data, job.paintings, output, job.config, checkpoint=job.checkpoint,
-                                 resume=job.resume, on_event=broadcast(log, on_event), cancel=cancel)
+                                 resume=job.resume, init_from=job.init_from, on_event=broadcast(log, on_event),
+                                 cancel=cancel)
     except TrainingInterrupted as stop:
         raise JobInterrupted(f"{stop}; continue with --resume") from None
     return _trained(job, output, result)

@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default: %(default)s)")
     g.add_argument("--blocks", type=int, default=d.blocks, help="residual blocks (default: %(default)s)")
     g.add_argument("--kernel", type=int, default=d.kernel, help="edge convolutions' size (default: %(default)s)")
+    g.add_argument("--init-from", type=Path, metavar="MULTI.pt",
+                   help="start from a multi-style model of the same width, blocks and kernel: its convolutions, "
+                        "and its mean style for every painting")
     g = p.add_argument_group("objective")
     for name in ("content_weight", "style_weight", "tv_weight"):
         g.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name),
@@ -68,5 +71,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_train_arbitrary(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(ArbitraryConfig)}
     config = ArbitraryConfig(**{k: v for k, v in vars(args).items() if k in names})
-    job = ArbitraryJob(args.data, args.paintings, args.output, config, args.checkpoint, args.resume, args.log)
+    job = ArbitraryJob(args.data, args.paintings, args.output, config, args.checkpoint, args.resume, args.log,
+                       args.init_from)
     return run_job(job, quiet=args.quiet)

@@ -43,6 +43,7 @@ from impasto.fast.arbitrary import (
     save_arbitrary,
 )
 from impasto.fast.data import Photos, batch_generator, centre_crop, random_crop
+from impasto.fast.multistyle import MultiStyleModel, read_multistyle
 from impasto.fast.network import Architecture
 from impasto.fast.style_code import STATISTIC_LAYERS, feature_statistics
 from impasto.fast.train import (
@@ -142,6 +143,13 @@ class _Trainer:
         self.iteration, self.seconds = 0, 0.0
         self.history: list[dict[str, float]] = []
         self.validation: list[dict[str, float]] = []
+        self.origin: dict[str, Any] | None = None
+
+    def initialise(self, base: MultiStyleModel) -> None:
+        """Start from ``base`` (``initialise_from``), and remember which model that was."""
+        initialise_from(self.net, base)
+        self.origin = {"model": Path(base.source).name, "styles": base.names,
+                       "iterations": base.training.get("iterations")}
 
     def objective(self, photos: Tensor, paintings: Tensor) -> LossTerms:
         """The perceptual losses of stylising each photo with its painting."""
@@ -183,7 +191,7 @@ class _Trainer:
             "architecture": self.net.arch.as_dict(), "style_size": self.net.style_size,
             "split": {name: getattr(self.config, name) for name in SPLIT_SETTINGS},
             "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "history": self.history, "validation": self.validation,
+            "history": self.history, "validation": self.validation, "initialised_from": self.origin,
         }, path)
 
     def restore(self, path: Path) -> None:
@@ -202,6 +210,24 @@ class _Trainer:
         load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
+        self.origin = state.get("initialised_from") or self.origin
+
+
+def initialise_from(net: ArbitraryNet, base: MultiStyleModel) -> None:
+    """Start ``net`` from a trained multi-style network: its convolutions, and a predictor whose
+    every painting first gets the mean of ``base``'s style vectors. Why: on a CPU, thousands of
+    batches go into a transformer learning to paint at all; one that already paints the paper's
+    five styles leaves the predictor to learn where each new painting lies among them."""
+    if base.network.arch != net.arch:
+        raise InputError(f"--init-from: {base.source} is a {base.network.arch} network, not {net.arch}: give "
+                         "its --width, --blocks and --kernel")
+    with torch.no_grad():
+        net.transformer.load_state_dict(base.network.transformer.state_dict())
+        mean = base.network.table().mean(dim=0).to(net.predictor.head.bias.dtype)
+        identity = net.predictor.identity
+        # The predictor's head adds its output to the identity, the gains through a sigmoid.
+        net.predictor.head.bias[:-3] = mean[:-3] - identity[:-3]
+        net.predictor.head.bias[-3:] = torch.logit(mean[-3:].clamp(0.01, 0.99))
 
 
 def validation_set(photos: Photos, paintings: Paintings, config: ArbitraryConfig) -> tuple[Tensor, Tensor]:
@@ -223,10 +249,14 @@ def train_arbitrary(
     *,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    init_from: str | os.PathLike[str] | None = None,
     on_event: Callback | None = None,
     cancel: CancelToken | None = None,
 ) -> ArbitraryResult:
     """Train the arbitrary-style network; write the model to ``output`` (a .pt file).
+
+    ``init_from``: a multi-style model file of the same architecture to start from
+    (``initialise_from``); a resumed run takes its weights from the checkpoint instead.
 
     A checkpoint (default ``OUTPUT.ckpt``) every ``checkpoint_every`` iterations; ``resume``
     continues from it. ``on_event`` receives a TrainStep per iteration (with the held-out
@@ -239,7 +269,10 @@ def train_arbitrary(
     photos = Photos(photo_dir, config.holdout_percent)
     paintings = Paintings(painting_dir, config.painting_holdout_percent)
     held_photos, held_paintings = validation_set(photos, paintings, config)
+    base = read_multistyle(init_from) if init_from is not None else None
     trainer = _Trainer(config, training_runtime(config))
+    if base is not None:
+        trainer.initialise(base)
     if resume:
         trainer.restore(ckpt)
     complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
@@ -307,6 +340,7 @@ def _training_info(trainer: _Trainer, photos: Photos, paintings: Paintings) -> d
         "iterations": trainer.iteration,
         "seconds": round(trainer.seconds, 1),
         "validation": trainer.validation,
+        "initialised_from": trainer.origin,
         "photos": len(photos.training),
         "paintings": len(paintings.training),
         "held_out_paintings": len(paintings.held_out),
