@@ -14,7 +14,7 @@ import torch
 from impasto import images
 from impasto.cli import main
 from impasto.errors import InputError
-from impasto.fast.model import load_model
+from impasto.fast.multistyle import resolve
 from impasto.fast.stylize import stylize
 from impasto.video.flow import Motion, warp
 from impasto.video.frames import stylize_video
@@ -98,7 +98,7 @@ def test_a_new_key_keeps_the_previous_shading_but_its_own_strokes(still: torch.T
 
 
 def test_temporal_blending_lowers_the_warping_error(pan: list[torch.Tensor]) -> None:
-    model = load_model("starry_night")
+    model = resolve("starry_night")
     with torch.no_grad():
         per_frame = [stylize(model, f) for f in pan]
     blender = TemporalBlender()
@@ -110,7 +110,7 @@ def test_temporal_blending_lowers_the_warping_error(pan: list[torch.Tensor]) -> 
 
 def test_apply_temporal_video_is_steadier(tmp_path: Path, pan: list[torch.Tensor]) -> None:
     source = write_clip(pan, tmp_path / "pan.mp4")
-    model = load_model("starry_night")
+    model = resolve("starry_night")
     stylize_video(model, source, tmp_path / "flicker.mp4", temporal=False)
     result = stylize_video(model, source, tmp_path / "steady.mp4", temporal=True)
     assert result.frames == len(pan)
@@ -145,7 +145,7 @@ def test_sound_survives_stylisation(tmp_path: Path, pan: list[torch.Tensor]) -> 
     av = pytest.importorskip("av")
     source, output = tmp_path / "tone.mp4", tmp_path / "out.mp4"
     _clip_with_tone(source, pan)
-    result = stylize_video(load_model("the_scream"), source, output)
+    result = stylize_video(resolve("the_scream"), source, output)
     assert result.audio and result.frames == len(pan)
     with av.open(str(output)) as container:
         assert len(container.streams.video) == 1

@@ -13,12 +13,13 @@ trained once, then stylising a photo in one pass.
   model files, mixes, strength, ``resolve`` for ``apply``), ``train_multistyle`` (joint training
   and ``--add-style``).
 
->>> from impasto.fast import load_model, stylize
->>> model = load_model("starry_night")          # a shipped style, or a model file's path
+>>> from impasto.fast import resolve, stylize
+>>> model = resolve("starry_night")             # a shipped style, a mix of them, or a model file's path
 >>> out = stylize(model, photo, preserve_color=True)
 """
 
 from impasto.fast.model import FastModel, available_styles, load_model, save_model
+from impasto.fast.multistyle import installed_styles, resolve
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
 from impasto.fast.stylize import stylize
 
@@ -29,7 +30,9 @@ __all__ = [
     "TransformNet",
     "available_styles",
     "build",
+    "installed_styles",
     "load_model",
+    "resolve",
     "save_model",
     "stylize",
 ]

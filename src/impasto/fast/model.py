@@ -163,7 +163,8 @@ def _models_folder() -> Traversable:
 
 
 def available_styles() -> list[str]:
-    """Names of the shipped models, sorted; empty when none are installed."""
+    """Names of the shipped one-style files, sorted; empty when none are installed (the styles of
+    shipped multi-style models too: ``multistyle.installed_styles``)."""
     folder = _models_folder()
     if not folder.is_dir():
         return []
@@ -176,7 +177,8 @@ def _is_path(spec: str | os.PathLike[str]) -> bool:
 
 
 def load_model(spec: str | os.PathLike[str]) -> FastModel:
-    """A model from a file path, or a shipped style's name ("starry_night")."""
+    """A one-style model from a file path, or a shipped one-style file's name (any shipped style,
+    mixes and multi-style files: ``multistyle.resolve``)."""
     if _is_path(spec):
         return read_model(spec)
     names = available_styles()

@@ -380,13 +380,19 @@ def resolve(style: str, mix: str | None = None, strength: float = 1.0) -> FastMo
             return bind(model, pairs, strength)
     if len(pairs) == 1 and style in fast_model.available_styles():
         return _one_style(fast_model.load_model(style), strength)
-    installed = sorted({*fast_model.available_styles(), *(n for m in shipped_multistyle() for n in m.names)})
+    installed = installed_styles()
     what = f"installed: {', '.join(installed)}" if installed else "no styles are installed"
     unknown = sorted(wanted - set(installed))
     if not unknown:
         raise InputError(f"--style: {', '.join(sorted(wanted))} are not in one multi-style model; only the styles of "
                          "one model mix")
     raise InputError(f"unknown style {unknown[0]!r} ({what}); give a model file with --model")
+
+
+def installed_styles() -> list[str]:
+    """Every name ``resolve`` answers to alone: the shipped multi-style models' styles and the
+    shipped one-style files, sorted."""
+    return sorted({*fast_model.available_styles(), *(n for m in shipped_multistyle() for n in m.names)})
 
 
 def _is_mix(spec: str) -> bool:

@@ -84,11 +84,11 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     """The studio application; ``worker=False`` leaves jobs queued (for tests of the API alone)."""
     from contextlib import asynccontextmanager
 
-    from impasto.fast.model import available_styles
+    from impasto.fast.multistyle import installed_styles
     from impasto.web.worker import Worker
 
     jobs = Store(settings.data)
-    catalogue = Catalogue(settings.examples, available_styles(), settings.data / "thumbnails")
+    catalogue = Catalogue(settings.examples, installed_styles(), settings.data / "thumbnails")
     runner = Worker(settings.data, settings.preview_seconds, settings.worker_niceness) if worker else None
 
     @asynccontextmanager

@@ -98,10 +98,10 @@ def _examples(folder: Path | None) -> dict[str, Path]:
 def _render(painting: Painting) -> torch.Tensor:
     if painting.example is not None:
         return images.resize_long_side(images.load_image(painting.example), THUMBNAIL_SIDE)
-    from impasto.fast.model import load_model
+    from impasto.fast.multistyle import resolve
     from impasto.fast.stylize import stylize
 
-    return stylize(load_model(painting.name), swatch(THUMBNAIL_SIDE)).clamp(0, 1)
+    return stylize(resolve(painting.name), swatch(THUMBNAIL_SIDE)).clamp(0, 1)
 
 
 def swatch(side: int) -> torch.Tensor:
