@@ -289,6 +289,11 @@ def test_init_from_a_multistyle_model_starts_from_its_convolutions_and_mean_styl
     resumed = train_arbitrary(photo_dir, painting_dir, tmp_path / "c.pt", dataclasses.replace(once, iterations=2),
                               resume=True)
     assert resumed.iterations == 2 and resumed.model.training["initialised_from"]["model"] == "multi.pt"
+    # A resumed run ignores --init-from: it does not claim a start the checkpoint did not have.
+    train_arbitrary(photo_dir, painting_dir, tmp_path / "d.pt", once)
+    other = train_arbitrary(photo_dir, painting_dir, tmp_path / "d.pt", dataclasses.replace(once, iterations=2),
+                            resume=True, init_from=base)
+    assert other.model.training["initialised_from"] is None
     wider = dataclasses.replace(like, width=12)
     with pytest.raises(InputError, match=r"--init-from: .* network, not"):
         train_arbitrary(photo_dir, painting_dir, tmp_path / "b.pt", wider, init_from=base)

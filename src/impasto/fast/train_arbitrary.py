@@ -210,7 +210,7 @@ class _Trainer:
         load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
-        self.origin = state.get("initialised_from") or self.origin
+        self.origin = state.get("initialised_from")
 
 
 def initialise_from(net: ArbitraryNet, base: MultiStyleModel) -> None:
@@ -256,7 +256,8 @@ def train_arbitrary(
     """Train the arbitrary-style network; write the model to ``output`` (a .pt file).
 
     ``init_from``: a multi-style model file of the same architecture to start from
-    (``initialise_from``); a resumed run takes its weights from the checkpoint instead.
+    (``initialise_from``); ignored by a resumed run, whose weights and recorded start are the
+    checkpoint's.
 
     A checkpoint (default ``OUTPUT.ckpt``) every ``checkpoint_every`` iterations; ``resume``
     continues from it. ``on_event`` receives a TrainStep per iteration (with the held-out
@@ -269,12 +270,11 @@ def train_arbitrary(
     photos = Photos(photo_dir, config.holdout_percent)
     paintings = Paintings(painting_dir, config.painting_holdout_percent)
     held_photos, held_paintings = validation_set(photos, paintings, config)
-    base = read_multistyle(init_from) if init_from is not None else None
     trainer = _Trainer(config, training_runtime(config))
-    if base is not None:
-        trainer.initialise(base)
     if resume:
         trainer.restore(ckpt)
+    elif init_from is not None:
+        trainer.initialise(read_multistyle(init_from))
     complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
     net = trainer.net.eval().requires_grad_(False)
     info = _training_info(trainer, photos, paintings)
