@@ -297,3 +297,27 @@ def test_init_from_a_multistyle_model_starts_from_its_convolutions_and_mean_styl
     wider = dataclasses.replace(like, width=12)
     with pytest.raises(InputError, match=r"--init-from: .* network, not"):
         train_arbitrary(photo_dir, painting_dir, tmp_path / "b.pt", wider, init_from=base)
+
+
+def test_init_from_an_arbitrary_model_continues_its_training_without_the_checkpoint(
+        tmp_path: Path, photo_dir: Path, painting_dir: Path) -> None:
+    short = dataclasses.replace(TINY, iterations=2, validate_every=1, checkpoint_every=0)
+    first = train_arbitrary(photo_dir, painting_dir, tmp_path / "a.pt", short)
+    longer = dataclasses.replace(short, iterations=3)
+    more = train_arbitrary(photo_dir, painting_dir, tmp_path / "b.pt", longer, init_from=tmp_path / "a.pt")
+    # It goes on from the model's iteration and seconds, its held-out curve extended by one row.
+    assert more.iterations == 3 and more.seconds > first.model.training["seconds"]
+    assert [row["iteration"] for row in more.validation] == [0, 1, 2, 3]
+    assert more.validation[:3] == first.validation
+    assert more.model.training["initialised_from"] == {"model": "a.pt", "iterations": 2, "initialised_from": None}
+    # Its first step starts from the model's weights: one step from them is what the run wrote.
+    before = first.model.network.state_dict()
+    after = more.model.network.state_dict()
+    assert all(after[n].shape == t.shape for n, t in before.items())
+    assert any(not torch.equal(after[n], t) for n, t in before.items())
+    with pytest.raises(InputError, match=r"--painting-holdout-percent: .*a\.pt was trained with 25\.0"):
+        train_arbitrary(photo_dir, painting_dir, tmp_path / "c.pt",
+                        dataclasses.replace(longer, painting_holdout_percent=30.0), init_from=tmp_path / "a.pt")
+    with pytest.raises(InputError, match=r"a\.pt: a network .*, not .*--width"):
+        train_arbitrary(photo_dir, painting_dir, tmp_path / "c.pt", dataclasses.replace(longer, width=8),
+                        init_from=tmp_path / "a.pt")

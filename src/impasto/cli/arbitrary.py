@@ -20,6 +20,10 @@ examples:
   impasto train-arbitrary --data ../shared/data/photos --paintings ../shared/data/paintings -o arbitrary.pt \\
       --crop-size 128 --style-size 128 --batch-size 4 --iterations 40000 --resume --device cuda --workers 8
 
+  # continue a model on a machine without its checkpoint (its iterations go on; Adam starts afresh)
+  impasto train-arbitrary --data ../shared/data/photos --paintings ../shared/data/paintings -o more.pt \
+      --crop-size 128 --style-size 128 --batch-size 4 --iterations 40000 --init-from arbitrary.pt
+
   # the run as its job file recorded it (arbitrary.job.json, beside the model; seed included)
   impasto run arbitrary.job.json
 
@@ -41,9 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--width", type=int, default=d.width, help="channels of the first layer (default: %(default)s)")
     g.add_argument("--blocks", type=int, default=d.blocks, help="residual blocks (default: %(default)s)")
     g.add_argument("--kernel", type=int, default=d.kernel, help="edge convolutions' size (default: %(default)s)")
-    g.add_argument("--init-from", type=Path, metavar="MULTI.pt",
-                   help="start from a multi-style model of the same width, blocks and kernel: its convolutions, "
-                        "and its mean style for every painting")
+    g.add_argument("--init-from", type=Path, metavar="MODEL.pt",
+                   help="start from a model of the same width, blocks and kernel: a multi-style model gives its "
+                        "convolutions and its mean style for every painting; an arbitrary-style model is continued "
+                        "where it stopped (without a checkpoint: Adam starts afresh)")
     g = p.add_argument_group("objective")
     for name in ("content_weight", "style_weight", "tv_weight"):
         g.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name),

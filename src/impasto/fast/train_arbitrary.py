@@ -39,6 +39,8 @@ from impasto.fast.arbitrary import (
     ArbitraryModel,
     ArbitraryNet,
     Paintings,
+    is_arbitrary_file,
+    read_arbitrary,
     resize_short_side,
     save_arbitrary,
 )
@@ -145,11 +147,41 @@ class _Trainer:
         self.validation: list[dict[str, float]] = []
         self.origin: dict[str, Any] | None = None
 
-    def initialise(self, base: MultiStyleModel) -> None:
-        """Start from ``base`` (``initialise_from``), and remember which model that was."""
+    def initialise(self, base: MultiStyleModel | ArbitraryModel) -> None:
+        """Start from ``base`` and remember which model that was: a multi-style model through
+        ``initialise_from``; an arbitrary-style model is continued (``continue_from``)."""
+        if isinstance(base, ArbitraryModel):
+            self.continue_from(base)
+            return
         initialise_from(self.net, base)
         self.origin = {"model": Path(base.source).name, "styles": base.names,
                        "iterations": base.training.get("iterations")}
+
+    def continue_from(self, model: ArbitraryModel) -> None:
+        """Continue a model's training from its file alone, as on a machine that no longer has the
+        checkpoint: its weights, iteration count (so the batches go on where it stopped), training
+        seconds and held-out curve. Adam's moments, which only the checkpoint holds, start afresh."""
+        info = model.training
+        self._check_fits(model.source, model.network.arch.as_dict(), model.network.style_size,
+                         {name: (info.get("settings") or {}).get(name) for name in SPLIT_SETTINGS})
+        self.net.load_state_dict(model.network.state_dict())
+        self.iteration, self.seconds = int(info.get("iterations", 0)), float(info.get("seconds", 0.0))
+        self.validation = list(info.get("validation", []))
+        self.origin = {"model": Path(model.source).name, "iterations": self.iteration,
+                       "initialised_from": info.get("initialised_from")}
+
+    def _check_fits(self, source: str | Path, arch: object, style_size: object, split: dict[str, Any]) -> None:
+        """One line unless a checkpoint or model has this run's network, style size and held-out split."""
+        mine = self.net.arch.as_dict()
+        if arch != mine:
+            raise InputError(f"{source}: a network {arch}, not {mine}: give its --width, --blocks and --kernel")
+        if style_size != self.net.style_size:
+            raise InputError(f"--style-size: {source} was trained at {style_size}, not {self.net.style_size}")
+        # Files written before the split was recorded have none to compare.
+        for name, value in split.items():
+            if value is not None and getattr(self.config, name) != value:
+                raise InputError(f"--{name.replace('_', '-')}: {source} was trained with {value}, not "
+                                 f"{getattr(self.config, name)} (its held-out files must stay held out)")
 
     def objective(self, photos: Tensor, paintings: Tensor) -> LossTerms:
         """The perceptual losses of stylising each photo with its painting."""
@@ -196,17 +228,7 @@ class _Trainer:
 
     def restore(self, path: Path) -> None:
         state = read_checkpoint(path, CHECKPOINT_FORMAT, "an arbitrary-style training checkpoint")
-        arch = self.net.arch.as_dict()
-        if state.get("architecture") != arch:
-            raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
-        if state.get("style_size") != self.net.style_size:
-            raise InputError(f"--style-size: {path} was trained at {state.get('style_size')}, not "
-                             f"{self.net.style_size}")
-        # Checkpoints written before the split was recorded have none to compare.
-        for name, value in (state.get("split") or {}).items():
-            if getattr(self.config, name) != value:
-                raise InputError(f"--{name.replace('_', '-')}: {path} was trained with {value}, not "
-                                 f"{getattr(self.config, name)} (its held-out files must stay held out)")
+        self._check_fits(path, state.get("architecture"), state.get("style_size"), state.get("split") or {})
         load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
@@ -255,9 +277,10 @@ def train_arbitrary(
 ) -> ArbitraryResult:
     """Train the arbitrary-style network; write the model to ``output`` (a .pt file).
 
-    ``init_from``: a multi-style model file of the same architecture to start from
-    (``initialise_from``); ignored by a resumed run, whose weights and recorded start are the
-    checkpoint's.
+    ``init_from``: a model file of the same architecture to start from: a multi-style model
+    (``initialise_from``), or an arbitrary-style model to continue without its checkpoint
+    (``_Trainer.continue_from``); ignored by a resumed run, whose weights and recorded start are
+    the checkpoint's.
 
     A checkpoint (default ``OUTPUT.ckpt``) every ``checkpoint_every`` iterations; ``resume``
     continues from it. ``on_event`` receives a TrainStep per iteration (with the held-out
@@ -274,7 +297,7 @@ def train_arbitrary(
     if resume:
         trainer.restore(ckpt)
     elif init_from is not None:
-        trainer.initialise(read_multistyle(init_from))
+        trainer.initialise(read_arbitrary(init_from) if is_arbitrary_file(init_from) else read_multistyle(init_from))
     complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
     net = trainer.net.eval().requires_grad_(False)
     info = _training_info(trainer, photos, paintings)
