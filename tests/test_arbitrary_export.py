@@ -129,6 +129,25 @@ def test_apply_errors_are_one_line(tmp_path: Path, model_file: Path, small_pair,
     assert not out.exists()
 
 
+def test_export_bakes_a_paintings_style_code_into_the_graph(tmp_path: Path, model_file: Path, small_pair,
+                                                            capsys) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    content, style = small_pair
+    out = tmp_path / "painting.onnx"
+    code, _, err = run(capsys, "export", model_file, "--style-image", style, "--strength", "0.8", "-o", out)
+    assert code == 0, err
+    photo = images.load_image(content)
+    expected = stylize(arbitrary.bind_files(model_file, [style], strength=0.8), photo)
+    session = ort.InferenceSession(out.read_bytes(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: photo.numpy()})[0]
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
+    code, _, err = run(capsys, "export", model_file, "-o", tmp_path / "none.onnx")
+    one_line_error(code, err, "an arbitrary-style model; give the painting with --style-image")
+    code, _, err = run(capsys, "export", "-o", tmp_path / "none.onnx")
+    one_line_error(code, err, "export: give a model file")
+    assert not (tmp_path / "none.onnx").exists()
+
+
 def test_train_arbitrary_errors_are_one_line(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "train-arbitrary", "--data", tmp_path, "--paintings", tmp_path / "none", "-o",
                        tmp_path / "m.pt")

@@ -109,7 +109,7 @@ def test_apply_by_name_alone_resolves_shipped_multistyle_styles(tmp_path: Path, 
     (["--style", "starry:lots"], "--style: 'starry:lots': starry's weight must be a non-negative number"),
     (["--style", "old", "--strength", "0.5"], "--strength: style 'old' is a one-style network"),
     (["--style", "starry", "--strength", "2"], "--strength: must lie in [0, 1], got 2.0"),
-    ([], "apply: give --style NAME or --model FILE"),
+    ([], "apply: give --style NAME, --model FILE or --style-image PAINTING"),
 ])
 def test_bad_names_weights_and_strengths_are_one_line(tmp_path: Path, shipped: Path, small_pair, capsys,
                                                       args: list[str], message: str) -> None:

@@ -419,17 +419,22 @@ class ArbitraryConfig(TrainingSettings):
 Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
 
 
+# ``ApplyConfig.style`` of the arbitrary-style model installed with impasto.
+SHIPPED_ARBITRARY = "arbitrary"
+
+
 @dataclass(frozen=True)
 class ApplyConfig:
     """Settings of stylising photos and videos with a trained network (``impasto apply``).
 
     ``style`` is a shipped style's name, a mix of the named styles of a shipped multi-style model
-    ("a:0.7,b:0.3"), or a model file's path; ``mix`` picks the styles inside a multi-style model
-    file (a name or such a mix). ``strength`` moves a multi-style or arbitrary-style network's
-    γ/β from the identity (0: the photo) to the style's (1). ``size`` resizes each input to
-    that long side first (None: as it is); ``batch_size`` frames, or consecutive photos of one
-    size, go through the network together. ``temporal`` (videos) blends each frame's output with
-    the previous one warped by optical flow, against flicker; false stylises frames one by one.
+    ("a:0.7,b:0.3"), a model file's path, or ``SHIPPED_ARBITRARY`` (with ``style_images``); ``mix``
+    picks the styles inside a multi-style model file (a name or such a mix). ``strength`` moves a
+    multi-style or arbitrary-style network's γ/β from the identity (0: the photo) to the style's
+    (1). ``size`` resizes each input to that long side first (None: as it is); ``batch_size``
+    frames, or consecutive photos of one size, go through the network together. ``temporal``
+    (videos) blends each frame's output with the previous one warped by optical flow, against
+    flicker; false stylises frames one by one.
     """
 
     style: str

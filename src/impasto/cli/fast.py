@@ -11,6 +11,7 @@ from pathlib import Path
 
 from impasto.cli.jobs import EXIT_OK, run_job
 from impasto.config import (
+    SHIPPED_ARBITRARY,
     TRAIN_OBJECTIVES,
     ApplyConfig,
     Backend,
@@ -45,7 +46,7 @@ examples:
   impasto apply --style shipwreck clip.mp4 -o clip_shipwreck.mp4 --size 720   # temporally consistent
   impasto apply --style shipwreck clip.mp4 -o clip_flicker.mp4 --no-temporal  # each frame on its own
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
-  impasto apply --model arbitrary.pt --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
+  impasto apply --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
   impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg --style-weights 0.7 0.3 photos/ -o out/
   impasto apply --model multi.pt --style starry_night photo.jpg -o out.jpg --strength 0.6
   impasto apply --model multi.pt --style starry_night:0.7,the_scream:0.3 photo.jpg -o blend.jpg
@@ -56,6 +57,7 @@ examples:
   impasto export scream.pt -o scream.onnx                          # any input size
   impasto export starry_night -o starry_720p.onnx --height 720 --width 1280
   impasto export multi.pt --style the_scream -o scream.onnx       # one style of a multi-style model
+  impasto export --style-image painting.jpg -o painting.onnx      # any painting, its style code baked in
 """
 
 
@@ -83,9 +85,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a fast style network to ONNX (onnxruntime, OpenCV dnn)",
                        description="Write a network as an ONNX graph: RGB float32 in [0, 1], NCHW, in and out.",
                        epilog=EXPORT_EXAMPLES, formatter_class=formatter)
-    p.add_argument("model", help="a model file, or a shipped style's name")
+    p.add_argument("model", nargs="?", help="a model file, or a shipped style's name (with --style-image: an "
+                   "arbitrary-style model file, by default the installed one)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     p.add_argument("--style", help="a multi-style model's style, or a mix NAME:W,NAME:W, baked into the graph")
+    p.add_argument("--style-image", type=Path, action="append", dest="style_images", metavar="PAINTING",
+                   help="an arbitrary-style model: this painting's style code, baked into the graph; repeat to mix")
+    p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="one per --style-image (default: equal)")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="multi-style and arbitrary-style models: 0 = the photo, 1 = the full style (default: "
+                   "%(default)s)")
     p.add_argument("--height", type=int, help="fix the input height (default: any size)")
     p.add_argument("--width", type=int, help="fix the input width (default: any size)")
     p.set_defaults(run=run_export)
@@ -218,7 +227,8 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
                    help="videos: blend in the previous output warped by optical flow where it is reliable, "
                    "against flicker; --no-temporal stylises each frame on its own (default: on)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    g = p.add_argument_group("any painting (with --model ARBITRARY.pt from `impasto train-arbitrary`)")
+    g = p.add_argument_group("any painting (the installed arbitrary-style model, or --model ARBITRARY.pt from "
+                             "`impasto train-arbitrary`)")
     g.add_argument("--style-image", type=Path, action="append", dest="style_images", metavar="PAINTING",
                    help="a painting to apply; repeat to mix several")
     g.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="one per --style-image (default: equal)")
@@ -228,10 +238,11 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    if args.model is None and args.style is None:
-        raise InputError("apply: give --style NAME or --model FILE")
-    # A model file by its absolute path, so that the job file runs from any folder.
-    style = str(args.model.absolute()) if args.model is not None else args.style
+    if args.model is None and args.style is None and not args.style_images:
+        raise InputError("apply: give --style NAME, --model FILE or --style-image PAINTING")
+    # A model file by its absolute path, so that the job file runs from any folder; paintings
+    # alone go to the installed arbitrary-style model.
+    style = str(args.model.absolute()) if args.model is not None else args.style or SHIPPED_ARBITRARY
     mix = args.style if args.model is not None else None
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
@@ -241,6 +252,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
+    from impasto.fast.arbitrary import arbitrary_installed, shipped_arbitrary
     from impasto.fast.model import available_styles, load_model
     from impasto.fast.multistyle import describe, describe_file, shipped_multistyle, shipped_styles
 
@@ -268,15 +280,27 @@ def run_styles(args: argparse.Namespace) -> int:
         took = f"{info['seconds'] / 60:.0f} min on {info.get('device', '?')}" if "seconds" in info else "-"
         print(f"| {name} | {arch} | {info.get('iterations', '-')} | {took} "
               f"| {loss} |")
+    if args.model is None and arbitrary_installed():
+        model = shipped_arbitrary()
+        print(f"\nany painting: impasto apply --style-image PAINTING (the installed arbitrary-style network "
+              f"{Path(model.source).name}, {model.training.get('iterations', '?')} iterations)")
     return EXIT_OK
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from impasto.fast.arbitrary import bind_files, refuse_without_paintings
     from impasto.fast.backends import export_onnx
     from impasto.fast.multistyle import resolve
 
     if args.output.suffix.lower() != ".onnx":
         raise InputError(f"{args.output}: the output must end in .onnx")
-    data = export_onnx(resolve(args.model, args.style), args.output, height=args.height, width=args.width)
+    if args.style_images:
+        model = bind_files(args.model or SHIPPED_ARBITRARY, args.style_images, args.style_weights, args.strength)
+    elif args.model is None:
+        raise InputError("export: give a model file, a shipped style's name, or --style-image PAINTING")
+    else:
+        refuse_without_paintings(args.model)
+        model = resolve(args.model, args.style, args.strength)
+    data = export_onnx(model, args.output, height=args.height, width=args.width)
     print(f"wrote {args.output} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
     return EXIT_OK

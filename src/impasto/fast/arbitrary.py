@@ -17,6 +17,7 @@ the strength, and returns a one-style network that every per-style path runs unc
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ import torch
 from torch import Tensor, nn
 
 from impasto import images, storage
-from impasto.config import PAINTING_HOLDOUT_PERCENT
+from impasto.config import PAINTING_HOLDOUT_PERCENT, SHIPPED_ARBITRARY
 from impasto.errors import InputError, WeightsError
+from impasto.fast import model as fast_model
 from impasto.fast.conditional import BoundNet, ConditionalNet
 from impasto.fast.data import PHOTO_SUFFIXES, held_out
 from impasto.fast.model import FastModel, check_version
@@ -203,15 +205,40 @@ def bind(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequence[f
 
 def bind_files(model_path: str | os.PathLike[str], style_images: Sequence[str | os.PathLike[str]],
                weights: Sequence[float] | None = None, strength: float = 1.0) -> FastModel:
-    """``bind`` for a model file and painting files (``impasto apply --style-image``): named
-    after the paintings, ``a+b`` for a mix."""
-    if not _looks_like_file(model_path):
-        raise InputError(f"--style-image: needs --model ARBITRARY.pt (an arbitrary-style model), not the style "
-                         f"{os.fsdecode(model_path)!r}")
-    model = read_arbitrary(model_path)
+    """``bind`` for a model file (or ``SHIPPED_ARBITRARY``, the installed model) and painting files
+    (``impasto apply --style-image``): named after the paintings, ``a+b`` for a mix."""
+    if os.fspath(model_path) == SHIPPED_ARBITRARY:
+        model = shipped_arbitrary()
+    elif _looks_like_file(model_path):
+        model = read_arbitrary(model_path)
+    else:
+        raise InputError(f"--style-image: needs an arbitrary-style model (--model ARBITRARY.pt, or none for the "
+                         f"installed one), not the style {os.fsdecode(model_path)!r}")
     paintings = [images.load_image(p) for p in style_images]
     name = "+".join(Path(p).stem for p in style_images)
     return bind(model, paintings, weights, strength, name)
+
+
+def shipped_arbitrary() -> ArbitraryModel:
+    """The arbitrary-style model installed with impasto (the first by file name)."""
+    found = _shipped_files()
+    if not found:
+        raise InputError("--style-image: no arbitrary-style model is installed; give --model ARBITRARY.pt (from "
+                         "`impasto train-arbitrary`)")
+    with importlib.resources.as_file(found[0]) as path:
+        return read_arbitrary(path)
+
+
+def arbitrary_installed() -> bool:
+    """Whether an arbitrary-style model is installed (the studio's fast mode then takes any painting)."""
+    return bool(_shipped_files())
+
+
+def _shipped_files() -> list[Any]:
+    folder = fast_model._models_folder() / "arbitrary"
+    if not folder.is_dir():
+        return []
+    return sorted((e for e in folder.iterdir() if e.name.endswith(fast_model.MODEL_SUFFIX)), key=lambda e: e.name)
 
 
 def refuse_without_paintings(model_path: str | os.PathLike[str]) -> None:
