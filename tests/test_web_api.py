@@ -14,7 +14,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from impasto import images
-from impasto.config import TransferConfig
+from impasto.config import SHIPPED_ARBITRARY, TransferConfig
 from impasto.web import store
 from impasto.web.app import StudioSettings, create_app
 
@@ -118,6 +118,34 @@ def test_example_paintings_and_shipped_styles_are_chosen_by_name(client: TestCli
     assert options["limits"]["max_size"] == 256
 
 
+def test_fast_mode_takes_an_uploaded_painting_when_an_arbitrary_network_is_installed(
+        client: TestClient, tmp_path: Path, photo: bytes, painting: bytes) -> None:
+    assert client.get("/api/options").json()["any_painting_fast"] is True
+    fast = client.post("/api/jobs", data={"mode": "fast", "strength": "0.5"},
+                       files={"content": ("p.jpg", photo), "style": ("my painting.png", painting)})
+    assert fast.status_code == 201, fast.text
+    job = fast.json()
+    assert job["settings"] == {"style": SHIPPED_ARBITRARY, "strength": 0.5}
+    assert job["style"] == "uploaded: my painting.png"
+    folder = tmp_path / "data" / "jobs" / job["id"]
+    assert sorted(p.name for p in folder.iterdir()) == [store.CONTENT, store.STYLE]
+    bad = client.post("/api/jobs", data={"mode": "fast", "strength": "2"},
+                      files={"content": ("p.jpg", photo), "style": ("s.png", painting)})
+    _refused(bad, 400, "strength", "must lie in [0, 1]")
+
+
+def test_without_an_arbitrary_network_fast_mode_refuses_a_painting(
+        tmp_path: Path, photo: bytes, painting: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    from impasto.fast import arbitrary
+
+    monkeypatch.setattr(arbitrary, "arbitrary_installed", lambda: False)
+    with _client(tmp_path) as client:
+        assert client.get("/api/options").json()["any_painting_fast"] is False
+        fast = client.post("/api/jobs", data={"mode": "fast"},
+                           files={"content": ("p.jpg", photo), "style": ("s.png", painting)})
+        _refused(fast, 400, "style", "shipped network", "give style_name")
+
+
 # --- bad uploads -------------------------------------------------------------------------------
 
 
@@ -194,9 +222,6 @@ def test_missing_and_conflicting_inputs(client: TestClient, photo: bytes, painti
     _refused(_post(client, photo, painting, style_name="starry_night"), 400, "style", "not both")
     _refused(_post(client, photo, style_name="no_such_painting"), 400, "style_name", "not a")
     _refused(client.post("/api/jobs", data={"content": "photo.jpg", "style_name": "x"}), 400, "content", "file upload")
-    fast = client.post("/api/jobs", data={"mode": "fast"},
-                       files={"content": ("p.jpg", photo), "style": ("s.png", painting)})
-    _refused(fast, 400, "style", "shipped network")
     fast = client.post("/api/jobs", data={"mode": "fast", "style_name": "starry_night", "iterations": "5"},
                        files={"content": ("p.jpg", photo)})
     _refused(fast, 400, "iterations", "not a setting of mode fast")

@@ -155,6 +155,12 @@ def test_paint_to_the_end_and_download(browser: Any, server: Server, inputs: tup
     _status(page, fast, "done")
     assert page.locator("#compare").is_visible()
     assert server.get(f"/api/jobs/{fast}")["mode"] == "fast"
+    # Fast mode with an uploaded painting: the installed any-painting network, at half strength.
+    uploaded = _paint(page, inputs[0], painting=inputs[1], mode="fast", size="64", strength="0.5")
+    _status(page, uploaded, "done")
+    job = server.get(f"/api/jobs/{uploaded}")
+    assert job["style"] == "uploaded: painting.png" and job["settings"]["strength"] == 0.5
+    assert page.locator("#compare").is_visible()
     assert page.errors == []
     page.context.close()
 

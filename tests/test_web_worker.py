@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from impasto import evaluate, images
-from impasto.config import ApplyConfig, TransferConfig, to_dict
+from impasto.config import SHIPPED_ARBITRARY, ApplyConfig, TransferConfig, to_dict
 from impasto.events import Event
 from impasto.storage import read_json
 from impasto.web import store
@@ -103,6 +103,19 @@ def test_a_fast_job_writes_its_result(tmp_path: Path, content64: torch.Tensor) -
     job = _run_next(jobs)
     assert (job.status, job.step, job.total, job.result) == (store.DONE, 1, 1, True)
     assert images.load_image(jobs.folder(job_id) / store.RESULT).shape[-2:] == content64.shape[-2:]
+
+
+def test_a_fast_job_with_an_uploaded_painting_runs_the_installed_arbitrary_network(
+        tmp_path: Path, content64: torch.Tensor, style64: torch.Tensor) -> None:
+    jobs = Store(tmp_path)
+    full = _queue(jobs, content64, style64, "fast", ApplyConfig(style=SHIPPED_ARBITRARY))
+    assert _run_next(jobs).status == store.DONE
+    none = _queue(jobs, content64, style64, "fast", ApplyConfig(style=SHIPPED_ARBITRARY, strength=0.0))
+    assert _run_next(jobs).status == store.DONE
+    painted, photo = (images.load_image(jobs.folder(i) / store.RESULT) for i in (full, none))
+    # Strength 0 is the photo (up to PNG rounding); the painting's network changes it.
+    assert (photo - images.load_image(jobs.folder(none) / store.CONTENT)).abs().max() <= 1 / 255
+    assert (painted - photo).abs().mean() > 0.02
 
 
 def test_a_failing_job_ends_failed_with_one_line(tmp_path: Path, content64: torch.Tensor) -> None:

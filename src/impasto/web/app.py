@@ -84,6 +84,7 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     """The studio application; ``worker=False`` leaves jobs queued (for tests of the API alone)."""
     from contextlib import asynccontextmanager
 
+    from impasto.fast.arbitrary import arbitrary_installed
     from impasto.fast.multistyle import installed_styles
     from impasto.web.worker import Worker
 
@@ -104,6 +105,7 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
 
     app = FastAPI(title="impasto studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings, app.state.store, app.state.catalogue, app.state.worker = settings, jobs, catalogue, runner
+    app.state.any_painting = arbitrary_installed()
     _add_error_handlers(app)
     app.add_middleware(_BodyLimit, limit=2 * settings.max_upload_bytes + FORM_OVERHEAD)
     _add_job_routes(app)
@@ -183,7 +185,8 @@ def _add_job_routes(app: FastAPI) -> None:
         _check_queue(jobs.waiting(), settings.max_queue)
         fields, files, names = await _read_form(request, settings.max_upload_bytes)
         try:
-            wanted = forms.parse(fields, list(files), max_size=settings.max_size)
+            wanted = forms.parse(fields, list(files), max_size=settings.max_size,
+                                 any_painting=app.state.any_painting)
         except FieldError as exc:
             raise ApiError(400, str(exc), exc.field) from None
         job = await run_in_threadpool(_create_job, app, wanted, files, names)
@@ -320,12 +323,11 @@ def _create_job(app: FastAPI, wanted: forms.JobRequest, files: dict[str, bytes],
         painting = catalogue.find(wanted.style_name, wanted.mode) if wanted.style_name else None
         content = _decode(files["content"], "content", settings)
         style = None
-        if wanted.mode == "optimise":
-            if painting is not None:
-                assert painting.example is not None
-                style = images.resize_long_side(images.load_image(painting.example), settings.stored_side)
-            else:
-                style = _decode(files["style"], "style", settings)
+        if "style" in files:
+            style = _decode(files["style"], "style", settings)
+        elif wanted.mode == "optimise":
+            assert painting is not None and painting.example is not None
+            style = images.resize_long_side(images.load_image(painting.example), settings.stored_side)
     except FieldError as exc:
         raise ApiError(400, str(exc), exc.field) from None
     except InputError as exc:
@@ -442,7 +444,7 @@ def _add_page_routes(app: FastAPI) -> None:
         return {
             "defaults": {"optimise": {k: v for k, v in to_dict(TransferConfig()).items()
                                       if k in forms.OPTIMISE_FIELDS},
-                         "fast": {"size": None, "preserve_color": "none"}},
+                         "fast": {"size": None, "preserve_color": "none", "strength": 1.0}},
             "choices": {"mode": list(forms.MODES), "init": list(get_args(Init)),
                         "optimizer": list(get_args(Optimizer)), "pooling": list(get_args(Pooling)),
                         "preserve_color": list(get_args(PreserveColor)),
@@ -450,6 +452,8 @@ def _add_page_routes(app: FastAPI) -> None:
             "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                        "max_size": settings.max_size, "max_queue": settings.max_queue},
             "styles": [p.public() for p in catalogue.paintings.values()],
+            # Fast mode takes an uploaded painting when an arbitrary-style network is installed.
+            "any_painting_fast": app.state.any_painting,
         }
 
     @app.get("/api/styles")

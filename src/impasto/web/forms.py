@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from impasto.config import ApplyConfig, TransferConfig
+from impasto.config import SHIPPED_ARBITRARY, ApplyConfig, TransferConfig
 from impasto.errors import InputError
 
 Mode = Literal["optimise", "fast"]
@@ -29,7 +29,7 @@ OPTIMISE_FIELDS: dict[str, type] = {
     "learning_rate": float, "init": str, "content_weight": float, "style_weight": float, "tv_weight": float,
     "style_scale": float, "preserve_color": str, "pooling": str, "seed": int,
 }
-FAST_FIELDS: dict[str, type] = {"size": int, "preserve_color": str}
+FAST_FIELDS: dict[str, type] = {"size": int, "preserve_color": str, "strength": float}
 FAST_COLOUR = ("none", "luminance")
 MAX_SEED = 2**63 - 1
 _OPTION = re.compile(r"^--([a-z][a-z-]*)(?: and --[a-z-]+)?:? ")
@@ -53,9 +53,10 @@ class JobRequest:
     style_name: str | None
 
 
-def parse(fields: Mapping[str, str], files: Sequence[str], *, max_size: int) -> JobRequest:
+def parse(fields: Mapping[str, str], files: Sequence[str], *, max_size: int, any_painting: bool = False) -> JobRequest:
     """Read the text ``fields`` of a request whose file fields are ``files``; ``max_size`` is the
-    largest output long side this server makes."""
+    largest output long side this server makes; ``any_painting``: whether fast mode takes an
+    uploaded painting (an arbitrary-style network is installed)."""
     mode = fields.get("mode", "optimise") or "optimise"
     if mode not in MODES:
         raise FieldError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
@@ -69,7 +70,7 @@ def parse(fields: Mapping[str, str], files: Sequence[str], *, max_size: int) -> 
         if name in FILE_FIELDS:
             raise FieldError(name, "must be a file upload")
         raise FieldError(name, "unknown field")
-    _check_files(files, style_name, mode)
+    _check_files(files, style_name, mode, any_painting)
     values = {name: _value(name, kind, fields[name]) for name, kind in known.items() if fields.get(name, "") != ""}
     size = values.get("size")
     if size is not None and size > max_size:
@@ -82,7 +83,7 @@ def parse(fields: Mapping[str, str], files: Sequence[str], *, max_size: int) -> 
     return JobRequest(mode, _config(TransferConfig, values), style_name)
 
 
-def _check_files(files: Sequence[str], style_name: str | None, mode: str) -> None:
+def _check_files(files: Sequence[str], style_name: str | None, mode: str, any_painting: bool) -> None:
     for name in files:
         if name not in FILE_FIELDS:
             raise FieldError(name, "unknown file field (send content, and style or style_name)")
@@ -90,8 +91,9 @@ def _check_files(files: Sequence[str], style_name: str | None, mode: str) -> Non
         raise FieldError("content", "a photo is needed (a file field named content)")
     if "style" in files and style_name is not None:
         raise FieldError("style", "give either a style file or a style_name, not both")
-    if mode == "fast" and "style" in files:
-        raise FieldError("style", "fast mode repaints with a shipped network: give style_name, not a painting")
+    if mode == "fast" and "style" in files and not any_painting:
+        raise FieldError("style", "fast mode repaints with a shipped network and this server has none for any "
+                         "painting: give style_name, not a painting")
     if "style" not in files and style_name is None:
         raise FieldError("style", "a painting is needed: upload one as style, or give style_name")
 
@@ -115,11 +117,14 @@ def _value(name: str, kind: type, text: str) -> Any:
 
 
 def _fast_config(values: dict[str, Any], style_name: str | None) -> ApplyConfig:
+    """A shipped style by name, or (an uploaded painting) the installed arbitrary-style network,
+    which the worker binds to the stored painting."""
     colour = values.get("preserve_color", "none")
     if colour not in FAST_COLOUR:
         raise FieldError("preserve_color", f"{colour!r} is not one of {', '.join(FAST_COLOUR)} in fast mode")
-    assert style_name is not None
-    return _config(ApplyConfig, {"style": style_name, "size": values.get("size"), "preserve_color": colour != "none"})
+    return _config(ApplyConfig, {"style": style_name or SHIPPED_ARBITRARY, "size": values.get("size"),
+                                 "preserve_color": colour != "none",
+                                 "strength": values.get("strength", 1.0)})
 
 
 def _config(kind: type, values: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ cancel can never reach the wrong job when one job ends and the next begins.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -118,7 +119,10 @@ def build(store: Store, job: Job) -> tuple[Any, Any]:
     folder = store.folder(job.id)
     settings = job.settings
     if job.mode == "fast":
-        return ApplyJob((folder / CONTENT,), folder / RESULT, from_dict(ApplyConfig, settings["config"])), None
+        config = from_dict(ApplyConfig, settings["config"])
+        if (folder / STYLE).is_file():  # an uploaded painting, for the arbitrary-style network
+            config = dataclasses.replace(config, style_images=(folder / STYLE,))
+        return ApplyJob((folder / CONTENT,), folder / RESULT, config), None
     config = from_dict(TransferConfig, settings["config"])
     width, height = settings["content_size"]
     schedule = [(s.size, s.iterations) for s in plan(config)]

@@ -93,7 +93,7 @@ function buildTiles(styles) {
   }
   const upload = document.createElement("label");
   upload.className = "tile upload";
-  upload.dataset.modes = "optimise";
+  upload.dataset.modes = state.options.any_painting_fast ? "optimise fast" : "optimise";
   upload.id = "style-upload";
   upload.innerHTML = '<span class="up-text">Upload a painting</span>';
   const input = document.createElement("input");
@@ -136,9 +136,11 @@ function markTiles() {
     if (tile.tagName === "BUTTON") tile.disabled = !usable;
     else tile.style.opacity = usable ? "" : ".35";
   }
-  const hint = state.mode === "fast"
-    ? "Fast mode uses the networks shipped with impasto, one per painting."
-    : "Optimise mode paints with any picture: pick one or upload your own.";
+  const hint = state.mode === "optimise"
+    ? "Optimise mode paints with any picture: pick one or upload your own."
+    : state.options.any_painting_fast
+      ? "Fast mode: a network trained on that painting, or upload any painting for the any-painting network."
+      : "Fast mode uses the networks shipped with impasto, one per painting.";
   $("tile-hint").textContent = hint;
 }
 
@@ -147,7 +149,8 @@ function setMode(mode) {
   for (const button of document.querySelectorAll(".seg")) button.setAttribute("aria-checked", String(button.dataset.mode === mode));
   for (const form of document.querySelectorAll(".settings[data-for]")) form.hidden = form.dataset.for !== mode;
   const usable = (name) => state.options.styles.some((s) => s.name === name && s.modes.includes(mode));
-  if (state.styleName && !usable(state.styleName) || (!state.styleName && !(mode === "optimise" && state.styleFile))) {
+  const uploadUsable = mode === "optimise" || state.options.any_painting_fast;
+  if (state.styleName && !usable(state.styleName) || (!state.styleName && !(uploadUsable && state.styleFile))) {
     const first = state.options.styles.find((s) => s.modes.includes(mode));
     state.styleName = first ? first.name : null;
     if (first) state.styleFile = null;
@@ -185,7 +188,8 @@ async function submit() {
   const body = new FormData();
   body.append("mode", state.mode);
   body.append("content", state.photo, state.photo.name);
-  if (state.styleFile && state.mode === "optimise") body.append("style", state.styleFile, state.styleFile.name);
+  const uploadUsable = state.mode === "optimise" || state.options.any_painting_fast;
+  if (state.styleFile && uploadUsable) body.append("style", state.styleFile, state.styleFile.name);
   else if (state.styleName) body.append("style_name", state.styleName);
   const form = document.querySelector(`.settings[data-for="${state.mode}"]`);
   for (const field of form.querySelectorAll("input, select")) {
