@@ -183,6 +183,30 @@ def test_a_model_file_cannot_run_code_when_loaded(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_the_predictor_reads_statistics_standardised_by_the_training_paintings(
+        trained: Path, painting_dir: Path, tmp_path: Path) -> None:
+    from impasto.fast.style_code import SCALE_FLOOR
+    from impasto.fast.train_arbitrary import painting_crop
+
+    predictor = read_arbitrary(trained).network.predictor
+    training = Paintings(painting_dir, TINY.painting_holdout_percent).training
+    vgg = arbitrary.statistics_vgg()
+    statistics = torch.cat([arbitrary.painting_statistics(vgg, painting_crop(f, TINY.style_size, None))
+                            for f in training])
+    standardised = (statistics - predictor.mean) / predictor.scale
+    # Zero mean over the training paintings; unit deviation wherever the floor did not bind.
+    # (0.15: the training's VGG path rounds otherwise, and a 0.1 floor magnifies it tenfold)
+    assert standardised.mean(dim=0).abs().max() < 0.15
+    varied = predictor.scale > SCALE_FLOOR
+    assert varied.any()
+    torch.testing.assert_close(standardised[:, varied].std(dim=0), torch.ones(int(varied.sum())), atol=0.15, rtol=0)
+    # A format-1 file (a predictor without it, whose units could die whole) is one line.
+    record = torch.load(trained, weights_only=True)
+    torch.save({**record, "version": 1}, tmp_path / "old.pt")
+    with pytest.raises(WeightsError, match=r"old\.pt: an arbitrary-style model of format 1.*train it again"):
+        read_arbitrary(tmp_path / "old.pt")
+
+
 def test_held_out_split_is_by_name_and_never_trained_on(photo_dir: Path, painting_dir: Path) -> None:
     paintings = Paintings(painting_dir, TINY.painting_holdout_percent)
     expected = sorted(p.name for p in painting_dir.iterdir() if held_out_painting(p.name, 25.0))
@@ -289,6 +313,11 @@ def test_init_from_a_multistyle_model_starts_from_its_convolutions_and_mean_styl
     resumed = train_arbitrary(photo_dir, painting_dir, tmp_path / "c.pt", dataclasses.replace(once, iterations=2),
                               resume=True)
     assert resumed.iterations == 2 and resumed.model.training["initialised_from"]["model"] == "multi.pt"
+    # Every painting starts at the mean style; a few steps give the held-out paintings their own.
+    spread = train_arbitrary(photo_dir, painting_dir, tmp_path / "s.pt",
+                             dataclasses.replace(like, iterations=8, validate_every=8, checkpoint_every=0),
+                             init_from=base).validation
+    assert spread[0]["code_spread"] < 1e-6 < spread[-1]["code_spread"]
     # A resumed run ignores --init-from: it does not claim a start the checkpoint did not have.
     train_arbitrary(photo_dir, painting_dir, tmp_path / "d.pt", once)
     other = train_arbitrary(photo_dir, painting_dir, tmp_path / "d.pt", dataclasses.replace(once, iterations=2),

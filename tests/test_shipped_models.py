@@ -1,5 +1,6 @@
 """The fast styles that ship inside the package: the paper's five paintings in one multi-style
-network, present, small, loadable, painting toward each painting, and mixing between them."""
+network, present, small, loadable, painting toward each painting, and mixing between them; and the
+any-painting network, on paintings it never trained on."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ import impasto
 from conftest import SHARED
 from impasto import images
 from impasto.cli import main
+from impasto.config import SHIPPED_ARBITRARY
+from impasto.fast import arbitrary
 from impasto.fast.multistyle import Objective, installed_styles, resolve, shipped_multistyle
 from impasto.fast.stylize import stylize
+from impasto.losses import gram_batch, relative_style_loss
+from impasto.vgg import VGG19, load_weights
 
 PAPER_PAINTINGS = ("starry_night", "the_scream", "shipwreck", "composition_vii", "seated_nude")
 MAX_BYTES = 8 * 1024 * 1024
 SIZE = 128
+PAINTINGS = SHARED.parent / "data" / "paintings"
+# Two held-out paintings (never trained on) far apart in style: a blue abstract, a Pop Art comic.
+HELD_OUT = ("wa224_Abstract_Expressionism_joan-mitchell_blue-territory-1972.jpg",
+            "wa224_Pop_Art_roy-lichtenstein_hopeless-1963.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +81,37 @@ def test_apply_with_a_shipped_style(tmp_path: Path, tubingen_path: Path, capsys)
     assert images.load_image(out).shape[-2:] == (72, 96)
     assert main(["styles"]) == 0
     assert "starry_night" in capsys.readouterr().out
+
+
+def _gram_distance(vgg: VGG19, image: torch.Tensor, painting: torch.Tensor) -> float:
+    """Relative Gram distance (relu1_1 … relu4_1) of ``image`` to ``painting``."""
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    with torch.no_grad():
+        a, b = vgg(image, layers), vgg(painting, layers)
+    return sum(float(relative_style_loss(a[n], gram_batch(b[n]))) for n in layers)
+
+
+@pytest.mark.skipif(not PAINTINGS.is_dir(), reason="needs ../shared/data/paintings")
+def test_the_installed_any_painting_network_paints_toward_paintings_it_never_saw(
+        photo: torch.Tensor, tmp_path: Path) -> None:
+    assert all(arbitrary.held_out_painting(name) for name in HELD_OUT)
+    model = arbitrary.shipped_arbitrary()
+    vgg = VGG19(load_weights(), "relu4_1")
+    paintings = [images.resize_long_side(images.load_image(PAINTINGS / name), 256) for name in HELD_OUT]
+    outputs = [stylize(arbitrary.bind(model, [p]), photo) for p in paintings]
+    for own, other, painting in ((0, 1, paintings[0]), (1, 0, paintings[1])):
+        # Nearer its painting than the photo is, and nearer than the other painting's output.
+        mine = _gram_distance(vgg, outputs[own], painting)
+        assert mine < RATIO_TO_PHOTO * _gram_distance(vgg, photo, painting)
+        assert mine < RATIO_TO_OTHER * _gram_distance(vgg, outputs[other], painting)
+    none = stylize(arbitrary.bind(model, paintings[:1], strength=0.0), photo)
+    assert (none - photo).abs().max() < 1e-4
+
+
+def test_apply_style_image_without_a_model_uses_the_installed_network(tmp_path: Path, tubingen_path: Path) -> None:
+    painting = SHARED / "style" / "the_scream.jpg"
+    out = tmp_path / "out.png"
+    assert main(["apply", "--style-image", str(painting), str(tubingen_path), "-o", str(out), "--size", "96"]) == 0
+    expected = stylize(arbitrary.bind_files(SHIPPED_ARBITRARY, [painting]),
+                       images.resize_long_side(images.load_image(tubingen_path), 96))
+    assert (images.load_image(out) - expected).abs().max() <= 1 / 255 + 1e-6

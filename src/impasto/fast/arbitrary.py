@@ -4,7 +4,7 @@ held-out split of the paintings, and binding a model to paintings for ``impasto 
 A model file is data, never code: a ``torch.save`` of a plain dict read back with
 ``torch.load(weights_only=True)``::
 
-    {"format": "impasto-arbitrary", "version": 1,
+    {"format": "impasto-arbitrary", "version": 2,
      "architecture": {"width": 16, "blocks": 5, "kernel": 9, "stages": 2},
      "style_size": 256, "code_size": 100,
      "training": {"settings": {...}, "iterations": ..., "seconds": ..., "validation": [...]},
@@ -40,7 +40,8 @@ from impasto.storage import load_torch, reason
 from impasto.vgg import VGG19, VGGWeights, deepest, load_weights
 
 FORMAT = "impasto-arbitrary"
-VERSION = 1
+# 2: the style predictor's units are leaky (version 1's could die whole, one code for all).
+VERSION = 2
 # Paintings and photos are split by the same hash; a prefix keeps the two splits independent.
 _PAINTING_SALT = "painting:"
 
@@ -144,6 +145,9 @@ def read_arbitrary(path: str | os.PathLike[str]) -> ArbitraryModel:
                                "--style-image")
         raise WeightsError(f"{label}: not an impasto arbitrary-style model (format {found!r})")
     check_version(record, label, VERSION)
+    if record["version"] < VERSION:
+        raise WeightsError(f"{label}: an arbitrary-style model of format {record['version']}, whose style predictor "
+                           f"this impasto no longer has (format {VERSION}): train it again")
     try:
         spec = record["architecture"]
         arch = Architecture.from_dict(spec)

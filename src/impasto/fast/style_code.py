@@ -7,7 +7,8 @@ space and reduce them to a 100-dimensional code S, which a linear layer maps to 
 Departure: the predictor reads the per-channel mean and standard deviation of VGG-19's relu1_1
 ... relu4_1 (the statistics AdaIN matches, Huang & Belongie 2017; 2 × 960 numbers), which the
 training computes anyway for the Gram targets, so no second pretrained network is needed; a
-two-layer perceptron reduces them to the code. VGG-19 runs once per painting, never per photo.
+two-layer perceptron (leaky units) reduces them to the code. VGG-19 runs once per painting,
+never per photo.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from impasto.vgg import CHANNELS
 STATISTIC_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CODE_SIZE = 100
 HIDDEN = 256
+# The least deviation a statistic is divided by (log units): one that hardly varies among the
+# paintings standardised by a tiny deviation would swamp the code with noise.
+SCALE_FLOOR = 0.1
 
 
 def feature_statistics(features: dict[str, Tensor], layers: tuple[str, ...] = STATISTIC_LAYERS) -> Tensor:
@@ -48,7 +52,17 @@ class StylePredictor(nn.Module):
         super().__init__()
         self.statistics = statistics or statistics_size()
         self.code_size = code_size
-        self.encode = nn.Sequential(nn.Linear(self.statistics, hidden), nn.ReLU(), nn.Linear(hidden, code_size))
+        # The statistics are all positive and share a large common part (log1p of means and
+        # deviations: about 4.6 on average, the paintings' differences a fraction of it). A ReLU
+        # layer on them can die whole: one consistent step moves every unit's input the same way,
+        # and a run started from the multi-style network (its head at zero) ended with all 256
+        # units at 0, one code for every painting. So the input is standardised per statistic by
+        # the training paintings' mean and deviation (``standardise``, kept in the model file),
+        # and the units are leaky: they pass their input's changes and recover.
+        self.register_buffer("mean", torch.zeros(self.statistics))
+        self.register_buffer("scale", torch.ones(self.statistics))
+        self.encode = nn.Sequential(nn.Linear(self.statistics, hidden), nn.LeakyReLU(0.2),
+                                    nn.Linear(hidden, code_size))
         self.head = nn.Linear(code_size, identity.numel())
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -59,9 +73,15 @@ class StylePredictor(nn.Module):
             self.head.bias[-3:] = 2.0
         self.register_buffer("identity", identity.detach().reshape(-1).clone(), persistent=False)
 
+    def standardise(self, statistics: Tensor) -> None:
+        """Set the input's standardisation from paintings' ``feature_statistics`` (B, n), B ≥ 2."""
+        with torch.no_grad():
+            self.mean.copy_(statistics.mean(dim=0))
+            self.scale.copy_(statistics.std(dim=0).clamp_min(SCALE_FLOOR))
+
     def code(self, statistics: Tensor) -> Tensor:
         """Style codes, (B, code_size), from ``feature_statistics``."""
-        return self.encode(statistics)
+        return self.encode((statistics - self.mean) / self.scale)
 
     def gammabeta(self, code: Tensor, strength: float | Tensor = 1.0) -> Tensor:
         """γ/β for style codes, moved from the identity by ``strength`` (0: no style; 1: the

@@ -63,6 +63,8 @@ from impasto.vgg import VGG19, deepest, load_weights
 CHECKPOINT_FORMAT = "impasto-arbitrary-checkpoint"
 # The settings that split photos and paintings into training and held-out: a resumed run keeps them.
 SPLIT_SETTINGS = ("holdout_percent", "painting_holdout_percent")
+# Training paintings whose statistics standardise the style predictor's input (a few seconds).
+STANDARDISING_PAINTINGS = 64
 
 
 @dataclass
@@ -147,12 +149,21 @@ class _Trainer:
         self.validation: list[dict[str, float]] = []
         self.origin: dict[str, Any] | None = None
 
-    def initialise(self, base: MultiStyleModel | ArbitraryModel) -> None:
-        """Start from ``base`` and remember which model that was: a multi-style model through
-        ``initialise_from``; an arbitrary-style model is continued (``continue_from``)."""
-        if isinstance(base, ArbitraryModel):
-            self.continue_from(base)
+    def standardise(self, paintings: Paintings) -> None:
+        """Standardise the style predictor's input by the statistics of up to
+        ``STANDARDISING_PAINTINGS`` training paintings spread through the list (centre crops)."""
+        files = paintings.training
+        chosen = files[:: max(1, len(files) // STANDARDISING_PAINTINGS)][:STANDARDISING_PAINTINGS]
+        if len(chosen) < 2:
             return
+        with torch.no_grad():
+            statistics = [feature_statistics(self.vgg(self.runtime.prepare(painting_crop(f, self.config.style_size,
+                                                                                        None)), STATISTIC_LAYERS))
+                          for f in chosen]
+        self.net.predictor.standardise(torch.cat(statistics))
+
+    def initialise(self, base: MultiStyleModel) -> None:
+        """Start from ``base`` (``initialise_from``), and remember which model that was."""
         initialise_from(self.net, base)
         self.origin = {"model": Path(base.source).name, "styles": base.names,
                        "iterations": base.training.get("iterations")}
@@ -213,7 +224,13 @@ class _Trainer:
         n, m = photos.shape[0], paintings.shape[0]
         with torch.no_grad():
             terms = self.objective(photos.repeat_interleave(m, dim=0), paintings.repeat(n, 1, 1, 1))
-        row = {"iteration": self.iteration, "seconds": round(self.seconds, 1), **terms.as_floats()}
+            statistics = feature_statistics(self.vgg(self.runtime.prepare(paintings), STATISTIC_LAYERS))
+            vectors = self.net.predictor.gammabeta(self.net.predictor.code(statistics))
+        # How far apart the held-out paintings' γ/β lie: 0 means one style for every painting (a
+        # collapsed predictor), which the losses alone show only as a plateau.
+        spread = float(vectors.std(dim=0).mean()) if m > 1 else 0.0
+        row = {"iteration": self.iteration, "seconds": round(self.seconds, 1), **terms.as_floats(),
+               "code_spread": spread}
         self.validation.append(row)
         return row
 
@@ -296,8 +313,12 @@ def train_arbitrary(
     trainer = _Trainer(config, training_runtime(config))
     if resume:
         trainer.restore(ckpt)
-    elif init_from is not None:
-        trainer.initialise(read_arbitrary(init_from) if is_arbitrary_file(init_from) else read_multistyle(init_from))
+    elif init_from is not None and is_arbitrary_file(init_from):
+        trainer.continue_from(read_arbitrary(init_from))
+    else:
+        trainer.standardise(paintings)
+        if init_from is not None:
+            trainer.initialise(read_multistyle(init_from))
     complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
     net = trainer.net.eval().requires_grad_(False)
     info = _training_info(trainer, photos, paintings)
