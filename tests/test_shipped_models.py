@@ -27,6 +27,7 @@ PAINTINGS = SHARED.parent / "data" / "paintings"
 # Two held-out paintings (never trained on) far apart in style: a blue abstract, a Pop Art comic.
 HELD_OUT = ("wa224_Abstract_Expressionism_joan-mitchell_blue-territory-1972.jpg",
             "wa224_Pop_Art_roy-lichtenstein_hopeless-1963.jpg")
+RATIO_TO_PHOTO, RATIO_TO_OTHER = 0.8, 0.9
 
 
 @pytest.fixture(scope="module")
