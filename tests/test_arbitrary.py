@@ -27,8 +27,10 @@ from impasto.vgg import VGG19
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
+# lr 1e-3: at 3e-3 the standardised predictor's tiny training ends with one painting's code near
+# the other's on AVX2 kernels (0.97 of the distance; 0.42 at 1e-3, 0.43 with AVX2).
 TINY = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=128, batch_size=4, crop_size=32, style_size=32,
-                       learning_rate=3e-3, holdout_percent=25.0, painting_holdout_percent=25.0,
+                       learning_rate=1e-3, holdout_percent=25.0, painting_holdout_percent=25.0,
                        validation_photos=2, validation_paintings=2, validate_every=32, checkpoint_every=32,
                        device="cpu")
 
