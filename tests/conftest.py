@@ -1,4 +1,6 @@
-"""Shared fixtures: the paper's photo and painting at test size, read in place from ../shared."""
+"""Shared fixtures: the paper's photo and painting at test size, from the package's examples, and
+small training photos cut from that photo, so the suite needs nothing beside the repository.
+Tests that need a training corpus from ../shared skip, saying so, where it is absent."""
 
 from __future__ import annotations
 
@@ -10,20 +12,49 @@ from urllib.parse import unquote
 import pytest
 import torch
 
-from impasto import images
+from impasto import examples, images
 from impasto.vgg import VGGWeights, load_weights
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+#: The example images, laid out as an ``--images`` folder (content/, style/; no reference/).
+EXAMPLES = examples.ROOT
+#: The training corpora, beside the repository on the project's machines only.
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Picasso's painting of Fig. 3, which the repository does not ship (protected in the EU).
+SEATED_NUDE = CORPORA.parent / "images" / "style" / "seated_nude.jpg"
+needs_corpus = pytest.mark.skipif(not (CORPORA / "photos").is_dir() or not (CORPORA / "paintings").is_dir(),
+                                  reason="needs the training corpora in ../shared/data (not part of the repository)")
+
+# Windows of the example photo (left, top, right, bottom as fractions) that make different
+# training photos: sky and roofs, the river bank, the towers, the water, the whole.
+_WINDOWS = ((0.0, 0.0, 0.5, 0.6), (0.5, 0.3, 1.0, 0.9), (0.2, 0.1, 0.7, 0.7),
+            (0.0, 0.4, 0.6, 1.0), (0.4, 0.0, 1.0, 0.5), (0.0, 0.0, 1.0, 1.0))
+
+
+def training_photos(folder: Path, count: int, side: int) -> list[Path]:
+    """``count`` (≤ 12) small photos for tiny trainings, ``photo_0.jpg`` …, cut from the example
+    photo (each window, then each window mirrored) at ``side`` px on the long side."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = images.load_image(examples.PHOTO)
+    height, width = photo.shape[-2:]
+    paths = []
+    for i in range(count):
+        left, top, right, bottom = _WINDOWS[i % len(_WINDOWS)]
+        crop = photo[..., int(top * height):int(bottom * height), int(left * width):int(right * width)]
+        if i >= len(_WINDOWS):
+            crop = crop.flip(-1)
+        paths.append(folder / f"photo_{i}.jpg")
+        images.save_image(images.resize_long_side(crop, side), paths[-1])
+    return paths
 
 
 @pytest.fixture(scope="session")
 def tubingen_path() -> Path:
-    return SHARED / "content" / "tubingen.jpg"
+    return examples.PHOTO
 
 
 @pytest.fixture(scope="session")
 def starry_path() -> Path:
-    return SHARED / "style" / "starry_night.jpg"
+    return examples.painting("starry_night")
 
 
 @pytest.fixture(scope="session")

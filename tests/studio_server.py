@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+from impasto import examples
 
 
 def free_port() -> int:
@@ -35,9 +35,9 @@ class Server:
         self.log = data.parent / f"server-{self.port}.log"
 
     def start(self, timeout: float = 120.0) -> Server:
-        examples = ["--examples", str(SHARED / "style")] if (SHARED / "style").is_dir() else []
-        command = [sys.executable, "-m", "impasto", "serve", "--port", str(self.port), "--data", str(self.data),
-                   "--preview-seconds", "0.2", "--worker-nice", "0", *examples, *self.extra]
+        paintings = ["--examples", str(examples.STYLE)]
+        command = [sys.executable, "-m", "impasto", "serve", "--port", str(self.port), "--data-dir", str(self.data),
+                   "--preview-seconds", "0.2", "--worker-nice", "0", *paintings, *self.extra]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -97,4 +97,4 @@ def wait_gone(pid: int, timeout: float = 60.0) -> None:
     raise AssertionError(f"process {pid} still runs")
 
 
-__all__ = ["SHARED", "Server", "free_port", "signal", "wait_gone"]
+__all__ = ["Server", "free_port", "signal", "wait_gone"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import CORPORA, needs_corpus, training_photos
 from impasto import images
 from impasto.config import ArbitraryConfig
 from impasto.errors import InputError, WeightsError
@@ -25,8 +26,7 @@ from impasto.fast.train_arbitrary import initialise_from, make_batch, train_arbi
 from impasto.losses import gram_batch, relative_style_loss
 from impasto.vgg import VGG19
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
-PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
+PAINTINGS = CORPORA / "paintings"
 # lr 1e-3: at 3e-3 the standardised predictor's tiny training ends with one painting's code near
 # the other's on AVX2 kernels (0.97 of the distance; 0.42 at 1e-3, 0.43 with AVX2).
 TINY = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=128, batch_size=4, crop_size=32, style_size=32,
@@ -41,8 +41,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
-    for i, source in enumerate(sorted(PHOTOS.glob("*.jpg"))[:6]):
-        images.save_image(images.resize_long_side(images.load_image(source), 48), folder / f"photo_{i}.jpg")
+    training_photos(folder, 6, 48)
     return folder
 
 
@@ -219,7 +218,7 @@ def test_held_out_split_is_by_name_and_never_trained_on(photo_dir: Path, paintin
     assert len(drawn) == len(paintings.training)  # every training painting comes up
 
 
-@pytest.mark.skipif(not PAINTINGS.is_dir(), reason="the shared painting corpus is not here")
+@needs_corpus
 def test_at_least_100_corpus_paintings_are_held_out() -> None:
     paintings = Paintings(PAINTINGS)
     assert len(paintings.held_out) >= 100

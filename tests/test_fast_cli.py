@@ -8,13 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import training_photos
 from impasto import images
 from impasto.cli import main
 from impasto.fast import model as fast_model
 from impasto.fast.network import Architecture, TransformNet
 from impasto.fast.stylize import stylize
-
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
@@ -50,6 +49,42 @@ def test_styles_lists_shipped_models(tmp_path: Path, model_file: Path, capsys, m
     assert code == 0 and "| tiny | width-4, 1-block, 9x9-edge, 2-stage | 7 |" in out
 
 
+def test_styles_show_the_shipped_networks_licence(capsys) -> None:
+    code, out, _ = run(capsys, "styles")
+    assert code == 0
+    licence = fast_model.NON_COMMERCIAL
+    assert "non-commercial research" in licence
+    assert f"licence (shipped model 'paper_fig3.pt'): {licence}" in out
+    assert f"licence (any_painting.pt): {licence}" in out
+    code, out, _ = run(capsys, "styles", "--json")
+    entries = json.loads(out)
+    assert code == 0 and all(e["licence"] == licence for e in entries)
+    assert entries[-1]["kind"] == "arbitrary" and entries[-1]["model"] == "any_painting.pt"
+
+
+def test_a_model_file_has_no_licence_impasto_knows(model_file: Path, capsys) -> None:
+    code, out, _ = run(capsys, "styles", "--json", "--model", model_file)
+    assert code == 0 and json.loads(out)[0]["licence"] is None
+    code, out, _ = run(capsys, "styles", "--model", model_file)
+    assert code == 0 and "licence" not in out
+
+
+def test_a_video_on_the_base_install_advises_the_video_extra(tmp_path: Path, small_pair, capsys,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    content, _ = small_pair
+    # None in sys.modules makes the import fail, as where OpenCV and PyAV are not installed.
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    monkeypatch.setitem(sys.modules, "av", None)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not decoded")
+    code, _, err = run(capsys, "apply", "--style", "starry_night", content, clip, "-o", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("impasto: error: ") and "pip install 'impasto[video]'" in err
+    assert not (tmp_path / "out").exists()  # refused before the photo was stylised
+
+
 def test_apply_one_photo_and_several(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
     content, _ = small_pair
     code, _, err = run(capsys, "apply", "--model", model_file, content, "-o", tmp_path / "out.jpg")
@@ -58,11 +93,27 @@ def test_apply_one_photo_and_several(tmp_path: Path, model_file: Path, small_pai
     second = tmp_path / "second.png"
     Image.open(content).save(second)
     code, _, err = run(capsys, "apply", "--model", model_file, content, second, "-o", tmp_path / "many",
-                       "--preserve-color", "--size", "48", "--quiet")
+                       "--preserve-color", "luminance", "--size", "48", "--quiet")
     assert code == 0 and err == ""
     written = sorted(p.name for p in (tmp_path / "many").iterdir())
     assert written == ["content_tiny.png", "job.json", "second_tiny.png"]
     assert max(Image.open(tmp_path / "many" / "second_tiny.png").size) == 48
+
+
+def test_apply_json_on_stdout_into_missing_folders(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
+    content, style = small_pair
+    code, out, err = run(capsys, "apply", "--model", model_file, content, style, "-o", tmp_path / "new" / "dir",
+                         "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    folder = tmp_path / "new" / "dir"
+    assert summary["kind"] == "apply" and summary["complete"] is True
+    assert summary["images"] == 2 and summary["videos"] == 0 and summary["seconds"] > 0
+    assert summary["outputs"] == [str(folder / "content_tiny.png"), str(folder / "style_tiny.png")]
+    assert summary["job_file"] == str(folder / "job.json") and (folder / "job.json").is_file()
+    code, out, err = run(capsys, "apply", "--model", model_file, content, "-o", tmp_path / "one" / "out.png",
+                         "--json", "--quiet")
+    assert code == 0 and err == "" and json.loads(out)["outputs"] == [str(tmp_path / "one" / "out.png")]
 
 
 def test_apply_with_opencv(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
@@ -205,9 +256,7 @@ def one_thread() -> Iterator[None]:
 def test_train_command(tmp_path: Path, small_pair, capsys, one_thread) -> None:
     _, style = small_pair
     photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, source in enumerate(sorted(PHOTOS.glob("*.jpg"))[:3]):
-        images.save_image(images.resize_long_side(images.load_image(source), 48), photos / f"p{i}.jpg")
+    training_photos(photos, 3, 48)
     out = tmp_path / "m.pt"
     code, _, err = run(capsys, "train", style, "--data", photos, "-o", out, "--width", "4", "--blocks", "0",
                        "--iterations", "2", "--batch-size", "1", "--crop-size", "32", "--style-size", "32",
@@ -245,9 +294,7 @@ def test_fast_path_errors_are_one_line_and_exit_2(tmp_path: Path, small_pair, ca
     assert code == 2 and "kernel must be a positive odd integer" in err and err.count("\n") == 1, err
 
     photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, source in enumerate(sorted(PHOTOS.glob("*.jpg"))[:2]):
-        images.save_image(images.resize_long_side(images.load_image(source), 48), photos / f"p{i}.jpg")
+    training_photos(photos, 2, 48)
     from impasto.fast import train as training
 
     step = training._Trainer.step

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import training_photos
 from impasto import images
 from impasto.config import TrainConfig, train_config
 from impasto.errors import InputError
@@ -15,7 +16,6 @@ from impasto.fast.model import read_model
 from impasto.fast.train import _loss_scale, train
 from impasto.losses import Weights, perceptual_objective
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 # Six photos named photo_0 ... photo_5; at 25 % the name hash holds out photo_1 and photo_4.
 HOLDOUT = 25.0
 TINY = TrainConfig(width=8, blocks=1, iterations=16, batch_size=2, crop_size=32, style_size=48,
@@ -28,11 +28,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six of the shared training photos, shrunk to 64 px so that a batch decodes in no time."""
+    """Six small training photos, 64 px so that a batch decodes in no time."""
     folder = tmp_path_factory.mktemp("photos")
-    sources = sorted(PHOTOS.glob("*.jpg"))[:6]
-    for i, source in enumerate(sources):
-        images.save_image(images.resize_long_side(images.load_image(source), 64), folder / f"photo_{i}.jpg")
+    training_photos(folder, 6, 64)
     return folder
 
 
@@ -133,7 +131,7 @@ def test_a_worker_reports_an_undecodable_folder_in_one_line(tmp_path: Path) -> N
     ({"workers": -1}, "--workers"),
     ({"crop_size": 16}, "--crop-size"),
     ({"style_weight": -1.0}, "--style-weight"),
-    ({"learning_rate": 0.0}, "--lr"),
+    ({"learning_rate": 0.0}, "--learning-rate"),
     ({"holdout_percent": 100.0}, "--holdout-percent"),
     ({"variant": "huge"}, "--variant"),
     ({"style_layers": ("relu9_9",)}, "unknown layer"),
@@ -174,7 +172,7 @@ def test_divergence_stops_with_one_line(tmp_path: Path, photo_dir: Path, style_f
         return {"content": 1.0, "style": float("nan"), "tv": 0.0, "total": float("nan")}
 
     monkeypatch.setattr(module._Trainer, "step", diverging)
-    with pytest.raises(module.TrainingDiverged, match=r"diverged at iteration 1 .* lower --lr"):
+    with pytest.raises(module.TrainingDiverged, match=r"diverged at iteration 1 .* lower --learning-rate"):
         train(style_file, photo_dir, tmp_path / "m.pt", dataclasses.replace(TINY, preview_every=0))
     assert not (tmp_path / "m.pt").exists()
 

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
+from conftest import training_photos
 from impasto import events, jobs
 from impasto.cli import main
 from impasto.config import TransferConfig
@@ -80,18 +82,61 @@ def _interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     monkeypatch.setattr(events.History, "__call__", interrupt)
 
 
-def test_ctrl_c_during_a_coarse_scale_writes_it_upsampled_and_says_so(
+def test_ctrl_c_before_the_first_scale_finished_leaves_the_output_untouched(
     tmp_path: Path, small_pair, capsys, monkeypatch
 ) -> None:
     content, style = small_pair
-    _interrupt_at(monkeypatch, 2)
+    _interrupt_at(monkeypatch, 3)  # the first scale runs 4 iterations: its image is still the noise, blurred
+    out = tmp_path / "out.png"
+    out.write_bytes(b"previous result")
+    code, err = run(capsys, "transfer", content, style, "-o", out, *TWO_SCALES)
+    assert code == 130
+    assert err.strip() == f"impasto: interrupted before the first scale finished; {out} left untouched"
+    assert out.read_bytes() == b"previous result"
+    assert not (tmp_path / "out.job.json").exists()
+
+
+def test_ctrl_c_after_a_coarse_scale_writes_it_upsampled_and_says_so(
+    tmp_path: Path, small_pair, capsys, monkeypatch
+) -> None:
+    content, style = small_pair
+    _interrupt_at(monkeypatch, 4)  # the first scale's last iteration
     out = tmp_path / "out.png"
     code, err = run(capsys, "transfer", content, style, "-o", out, *TWO_SCALES)
     assert code == 130
-    assert err.strip() == (f"impasto: interrupted; best image after 2 iterations saved to {out} "
+    assert err.strip() == (f"impasto: interrupted; best image after 4 iterations saved to {out} "
                            "(from the 32 px scale, upsampled to 64x48)")
     assert Image.open(out).size == (64, 48)
     assert json.loads((tmp_path / "out.job.json").read_text())["result"]["complete"] is False
+
+
+def _cancel_at(step: int) -> tuple[events.CancelToken, events.Callback]:
+    token = events.CancelToken()
+
+    def cancel(event: events.Event) -> None:
+        if event.step == step:
+            token.cancel()
+
+    return token, cancel
+
+
+def test_a_cancel_before_the_first_scale_finished_writes_nothing(tmp_path: Path, small_pair) -> None:
+    content, style = small_pair
+    out = tmp_path / "out.png"
+    out.write_bytes(b"previous result")
+    config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=4, iterations=5, seed=0)
+    token, cancel = _cancel_at(2)
+    outcome = jobs.run(jobs.TransferJob(content, (style,), out, config), on_event=cancel, cancel=token)
+    assert not outcome.complete and outcome.outputs == []
+    assert outcome.summary == f"cancelled before the first scale finished; {out} left untouched"
+    assert outcome.result.scales_done == 0 and len(outcome.result.history) == 2
+    assert out.read_bytes() == b"previous result" and not (tmp_path / "out.job.json").exists()
+    # Once the first scale has finished, a cancel keeps its best image, upsampled.
+    token, cancel = _cancel_at(4)
+    outcome = jobs.run(jobs.TransferJob(content, (style,), out, config), on_event=cancel, cancel=token)
+    assert not outcome.complete and outcome.result.scales_done == 1 and out in outcome.outputs
+    assert outcome.summary.startswith(f"cancelled; best image after 4 iterations saved to {out} (from the 32 px")
+    assert Image.open(out).size == (64, 48)
 
 
 def test_ctrl_c_during_the_final_scale_writes_its_best_image(tmp_path: Path, small_pair, capsys,
@@ -103,6 +148,38 @@ def test_ctrl_c_during_the_final_scale_writes_its_best_image(tmp_path: Path, sma
     assert code == 130
     assert err.strip() == f"impasto: interrupted; best image after 6 iterations saved to {out}"
     assert Image.open(out).size == (64, 48)
+
+
+def test_init_image_starts_the_run_and_its_job_file_repeats_it(tmp_path: Path, small_pair, capsys) -> None:
+    from impasto import images
+
+    content, style = small_pair
+    start, out, again = tmp_path / "start.png", tmp_path / "out.png", tmp_path / "again.png"
+    images.save_image(torch.tensor([0.9, 0.2, 0.1]).view(1, 3, 1, 1).expand(1, 3, 40, 60), start)
+    # One tiny Adam step from a flat red image: the output is still that image.
+    near = ["--size", "64", "--scales", "1", "--iterations", "1", "--optimizer", "adam", "--learning-rate", "0.001",
+            "--seed", "0", "--quiet"]
+    code, err = run(capsys, "transfer", content, style, "--init-image", start, "-o", out, *near)
+    assert code == 0, err
+    result = images.load_image(out)
+    assert result.shape[-2:] == (48, 64) and (result - images.resize_to(images.load_image(start), 48, 64)).abs().max() < 0.02
+    assert json.loads((tmp_path / "out.job.json").read_text())["job"]["init_image"] == str(start.absolute())
+    code, err = run(capsys, "run", tmp_path / "out.job.json", "-o", again, "--quiet")
+    assert code == 0, err
+    assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.parametrize(("extra", "phrase"), [
+    (["--init-image", "missing.png"], "missing.png: file not found"),
+    (["--init-image", "content.png", "--init", "content"], "--init-image replaces --init"),
+])
+def test_a_bad_init_image_is_one_line_and_exit_2(tmp_path: Path, small_pair, capsys, monkeypatch, extra: list[str],
+                                                  phrase: str) -> None:
+    content, style = small_pair
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, "transfer", content, style, "-o", tmp_path / "out.png", *FAST, *extra)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("impasto: error: ") and phrase in err, err
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_job_records_round_trip() -> None:
@@ -162,9 +239,6 @@ def test_run_repeats_an_apply_job(tmp_path: Path, small_pair, capsys) -> None:
 
 # --- train-arbitrary -------------------------------------------------------------------------
 
-SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
-
-
 @pytest.fixture
 def arbitrary_data(tmp_path: Path) -> tuple[Path, Path]:
     """Four 48 px photos and four striped paintings; at 50 % each folder has both training and
@@ -176,10 +250,8 @@ def arbitrary_data(tmp_path: Path) -> tuple[Path, Path]:
     from impasto.fast.data import Photos
 
     photos, paintings = tmp_path / "photos", tmp_path / "paintings"
-    photos.mkdir()
     paintings.mkdir()
-    for i, source in enumerate(sorted(SHARED_PHOTOS.glob("*.jpg"))[:4]):
-        images.save_image(images.resize_long_side(images.load_image(source), 48), photos / f"photo_{i}.jpg")
+    training_photos(photos, 4, 48)
     stripes = (torch.arange(48) // 3 % 2).float().view(1, 1, 1, 48).expand(1, 1, 48, 48)
     for i in range(4):
         colour = torch.tensor([(i + 1) / 4, 0.8 - i / 5, 0.3]).view(1, 3, 1, 1)
@@ -201,9 +273,9 @@ def one_thread():
 
 def tiny_arbitrary(iterations: int) -> list[str]:
     return ["--width", "4", "--blocks", "1", "--kernel", "3", "--iterations", str(iterations), "--batch-size", "1",
-            "--crop-size", "32", "--style-size", "32", "--holdout-percent", "50", "--painting-holdout-percent", "50",
-            "--validation-photos", "1", "--validation-paintings", "1", "--validate-every", "1",
-            "--checkpoint-every", "1", "--quiet"]
+            "--crop-size", "32", "--style-crop-size", "32", "--holdout-percent", "50",
+            "--painting-holdout-percent", "50", "--validation-photos", "1", "--validation-paintings", "1",
+            "--validate-every", "1", "--checkpoint-every", "1", "--quiet"]
 
 
 def network_state(path: Path) -> dict:
@@ -310,10 +382,10 @@ def test_the_train_arbitrary_command_mirrors_arbitrary_config(tmp_path: Path, mo
     from impasto.config import ArbitraryConfig
 
     ran: list[jobs.Job] = []
-    monkeypatch.setattr(command, "run_job", lambda job, quiet: ran.append(job) or 0)
+    monkeypatch.setattr(command, "run_job", lambda job, **_: ran.append(job) or 0)
     assert main(["train-arbitrary", "--data", "p", "--paintings", "q", "-o", "m.pt"]) == 0
     assert ran == [jobs.ArbitraryJob(Path("p"), Path("q"), Path("m.pt"), ArbitraryConfig())]
-    assert main(["train-arbitrary", "--data", "p", "--paintings", "q", "-o", "m.pt", "--lr", "0.01",
+    assert main(["train-arbitrary", "--data", "p", "--paintings", "q", "-o", "m.pt", "--learning-rate", "0.01",
                  "--painting-holdout-percent", "20", "--resume", "--device", "cpu"]) == 0
     assert ran[-1].config == ArbitraryConfig(learning_rate=0.01, painting_holdout_percent=20.0, device="cpu")
     assert ran[-1].resume
@@ -332,7 +404,8 @@ def test_bad_arbitrary_job_files_and_settings_are_one_line(tmp_path: Path, arbit
         path.write_text(json.dumps({**base, "config": config}))
         code, err = run(capsys, "run", path)
         assert code == 2 and err.count("\n") == 1 and phrase in err, (config, err)
+    (tmp_path / "afile").write_text("x")
     code, err = run(capsys, "train-arbitrary", "--data", photos, "--paintings", paintings, "-o", tmp_path / "m.pt",
-                    "--log", tmp_path / "nowhere" / "log.jsonl", "--quiet")
-    assert code == 2 and "folder" in err and "does not exist" in err, err
+                    "--log", tmp_path / "afile" / "log.jsonl", "--quiet")
+    assert code == 2 and "afile is not a folder" in err, err
     assert not (tmp_path / "m.pt").exists()

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import impasto
-from impasto import images
+from conftest import training_photos
+from impasto import examples, images
 from impasto.config import train_config
 from impasto.errors import InputError, WeightsError
 from impasto.events import TrainStep
@@ -32,7 +33,6 @@ from impasto.fast.train_multistyle import _Trainer, style_assignment, train_mult
 from impasto.losses import gram_batch
 from impasto.vgg import VGG19, positions
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 HOLDOUT = 25.0  # holds out photo_1 and photo_4 of six (test_fast_train)
 TINY = train_config("gatys", width=8, blocks=1, kernel=3, iterations=100, batch_size=2, crop_size=32, style_size=32,
                     learning_rate=3e-3, holdout_percent=HOLDOUT, previews=2, preview_every=20, checkpoint_every=20,
@@ -46,8 +46,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
-    for i, source in enumerate(sorted((SHARED / "data" / "photos").glob("*.jpg"))[:6]):
-        images.save_image(images.resize_long_side(images.load_image(source), 64), folder / f"photo_{i}.jpg")
+    training_photos(folder, 6, 64)
     return folder
 
 
@@ -57,7 +56,7 @@ def paintings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for name in ("starry_night", "composition_vii", "the_scream"):
         out[name] = folder / f"{name}.png"
-        images.save_image(images.resize_long_side(images.load_image(SHARED / "images" / "style" / f"{name}.jpg"), 64),
+        images.save_image(images.resize_long_side(images.load_image(examples.painting(name)), 64),
                           out[name])
     return out
 
@@ -197,7 +196,7 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path: Path, photo_dir: Path, pa
 
 def test_resume_takes_the_learning_rate_it_is_given(tmp_path: Path, photo_dir: Path,
                                                     paintings: dict[str, Path]) -> None:
-    # --resume --lr: the run's rate replaces the checkpoint's (a step schedule by hand).
+    # --resume --learning-rate: the run's rate replaces the checkpoint's (a step schedule by hand).
     styles = [paintings["starry_night"], paintings["composition_vii"]]
     short = dataclasses.replace(TINY, iterations=3, checkpoint_every=3, preview_every=0)
     before = train_multistyle(styles, photo_dir, tmp_path / "a.pt", short).model.network.state_dict()

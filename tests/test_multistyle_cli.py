@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import training_photos
 from impasto import images
 from impasto.cli import main
 from impasto.config import train_config
@@ -28,7 +29,6 @@ from impasto.fast.multistyle import (
 from impasto.fast.network import Architecture, TransformNet
 from impasto.fast.stylize import stylize
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 OBJECTIVE = objective_of(train_config("gatys", crop_size=32, style_size=32)).as_dict()
 
 
@@ -194,9 +194,7 @@ def test_export_bakes_a_style_in(tmp_path: Path, multi_file: Path, capsys) -> No
 @pytest.fixture
 def photo_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
-    folder.mkdir()
-    for i, source in enumerate(sorted(PHOTOS.glob("*.jpg"))[:6]):
-        images.save_image(images.resize_long_side(images.load_image(source), 48), folder / f"photo_{i}.jpg")
+    training_photos(folder, 6, 48)
     return folder
 
 

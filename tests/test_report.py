@@ -9,14 +9,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from conftest import HtmlLinks
+from conftest import EXAMPLES, HtmlLinks
 from impasto import images
 from impasto.cli import main
 from impasto.config import TransferConfig
 from impasto.errors import InputError
 from impasto.research import report
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 
 
 def _image(height: int = 48, width: int = 64, seed: int = 0) -> Tensor:
@@ -289,11 +287,10 @@ def test_report_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/images")
 def test_report_of_a_real_transfer_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Run from tmp_path with relative paths, as a user would: the report must find the inputs.
     monkeypatch.chdir(tmp_path)
-    os.symlink(SHARED, tmp_path / "images")
+    os.symlink(EXAMPLES, tmp_path / "images")
     run = Path("run")
     run.mkdir()
     args = ["transfer", "images/content/tubingen.jpg", "images/style/starry_night.jpg", "-o", "run/out.png",

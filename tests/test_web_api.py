@@ -13,12 +13,10 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from impasto import images
+from impasto import examples, images
 from impasto.config import SHIPPED_ARBITRARY, TransferConfig
 from impasto.web import store
 from impasto.web.app import StudioSettings, create_app
-
-SHARED_STYLE = Path(__file__).resolve().parents[2] / "shared" / "images" / "style"
 
 
 def _encode(image: torch.Tensor, fmt: str = "PNG") -> bytes:
@@ -48,8 +46,7 @@ def painting(style64: torch.Tensor) -> bytes:
 
 
 def _client(tmp_path: Path, **limits: object) -> TestClient:
-    examples = SHARED_STYLE if SHARED_STYLE.is_dir() else None
-    settings = StudioSettings(tmp_path / "data", examples=examples, **limits)  # type: ignore[arg-type]
+    settings = StudioSettings(tmp_path / "data", examples=examples.STYLE, **limits)  # type: ignore[arg-type]
     return TestClient(create_app(settings, worker=False), raise_server_exceptions=False)
 
 
@@ -101,7 +98,6 @@ def test_a_job_is_stored_reencoded_under_a_server_id(client: TestClient, tmp_pat
     assert [j["id"] for j in listing["jobs"]] == [job["id"]] and listing["waiting"] == 1
 
 
-@pytest.mark.skipif(not SHARED_STYLE.is_dir(), reason="needs ../shared/images/style")
 def test_example_paintings_and_shipped_styles_are_chosen_by_name(client: TestClient, photo: bytes) -> None:
     styles = {s["name"]: s for s in client.get("/api/styles").json()["styles"]}
     assert styles["starry_night"]["modes"] == ["optimise", "fast"]
@@ -132,6 +128,13 @@ def test_fast_mode_takes_an_uploaded_painting_when_an_arbitrary_network_is_insta
     bad = client.post("/api/jobs", data={"mode": "fast", "strength": "2"},
                       files={"content": ("p.jpg", photo), "style": ("s.png", painting)})
     _refused(bad, 400, "strength", "must lie in [0, 1]")
+
+
+def test_options_show_the_shipped_networks_licence(client: TestClient) -> None:
+    from impasto.fast.model import NON_COMMERCIAL
+
+    assert client.get("/api/options").json()["licence"] == NON_COMMERCIAL
+    assert "non-commercial research" in NON_COMMERCIAL
 
 
 def test_without_an_arbitrary_network_fast_mode_refuses_a_painting(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -200,66 +200,91 @@ def gallery(images_dir: PathLike, out_dir: PathLike, size: int = 512, iterations
     ``reference.png``: ours above neural-style's published results.
     """
     content_path, style_paths, reference_paths = _gallery_files(Path(images_dir), with_reference)
+    shown = [p for p in FIG3_PAINTINGS if p.key in style_paths]
     configs = [_config(base, size, iterations, seed, content_weight=1.0, style_weight=1.0 / painting.ratio,
                        content_layers=PAPER_CONTENT_LAYERS, style_layers=PAPER_STYLE_LAYERS)
-               for painting in FIG3_PAINTINGS]
+               for painting in shown]
     content = images.load_image(content_path)
-    paintings = [images.load_image(p) for p in style_paths]
+    paintings = {p.key: images.load_image(style_paths[p.key]) for p in shown}
     folder = _prepare(out_dir)
-    runs = [run_one(f"{letter}_{painting.key}", f"{letter} {painting.artist}", content, [style], config, folder,
-                    on_event, fp32=True)
-            for letter, painting, style, config in zip("BCDEF", FIG3_PAINTINGS, paintings, configs, strict=True)]
+    runs = {painting.key: run_one(f"{_letter(painting)}_{painting.key}", f"{_letter(painting)} {painting.artist}",
+                                  content, [paintings[painting.key]], config, folder, on_event, fp32=True)
+            for painting, config in zip(shown, configs, strict=True)}
     figure, files, grids = _gallery_figure(folder, content, runs, paintings)
-    figures, written = [figure], [*(r.file for r in runs), *files]
+    figures, written = [figure], [*(r.file for r in runs.values()), *files]
     if reference_paths:
         figure, grids["reference"] = _reference_figure(folder, runs, reference_paths)
         figures.append(figure)
         written.append(folder / figure.file)
+    missing = [p.file for p in FIG3_PAINTINGS if p.key not in style_paths]
     extra = {"images_dir": str(images_dir), "size": size, "iterations": configs[0].iterations, "seed": seed,
-             "ratios": {p.key: p.ratio for p in FIG3_PAINTINGS}, "grids": grids}
+             "ratios": {p.key: p.ratio for p in shown}, "grids": grids, "missing": missing}
     intro = ("Gatys et al. (2016), Fig. 3: the photograph (A) rendered in the styles of five paintings, "
              "each shown in the bottom-left corner of its panel.")
-    return _finish(folder, written, "gallery", "Fig. 3: style transfer gallery", intro, figures, runs, extra,
-                   [_seconds_table(runs)])
+    if missing:
+        intro += (f" Not in {images_dir}: {', '.join(missing)} (left blank; put your own copy in its style/ "
+                  "folder to render it).")
+    return _finish(folder, written, "gallery", "Fig. 3: style transfer gallery", intro, figures, list(runs.values()),
+                   extra,
+                   [_seconds_table(list(runs.values()))])
 
 
-def _gallery_files(root: Path, with_reference: bool) -> tuple[Path, list[Path], list[Path]]:
-    """The gallery's input files, all checked before anything runs."""
+def _letter(painting: Painting) -> str:
+    """The painting's panel in the paper's Fig. 3: B to F."""
+    return "BCDEF"[FIG3_PAINTINGS.index(painting)]
+
+
+def _gallery_files(root: Path, with_reference: bool) -> tuple[Path, dict[str, Path], dict[str, Path]]:
+    """The gallery's input files, all checked before anything runs: the photo, and each painting
+    the folder holds (by key; at least one) with, for ``with_reference``, its reference output.
+    A missing painting leaves its panel blank (the shipped examples lack Picasso's, which is
+    still protected in the EU)."""
     if not root.is_dir():
         raise InputError(f"{root}: images folder not found (it should hold content/ and style/)")
     content = root / "content" / FIG3_CONTENT
-    styles = [root / "style" / p.file for p in FIG3_PAINTINGS]
-    references = [root / "reference" / p.reference for p in FIG3_PAINTINGS] if with_reference else []
-    for path in (content, *styles, *references):
+    if not content.is_file():
+        raise InputError(f"{content}: file not found (the gallery needs it under {root})")
+    styles = {p.key: root / "style" / p.file for p in FIG3_PAINTINGS if (root / "style" / p.file).is_file()}
+    if not styles:
+        names = ", ".join(p.file for p in FIG3_PAINTINGS)
+        raise InputError(f"{root / 'style'}: none of the paper's paintings found (the gallery needs one of {names})")
+    references = {p.key: root / "reference" / p.reference for p in FIG3_PAINTINGS if p.key in styles and with_reference}
+    for path in references.values():
         if not path.is_file():
-            raise InputError(f"{path}: file not found (the gallery needs it under {root})")
+            raise InputError(f"{path}: file not found (--with-reference needs it under {root})")
     return content, styles, references
 
 
-def _gallery_figure(folder: Path, content: Tensor, runs: Sequence[Run],
-                    paintings: Sequence[Tensor]) -> tuple[HtmlFigure, list[Path], dict[str, Any]]:
-    """The 3 x 2 grid (photo, then each result with its painting inset), as PNG and JPEG."""
-    height, width = runs[0].result.tensor.shape[-2:]
+def _gallery_figure(folder: Path, content: Tensor, runs: Mapping[str, Run],
+                    paintings: Mapping[str, Tensor]) -> tuple[HtmlFigure, list[Path], dict[str, Any]]:
+    """The 3 x 2 grid (photo, then each result with its painting inset; a blank panel for a
+    painting that was not there), as PNG and JPEG."""
+    height, width = next(iter(runs.values())).result.tensor.shape[-2:]
     photo = images.resize_to(content, height, width)
     photo_file = folder / "A_photograph.png"
     images.save_image(photo, photo_file)
-    panels = [photo] + [report.with_inset(r.result.tensor, p) for r, p in zip(runs, paintings, strict=True)]
-    titles = ["A photograph"] + [r.label for r in runs]
+    panels: list[Tensor | None] = [photo]
+    titles = ["A photograph"]
+    for painting in FIG3_PAINTINGS:
+        run = runs.get(painting.key)
+        panels.append(report.with_inset(run.result.tensor, paintings[painting.key]) if run else None)
+        titles.append(run.label if run else f"{_letter(painting)} {painting.artist} (not in style/)")
     layout = report.image_grid([panels[:3], panels[3:]], folder / "gallery.png", titles=[titles[:3], titles[3:]])
     images.save_image(images.load_image(folder / "gallery.png"), folder / "gallery.jpg", quality=92)
-    caption = "; ".join(f"{r.label}: {p.title} (α/β = {p.ratio:g})" for r, p in zip(runs, FIG3_PAINTINGS, strict=True))
+    caption = "; ".join(f"{runs[p.key].label}: {p.title} (α/β = {p.ratio:g})" for p in FIG3_PAINTINGS if p.key in runs)
     files = [photo_file, folder / "gallery.png", folder / "gallery.jpg"]
     return HtmlFigure("gallery.jpg", f"A: the photograph. {caption}."), files, {"gallery": layout.as_dict()}
 
 
-def _reference_figure(folder: Path, runs: Sequence[Run],
-                      references: Sequence[Path]) -> tuple[HtmlFigure, dict[str, Any]]:
+def _reference_figure(folder: Path, runs: Mapping[str, Run],
+                      references: Mapping[str, Path]) -> tuple[HtmlFigure, dict[str, Any]]:
     """``reference.png``: our results above neural-style's, resized to our panels."""
-    ours = [r.result.tensor for r in runs]
+    shown = [p for p in FIG3_PAINTINGS if p.key in runs]
+    ours = [runs[p.key].result.tensor for p in shown]
     height, width = ours[0].shape[-2:]
-    theirs = [images.resize_to(images.load_image(p), height, width) for p in references]
+    theirs = [images.resize_to(images.load_image(references[p.key]), height, width) for p in shown]
     layout = report.image_grid([ours, theirs], folder / "reference.png", row_labels=("ours", "neural-style"),
-                               col_labels=[p.artist for p in FIG3_PAINTINGS])
+                               col_labels=[p.artist for p in shown])
     caption = ("Ours (top) beside the published outputs of jcjohnson/neural-style (bottom; 512 px, L-BFGS, "
                "1000 iterations), resized to our panels.")
     return HtmlFigure("reference.png", caption), layout.as_dict()
