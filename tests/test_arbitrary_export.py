@@ -84,10 +84,10 @@ def model_file(tmp_path: Path, net: ArbitraryNet) -> Path:
 def test_apply_with_style_images(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:
     content, style = small_pair
     code, _, err = run(capsys, "apply", "--model", model_file, "--style-image", style, content, "-o",
-                       tmp_path / "out.png", "--strength", "0.7", "--preserve-color")
+                       tmp_path / "out.png", "--strength", "0.7", "--preserve-color", "luminance")
     assert code == 0, err
     assert Image.open(tmp_path / "out.png").size == Image.open(content).size
-    code, _, err = run(capsys, "apply", "--model", model_file, "--style-weights", "0.7", "0.3", "--style-image",
+    code, _, err = run(capsys, "apply", "--model", model_file, "--style-blend", "0.7", "0.3", "--style-image",
                        style, "--style-image", content, content, style, "-o", tmp_path / "mixed")
     assert code == 0, err
     assert (tmp_path / "mixed" / "content_style+content.png").is_file()
@@ -122,8 +122,8 @@ def test_apply_errors_are_one_line(tmp_path: Path, model_file: Path, small_pair,
                        "--strength", "1.5")
     one_line_error(code, err, "--strength: must lie in [0, 1]")
     code, _, err = run(capsys, "apply", "--model", model_file, "--style-image", style, content, "-o", out,
-                       "--style-weights", "1", "2")
-    one_line_error(code, err, "--style-weights: 2 weights given for 1 style images")
+                       "--style-blend", "1", "2")
+    one_line_error(code, err, "--style-blend: 2 weights given for 1 style images")
     code, _, err = run(capsys, "apply", "--model", tmp_path / "one.pt", content, "-o", out, "--strength", "0.5")
     one_line_error(code, err, "is a one-style network, which has no strength")
     assert not out.exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -53,6 +54,62 @@ def test_help_shows_examples(capsys) -> None:
         assert "examples:" in capsys.readouterr().out
 
 
+TINY = ["--size", "64", "--iterations", "2", "--scales", "1"]
+
+
+def test_outputs_make_missing_folders_and_json_goes_to_stdout(tmp_path: Path, small_pair, capsys) -> None:
+    content, style = small_pair
+    out = tmp_path / "new" / "dir" / "out.png"
+    code = main([str(a) for a in ("transfer", content, style, "-o", out, *TINY, "--json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)  # stdout holds the one JSON object; the messages went to stderr
+    assert summary["kind"] == "transfer" and summary["complete"] is True
+    assert summary["outputs"] == [str(out)] and Image.open(out).size == (64, 48)
+    assert summary["job_file"] == str(tmp_path / "new" / "dir" / "out.job.json")
+    assert isinstance(summary["seed"], int) and summary["iterations"] == 2 and summary["seconds"] > 0
+    assert set(summary["losses"]) == {"total", "content", "style", "tv"}
+    assert summary["losses"]["total"] == summary["loss"]
+    assert f"saved {out}" in captured.err
+
+    again = tmp_path / "other" / "again.png"
+    code = main(["run", summary["job_file"], "-o", str(again), "--json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    rerun = json.loads(captured.out)
+    assert rerun["kind"] == "transfer" and rerun["outputs"] == [str(again)] and rerun["seed"] == summary["seed"]
+    assert again.read_bytes() == out.read_bytes()
+
+    run_dir = tmp_path / "runs" / "first"
+    code, err = run(capsys, "transfer", content, style, "--run-dir", run_dir, *TINY, "--quiet")
+    assert code == 0, err
+    assert {"output.png", "history.json", "job.json", "index.html"} <= {p.name for p in run_dir.iterdir()}
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    from impasto.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_one_option_name_takes_one_kind_of_value_in_every_command() -> None:
+    kinds: dict[str, dict[tuple[object, ...], list[str]]] = {}
+    for command, parser in _subcommands().items():
+        for action in parser._actions:
+            for option in action.option_strings:
+                kind = (type(action).__name__, action.type, action.nargs == "+")
+                kinds.setdefault(option, {}).setdefault(kind, []).append(command)
+    differing = {option: found for option, found in kinds.items() if len(found) > 1}
+    assert differing == {}
+    assert "--lr" not in kinds and "--out" not in kinds  # --learning-rate and -o/--output everywhere
+
+
+def test_help_states_defaults_in_the_users_terms() -> None:
+    for command, parser in _subcommands().items():
+        text = parser.format_help()
+        for sign in ("None", "('", "PosixPath", "Config"):
+            assert sign not in text, (command, sign)
 def _bad_inputs(tmp: Path, content: Path) -> dict[str, tuple[list[str | Path], str]]:
     (tmp / "empty.jpg").write_bytes(b"")
     (tmp / "text.jpg").write_text("this is not a picture\n")
@@ -73,7 +130,7 @@ def _bad_inputs(tmp: Path, content: Path) -> dict[str, tuple[list[str | Path], s
         "decompression bomb": ([tmp / "bomb.png", content, "-o", out], "bomb.png: image"),
         "too many pixels": ([content, content, "-o", out, "--max-pixels", "1000"], "more than the limit"),
         "directory as image": ([tmp / "folder.jpg", content, "-o", out], "folder.jpg: is a directory"),
-        "output folder missing": ([content, content, "-o", tmp / "no" / "out.png"], "does not exist"),
+        "output folder is a file": ([content, content, "-o", tmp / "weights.pth" / "out.png"], "is not a folder"),
         "output equals input": ([content, content, "-o", content], "same file as an input"),
         "unknown layer": ([content, content, "-o", out, "--style-layers", "relu1_1", "conv9_9"], "conv9_9"),
         "negative weight": ([content, content, "-o", out, "--content-weight", "-1"], "--content-weight"),
@@ -85,7 +142,7 @@ def _bad_inputs(tmp: Path, content: Path) -> dict[str, tuple[list[str | Path], s
 
 BAD_CASES = [
     "missing file", "empty file", "text file named .jpg", "truncated jpeg", "too small", "decompression bomb",
-    "too many pixels", "directory as image", "output folder missing", "output equals input", "unknown layer",
+    "too many pixels", "directory as image", "output folder is a file", "output equals input", "unknown layer",
     "negative weight", "zero iterations", "corrupt weights", "unknown output format",
 ]
 
@@ -125,7 +182,9 @@ def test_ctrl_c_saves_the_best_image_so_far(tmp_path: Path, small_pair, capsys, 
 
     monkeypatch.setattr(events.History, "__call__", interrupt_at_three)
     out = tmp_path / "out.png"
-    code, err = run(capsys, "transfer", content, style, "-o", out, *FAST)
+    # Two iterations at 32 px, then the final scale: its best image so far is a real picture.
+    code, err = run(capsys, "transfer", content, style, "-o", out, *FAST, "--scales", "2", "--min-scale-size", "32",
+                    "--coarse-iterations", "2")
     assert code == 130
     assert f"saved to {out}" in err and "after 3 iterations" in err
     assert Image.open(out).size == (64, 48)

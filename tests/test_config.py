@@ -118,7 +118,7 @@ def test_apply_config_errors() -> None:
     ({"validate_every": -1}, "--validate-every"),
     # the settings shared with TrainConfig, checked by the same code
     ({"batch_size": 0}, "--batch-size"),
-    ({"learning_rate": float("nan")}, "--lr"),
+    ({"learning_rate": float("nan")}, "--learning-rate"),
     ({"holdout_percent": -1.0}, "--holdout-percent"),
     ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
     ({"precision": "fp16"}, "--precision"),

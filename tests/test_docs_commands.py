@@ -32,20 +32,20 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TRANSFER = ["--size", "48", "--iterations", "2", "--scales", "1"]
 FIGURES = ["--size", "48", "--iterations", "2", "--quiet"]
 SCALED_FIGURES = [*FIGURES, "--scales", "1"]
-TRAIN = ["--iterations", "2", "--batch-size", "1", "--crop-size", "32", "--style-size", "32", "--width", "4",
-         "--blocks", "1", "--kernel", "3", "--holdout-percent", "50", "--preview-every", "1",
-         "--checkpoint-every", "1", "--quiet"]
+TRAINING = ["--iterations", "2", "--batch-size", "1", "--crop-size", "32", "--width", "4", "--blocks", "1",
+            "--kernel", "3", "--holdout-percent", "50", "--checkpoint-every", "1", "--quiet"]
+TRAIN = [*TRAINING, "--style-size", "32", "--preview-every", "1"]
 TINY: dict[str, list[str]] = {
     "transfer": TRANSFER,
     "transfer-video": TRANSFER,
     "gallery": SCALED_FIGURES,
-    "compare-optimizers": [*FIGURES, "--adam-lrs", "0.05"],
+    "compare-optimizers": [*FIGURES, "--adam-learning-rates", "0.05"],
     "compare-init": FIGURES,
     "tradeoff": [*SCALED_FIGURES, "--ratios", "1e-3"],
     "apply": ["--size", "48"],
     "train": TRAIN,
-    "train-arbitrary": [*TRAIN, "--painting-holdout-percent", "50", "--validation-photos", "1",
-                        "--validation-paintings", "1", "--validate-every", "1"],
+    "train-arbitrary": [*TRAINING, "--style-crop-size", "32", "--painting-holdout-percent", "50",
+                        "--validation-photos", "1", "--validation-paintings", "1", "--validate-every", "1"],
 }
 
 
@@ -56,6 +56,8 @@ def documented_commands(doc: Path) -> list[str]:
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
+                # A redirection of stdout is the shell's business, not the command's.
+                words = words[:next((i for i, w in enumerate(words) if w in (">", ">>", "|")), len(words))]
                 if words and words[0] in ("impasto", ".venv/bin/impasto"):
                     commands.append(shlex.join(["impasto", *words[1:]]))
     return commands

@@ -55,7 +55,7 @@ def test_cancel_during_the_final_scale_returns_the_best_image_within_one_iterati
     token = CancelToken()
     result = impasto.transfer(content64, style64, config, _cancel_at(token, 6), cancel=token)
     assert len(result.history) == 6 and not result.complete
-    assert result.scale_size == 64 and result.tensor.shape == content64.shape
+    assert result.scale_size == 64 and result.tensor.shape == content64.shape and result.scales_done == 1
     assert result.loss == min(row["total"] for row in result.history if row["scale"] == 1)
 
 
@@ -65,6 +65,8 @@ def test_cancel_during_a_coarse_scale_returns_it_at_the_requested_size(content64
     result = impasto.transfer(content64, style64, config, _cancel_at(token, 2), cancel=token)
     assert len(result.history) == 2 and not result.complete
     assert result.scale_size == 32 and result.tensor.shape == content64.shape
+    # Not a picture yet: ``impasto.jobs`` leaves -o untouched (tests/test_jobs.py).
+    assert result.scales_done == 0
 
 
 def test_a_token_cancelled_before_the_start_stops_before_any_work(content64, style64) -> None:

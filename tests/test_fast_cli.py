@@ -114,6 +114,9 @@ def test_apply_json_on_stdout_into_missing_folders(tmp_path: Path, model_file: P
     code, out, err = run(capsys, "apply", "--model", model_file, content, "-o", tmp_path / "one" / "out.png",
                          "--json", "--quiet")
     assert code == 0 and err == "" and json.loads(out)["outputs"] == [str(tmp_path / "one" / "out.png")]
+    # One photo into a name without a suffix: a folder, as for several.
+    code, out, err = run(capsys, "apply", "--model", model_file, content, "-o", tmp_path / "stylised", "--json", "-q")
+    assert code == 0 and json.loads(out)["outputs"] == [str(tmp_path / "stylised" / "content_tiny.png")]
 
 
 def test_apply_with_opencv(tmp_path: Path, model_file: Path, small_pair, capsys) -> None:

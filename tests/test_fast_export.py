@@ -89,9 +89,10 @@ def test_fixed_size_export_and_metadata(tmp_path: Path, net: TransformNet) -> No
 
 
 def test_export_errors(tmp_path: Path, net: TransformNet) -> None:
-    with pytest.raises(InputError, match="both --height and --width"):
+    with pytest.raises(InputError, match="both --input-height and --input-width"):
         export.export_onnx(net, height=64)
-    with pytest.raises(InputError, match="does not exist"):
-        export.export_onnx(net, tmp_path / "nope" / "m.onnx")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="afile is not a folder"):
+        export.export_onnx(net, tmp_path / "afile" / "m.onnx")
     with pytest.raises(InputError, match="--backend"):
         export.make_backend("tensorrt", net)

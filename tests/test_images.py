@@ -343,10 +343,13 @@ def test_save_unsupported_format(tmp_path, monkeypatch):
     assert message == "out.xyz: unsupported output format '.xyz' (use .png, .jpg, .webp or .tiff)"
 
 
-def test_save_missing_folder(tmp_path, monkeypatch):
+def test_save_makes_missing_folders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    message = _fails(lambda: save_image(torch.rand(1, 3, 8, 8), "out/dir/x.png"), "out/dir/x.png", "does not exist")
-    assert message == "out/dir/x.png: folder out/dir does not exist"
+    save_image(torch.rand(1, 3, 8, 8), "out/dir/x.png")
+    assert os.listdir("out/dir") == ["x.png"]
+    Path("afile").write_text("x")
+    message = _fails(lambda: save_image(torch.rand(1, 3, 8, 8), "afile/dir/x.png"), "afile/dir/x.png", "not a folder")
+    assert message == "afile/dir/x.png: afile is not a folder"
 
 
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
@@ -392,9 +395,11 @@ def test_check_output_path_problems(tmp_path, monkeypatch):
     Path("afile").write_text("x")
     _fails(lambda: check_output_path("out.xyz"), "out.xyz", "unsupported output format '.xyz'")
     _fails(lambda: check_output_path("noext"), "noext", "unsupported output format ''")
-    _fails(lambda: check_output_path("out/dir/x.png"), "out/dir/x.png", "folder out/dir does not exist")
     _fails(lambda: check_output_path("adir.png"), "adir.png", "is a directory")
     _fails(lambda: check_output_path("afile/x.png"), "afile/x.png", "afile is not a folder")
+    _fails(lambda: check_output_path("afile/deeper/x.png"), "afile/deeper/x.png", "afile is not a folder")
+    # A missing folder is fine: the write makes it; the check makes nothing.
+    assert check_output_path("out/dir/x.png") == Path("out/dir/x.png") and not Path("out").exists()
 
 
 def test_check_output_path_same_as_input(tmp_path, monkeypatch):

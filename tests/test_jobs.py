@@ -82,16 +82,16 @@ def _interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     monkeypatch.setattr(events.History, "__call__", interrupt)
 
 
-def test_ctrl_c_before_the_first_scale_finished_leaves_the_output_untouched(
+def test_ctrl_c_before_the_picture_formed_leaves_the_output_untouched(
     tmp_path: Path, small_pair, capsys, monkeypatch
 ) -> None:
     content, style = small_pair
-    _interrupt_at(monkeypatch, 3)  # the first scale runs 4 iterations: its image is still the noise, blurred
+    _interrupt_at(monkeypatch, 1)  # the first scale runs 4 iterations: after 1 the image is still noise, blurred
     out = tmp_path / "out.png"
     out.write_bytes(b"previous result")
     code, err = run(capsys, "transfer", content, style, "-o", out, *TWO_SCALES)
     assert code == 130
-    assert err.strip() == f"impasto: interrupted before the first scale finished; {out} left untouched"
+    assert err.strip() == f"impasto: interrupted before the picture formed; {out} left untouched"
     assert out.read_bytes() == b"previous result"
     assert not (tmp_path / "out.job.json").exists()
 
@@ -120,23 +120,36 @@ def _cancel_at(step: int) -> tuple[events.CancelToken, events.Callback]:
     return token, cancel
 
 
-def test_a_cancel_before_the_first_scale_finished_writes_nothing(tmp_path: Path, small_pair) -> None:
+def test_a_cancel_before_the_picture_formed_writes_nothing(tmp_path: Path, small_pair) -> None:
     content, style = small_pair
     out = tmp_path / "out.png"
     out.write_bytes(b"previous result")
-    config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=4, iterations=5, seed=0)
+    config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=6, iterations=5, seed=0)
     token, cancel = _cancel_at(2)
     outcome = jobs.run(jobs.TransferJob(content, (style,), out, config), on_event=cancel, cancel=token)
     assert not outcome.complete and outcome.outputs == []
-    assert outcome.summary == f"cancelled before the first scale finished; {out} left untouched"
-    assert outcome.result.scales_done == 0 and len(outcome.result.history) == 2
+    assert outcome.summary == f"cancelled before the picture formed; {out} left untouched"
+    assert not outcome.result.is_picture and len(outcome.result.history) == 2
     assert out.read_bytes() == b"previous result" and not (tmp_path / "out.job.json").exists()
     # Once the first scale has finished, a cancel keeps its best image, upsampled.
-    token, cancel = _cancel_at(4)
+    token, cancel = _cancel_at(6)
     outcome = jobs.run(jobs.TransferJob(content, (style,), out, config), on_event=cancel, cancel=token)
     assert not outcome.complete and outcome.result.scales_done == 1 and out in outcome.outputs
-    assert outcome.summary.startswith(f"cancelled; best image after 4 iterations saved to {out} (from the 32 px")
+    assert outcome.summary.startswith(f"cancelled; best image after 6 iterations saved to {out} (from the 32 px")
     assert Image.open(out).size == (64, 48)
+
+
+@pytest.mark.parametrize(("init", "step", "kept"), [("noise", 2, False), ("noise", 3, True), ("content", 1, True)])
+def test_a_single_scale_run_is_kept_once_half_done_or_started_from_the_photo(
+        tmp_path: Path, small_pair, init: str, step: int, kept: bool) -> None:
+    """With one scale (the paper's setting) a late cancel keeps its work: from noise after half
+    the scale's iterations, from the photo at once."""
+    content, style = small_pair
+    out = tmp_path / "out.png"
+    config = TransferConfig(size=64, scales=1, iterations=6, init=init, seed=0)
+    token, cancel = _cancel_at(step)
+    outcome = jobs.run(jobs.TransferJob(content, (style,), out, config), on_event=cancel, cancel=token)
+    assert not outcome.complete and outcome.result.is_picture is kept and out.exists() is kept
 
 
 def test_ctrl_c_during_the_final_scale_writes_its_best_image(tmp_path: Path, small_pair, capsys,
@@ -162,7 +175,8 @@ def test_init_image_starts_the_run_and_its_job_file_repeats_it(tmp_path: Path, s
     code, err = run(capsys, "transfer", content, style, "--init-image", start, "-o", out, *near)
     assert code == 0, err
     result = images.load_image(out)
-    assert result.shape[-2:] == (48, 64) and (result - images.resize_to(images.load_image(start), 48, 64)).abs().max() < 0.02
+    red = images.resize_to(images.load_image(start), 48, 64)
+    assert result.shape[-2:] == (48, 64) and (result - red).abs().max() < 0.02
     assert json.loads((tmp_path / "out.job.json").read_text())["job"]["init_image"] == str(start.absolute())
     code, err = run(capsys, "run", tmp_path / "out.job.json", "-o", again, "--quiet")
     assert code == 0, err

@@ -40,9 +40,12 @@ def test_output_checks(tmp_path: Path) -> None:
     source.write_bytes(b"x")
     (tmp_path / "folder.mp4").mkdir()
     assert storage.check_output_path(tmp_path / "o.mp4", [source], (".mp4",)) == tmp_path / "o.mp4"
+    # Missing folders are made by the write, not by the check.
+    assert storage.check_output_path(tmp_path / "new" / "dir" / "o.mp4", [], (".mp4",)).name == "o.mp4"
+    assert not (tmp_path / "new").exists()
     for path, inputs, phrase in [
         (tmp_path / "o.gif", [], "must end in .mp4"),
-        (tmp_path / "missing" / "o.mp4", [], "does not exist"),
+        (source / "o.mp4", [], "in.mp4 is not a folder"),
         (tmp_path / "folder.mp4", [], "is a directory"),
         (source, [source], "same file as an input"),
     ]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,14 @@ def test_other_settings_do_not_mix_with_kept_frames(clip: Path, tmp_path: Path, 
 def test_transfer_video_cli(clip: Path, tmp_path: Path, starry_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from impasto.cli import main
 
-    out = tmp_path / "out.mp4"
+    out = tmp_path / "new" / "out.mp4"  # its folder is made
     args = [str(clip), str(starry_path), "--size", "48", "--scales", "1", "--iterations", "2", "--init", "content",
             "--seed", "1", "--precision", "fp32"]
-    assert main(["transfer-video", *args, "-o", str(out)]) == 0
-    assert "saved" in capsys.readouterr().err and len(list(frames_of(out))) == 3
+    assert main(["transfer-video", *args, "-o", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "saved" in captured.err and len(list(frames_of(out))) == 3
+    summary = json.loads(captured.out)
+    assert summary["outputs"] == [str(out)] and summary["frames"] == 3 and summary["seed"] == 1
     assert main(["transfer-video", *args, "-o", str(tmp_path / "out.gif")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "out.gif" in err

@@ -220,9 +220,9 @@ def test_frame_size_changing_mid_stream_is_refused(tmp_path: Path, pan: list[tor
 
 def test_video_metrics_cli(tmp_path: Path, pan: list[torch.Tensor], capsys: pytest.CaptureFixture[str]) -> None:
     source = write_clip(pan[:4], tmp_path / "pan.mp4")
-    code = main(["video-metrics", str(source), str(source), "--json", str(tmp_path / "m.json")])
-    assert code == 0 and "warping error" in capsys.readouterr().out
-    record = json.loads((tmp_path / "m.json").read_text())
+    code = main(["video-metrics", str(source), str(source), "--json"])  # one JSON object on stdout
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0
     assert record["pairs"] == 3 and record["method"] == "dis" and len(record["per_frame"]) == 3
     # A video compared with itself barely changes along its own flow.
     assert record["warping_error"] < 0.002

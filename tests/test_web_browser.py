@@ -104,7 +104,10 @@ def _status(page: Any, job_id: str, status: str) -> None:
 def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, server: Server,
                                                               inputs: tuple[Path, Path]) -> None:
     page = _page(browser, server)
-    job_id = _paint(page, inputs[0], painting=inputs[1], size="64", iterations="3000")
+    # Two scales, 64 px then 128 px, the first one short: a cancel keeps an image only once a
+    # scale has finished.
+    page.click("details.more summary")
+    job_id = _paint(page, inputs[0], painting=inputs[1], size="128", iterations="3000", coarse_iterations="5")
     _status(page, job_id, "running")
     seen: list[int] = []
     deadline = time.monotonic() + 180
@@ -115,6 +118,8 @@ def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, serv
         time.sleep(0.1)
     assert len(set(seen)) >= 3, "the live preview did not change while the job ran"
     assert page.locator("#stat-iteration").inner_text() != "–"
+    while server.get(f"/api/jobs/{job_id}")["progress"]["step"] <= 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
     page.click("#cancel")
     _status(page, job_id, "cancelled")
     job = server.get(f"/api/jobs/{job_id}")
@@ -123,7 +128,7 @@ def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, serv
     # The before/after view shows the kept image, which can be downloaded.
     assert page.locator("#compare").is_visible() and page.locator("#download-png").is_visible()
     kept = images.load_image(page.request.get(server.url + job["links"]["result"]).body())
-    assert kept.shape[-2:] == images.load_image(inputs[0]).shape[-2:]
+    assert kept.shape[-2:] == images.long_side_shape(*images.load_image(inputs[0]).shape[-2:], 128)
     assert page.errors == []
     page.context.close()
 

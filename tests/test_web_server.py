@@ -74,13 +74,13 @@ def test_serve_refuses_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "file").write_text("x")
     cases = [
         (["--port", "70000"], "--port: must lie in [1, 65535]"),
-        (["--data", str(tmp_path / "file")], "exists and is not a folder"),
+        (["--data-dir", str(tmp_path / "file")], "exists and is not a folder"),
         (["--examples", str(tmp_path / "none")], "examples folder not found"),
         (["--max-queue", "0"], "--max-queue: must be at least 1"),
         (["--preview-seconds", "0"], "--preview-seconds: must lie in"),
         (["--worker-nice", "40"], "--worker-nice: must lie in [0, 19]"),
     ]
     for args, phrase in cases:
-        assert main(["serve", "--data", str(tmp_path / "d"), *args]) == 2
+        assert main(["serve", "--data-dir", str(tmp_path / "d"), *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("impasto: error: ") and phrase in err and err.count("\n") == 1

@@ -65,7 +65,9 @@ def test_a_transfer_runs_to_the_end(tmp_path: Path, content64: torch.Tensor, sty
 def test_cancel_stops_within_one_iteration_and_keeps_the_best_image(tmp_path: Path, content64: torch.Tensor,
                                                                     style64: torch.Tensor) -> None:
     jobs = Store(tmp_path)
-    job_id = _queue(jobs, content64, style64, "optimise", TransferConfig(size=64, iterations=500, seed=0))
+    # Five iterations at 32 px, then the final scale: a cancel there keeps its best image.
+    config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=5, iterations=500, seed=0)
+    job_id = _queue(jobs, content64, style64, "optimise", config)
     seen: list[int] = []
 
     def cancel_after_fifteen() -> None:
@@ -92,9 +94,34 @@ def test_cancel_stops_within_one_iteration_and_keeps_the_best_image(tmp_path: Pa
     folder = jobs.folder(job_id)
     kept = evaluate(folder / store.RESULT, folder / store.CONTENT, folder / store.STYLE,
                     TransferConfig(size=64)).total.item()
-    best = min(r["total"] for r in rows)
-    assert kept < 0.5 * rows[0]["total"]
-    assert kept == pytest.approx(best, rel=0.2)
+    final = [r["total"] for r in rows if r["scale"] == 1]
+    assert kept < 0.5 * final[0]
+    assert kept == pytest.approx(min(final), rel=0.2)
+
+
+@pytest.mark.slow
+def test_a_cancel_before_the_picture_formed_keeps_no_image(tmp_path: Path, content64: torch.Tensor,
+                                                                 style64: torch.Tensor) -> None:
+    jobs = Store(tmp_path)
+    config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=300, iterations=5, seed=0)
+    job_id = _queue(jobs, content64, style64, "optimise", config)
+
+    def cancel_after_two() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = jobs.get(job_id)
+            if job is not None and job.step >= 2:
+                jobs.request_cancel(job_id)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=cancel_after_two)
+    watcher.start()
+    job = _run_next(jobs)
+    watcher.join()
+    assert job.status == store.CANCELLED and not job.result
+    assert job.message == f"cancelled after {job.step} iterations, before the picture formed: no image to keep"
+    assert not (jobs.folder(job_id) / store.RESULT).exists()
 
 
 def test_a_fast_job_writes_its_result(tmp_path: Path, content64: torch.Tensor) -> None:

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from impasto.errors import InputError
 from impasto.images import DEFAULT_MAX_PIXELS
@@ -243,6 +243,9 @@ class TrainingSettings:
       on a GPU several keep it busy). Batches are the same whatever the number.
     """
 
+    # The command-line option that sets ``style_size`` (its meaning differs between the configs).
+    style_size_option: ClassVar[str] = "style-size"
+
     iterations: int = 2000
     batch_size: int = 4
     crop_size: int = 256
@@ -267,14 +270,14 @@ def validate_training(config: TrainingSettings) -> None:
     check_int(config.iterations, "iterations")
     check_int(config.batch_size, "batch-size")
     check_int(config.crop_size, "crop-size", minimum=32)
-    check_int(config.style_size, "style-size", minimum=32)
+    check_int(config.style_size, config.style_size_option, minimum=32)
     check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
     check_int(config.workers, "workers", minimum=0)
     if not isinstance(config.seed, int):
         raise InputError(f"--seed: must be an integer, got {config.seed}")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise InputError(f"--lr: must be positive, got {config.learning_rate}")
+        raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
     _check_percent(config.holdout_percent, "holdout-percent")
     check_device(config.device)
     if config.precision not in get_args(TrainPrecision):
@@ -384,7 +387,8 @@ class ArbitraryConfig(TrainingSettings):
     ``TrainingSettings``'. Beyond them:
 
     * ``style_size`` is the painting's *shorter* side, cropped square (at random in training,
-      centred for validation), so that every painting of a batch has one shape.
+      centred for validation), so that every painting of a batch has one shape; the long side
+      elsewhere, hence its own option name, ``--style-crop-size``.
     * ``width``, ``blocks``, ``kernel``: the conditional transformer, chosen by measured CPU
       latency (docs/arbitrary.md).
     * ``painting_holdout_percent`` of the paintings, chosen by a hash of their file names (salted
@@ -392,6 +396,8 @@ class ArbitraryConfig(TrainingSettings):
     * the held-out loss is over every pair of the first ``validation_photos`` held-out photos and
       the first ``validation_paintings`` held-out paintings, every ``validate_every`` iterations.
     """
+
+    style_size_option: ClassVar[str] = "style-crop-size"
 
     iterations: int = 40_000
     batch_size: int = 8
@@ -464,10 +470,10 @@ class ApplyConfig:
 def _check_style_images(config: ApplyConfig) -> None:
     if config.style_weights is not None:
         if len(config.style_weights) != len(config.style_images):
-            raise InputError(f"--style-weights: {len(config.style_weights)} weights given for "
+            raise InputError(f"--style-blend: {len(config.style_weights)} weights given for "
                              f"{len(config.style_images)} style images")
         if any(not (math.isfinite(w) and w >= 0) for w in config.style_weights) or sum(config.style_weights) <= 0:
-            raise InputError(f"--style-weights: must be non-negative with a positive sum, got {config.style_weights}")
+            raise InputError(f"--style-blend: must be non-negative with a positive sum, got {config.style_weights}")
     if not (isinstance(config.strength, (int, float)) and 0 <= config.strength <= 1):
         raise InputError(f"--strength: must lie in [0, 1], got {config.strength}")
     # Whether the network can take a strength (a one-style network cannot) is known once it is read.

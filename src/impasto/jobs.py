@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,22 @@ class JobInterrupted(ImpastoError):
 @dataclass(frozen=True)
 class Outcome:
     """What a job wrote. ``complete`` is false for a cancelled job, whose outputs hold the
-    best result so far; ``summary`` says what was written, a line per file, for a person."""
+    best result so far; ``summary`` says what was written, a line per file, for a person;
+    ``details`` is the summary of the result its job file records (JSON-ready; its ``outputs``
+    are the job's main files, without the job file, history or report)."""
 
     outputs: list[Path]
     complete: bool
     summary: str
     result: Any = field(repr=False, default=None)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, job: Job) -> dict[str, Any]:
+        """What ``impasto … --json`` prints: the job's kind, ``details``, its job file (None when
+        none was written) and every file written."""
+        job_file = os.fspath(job.job_file) if job.job_file in self.outputs else None
+        return {"kind": job.kind, "complete": self.complete, **self.details, "job_file": job_file,
+                "files": [os.fspath(p) for p in self.outputs]}
 
 
 class _BesideOutput:
@@ -73,6 +84,8 @@ class TransferJob:
     history: Path | None = None
     snapshot_every: int = 0
     snapshot_dir: Path | None = None
+    # The starting image instead of ``config.init`` (``transfer(init_image=...)``).
+    init_image: Path | None = None
 
     @property
     def target(self) -> Path:
@@ -241,14 +254,13 @@ def with_output(job: Job, output: Path) -> Job:
 
 
 def _check_transfer(job: TransferJob) -> Path:
-    inputs = [job.content, *job.styles]
+    inputs = [job.content, *job.styles, *([job.init_image] if job.init_image is not None else [])]
     if job.snapshot_every < 0:
         raise InputError(f"--snapshot-every: must be positive, got {job.snapshot_every}")
     if job.run_dir is not None:
         if job.run_dir.exists() and not job.run_dir.is_dir():
             raise InputError(f"{job.run_dir}: exists and is not a folder")
-        if not job.run_dir.parent.is_dir():
-            raise InputError(f"{job.run_dir}: folder {job.run_dir.parent} does not exist")
+        storage.check_folder(job.run_dir)
     output = images.check_output_path(job.output, inputs) if job.output is not None else job.target
     if job.history is not None:
         storage.check_output_path(job.history, inputs)
@@ -265,19 +277,26 @@ def _run_transfer(job: TransferJob, on_event: Callback | None, cancel: CancelTok
         folder = job.snapshot_dir or job.run_dir or output.with_name(output.stem + "_snapshots")
         snapshots = storage.Snapshots(folder, job.snapshot_every, images.save_image)
     try:
-        result = transfer(job.content, job.styles, job.config, broadcast(history, snapshots, on_event), cancel=cancel)
+        result = transfer(job.content, job.styles, job.config, broadcast(history, snapshots, on_event), cancel=cancel,
+                          init_image=job.init_image)
     except TransferInterrupted as stop:
         if stop.result is None:
             raise JobInterrupted(f"interrupted before the first iteration; {output} left untouched") from None
+        if not stop.result.is_picture:
+            raise JobInterrupted(f"interrupted before the picture formed; {output} left untouched") from None
         _save_transfer(job, output, stop.result, history)
         raise JobInterrupted(f"interrupted; {_partial(stop.result, output)}") from None
-    written = _save_transfer(job, output, result, history)
+    if not result.is_picture:
+        # Early in the first scale from noise the image is a grey blur, not worth writing over
+        # whatever -o holds.
+        return Outcome([], False, f"cancelled before the picture formed; {output} left untouched", result)
+    written, details = _save_transfer(job, output, result, history)
     if result.complete:
         summary = (f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s "
                    f"on {result.device} {result.precision}; loss {result.loss:.4g}")
     else:
         summary = f"cancelled; {_partial(result, output)}"
-    return Outcome(written, result.complete, summary, result)
+    return Outcome(written, result.complete, summary, result, details)
 
 
 def _partial(result: Result, output: Path) -> str:
@@ -289,13 +308,15 @@ def _partial(result: Result, output: Path) -> str:
     return f"best image after {done} iterations saved to {output}{where}"
 
 
-def _save_transfer(job: TransferJob, output: Path, result: Result, history: History) -> list[Path]:
+def _save_transfer(job: TransferJob, output: Path, result: Result,
+                   history: History) -> tuple[list[Path], dict[str, Any]]:
     if job.run_dir is not None:
-        job.run_dir.mkdir(exist_ok=True)
+        storage.make_folder(job.run_dir)
     images.save_image(result.tensor, output)
     written = [output]
-    summary = {"seconds": round(result.seconds, 3), "device": result.device, "precision": result.precision,
-               "iterations": len(result.history), "complete": result.complete, "loss": result.loss}
+    summary = {"outputs": [os.fspath(output)], "seconds": round(result.seconds, 3), "device": result.device,
+               "precision": result.precision, "iterations": len(result.history), "complete": result.complete,
+               "seed": result.config.seed, "loss": result.loss, "losses": _final_losses(result)}
     ran = dataclasses.replace(job, config=result.config)
     meta = {"content": os.fspath(job.content), "styles": [os.fspath(s) for s in job.styles],
             "output": os.fspath(output), "config": to_dict(result.config), **summary}
@@ -309,7 +330,14 @@ def _save_transfer(job: TransferJob, output: Path, result: Result, history: Hist
         from impasto.research.report import write_report
 
         written.append(write_report(job.run_dir))
-    return written
+    return written, summary
+
+
+def _final_losses(result: Result) -> dict[str, float]:
+    """The loss terms of the image returned: the lowest total at the last scale reached."""
+    final = result.history[-1]["scale"]
+    best = min((row for row in result.history if row["scale"] == final), key=lambda row: row["total"])
+    return {k: best[k] for k in ("total", "content", "style", "tv") if k in best}
 
 
 # --- training and apply ----------------------------------------------------------------------
@@ -345,14 +373,15 @@ def _run_arbitrary(job: ArbitraryJob, on_event: Callback | None, cancel: CancelT
 
 def _trained(job: TrainJob | ArbitraryJob, output: Path, result: Any) -> Outcome:
     """A training's job file and outcome (``result``: a TrainResult or an ArbitraryResult)."""
-    summary = {"iterations": result.iterations, "seconds": round(result.seconds, 1), "complete": result.complete,
+    summary = {"outputs": [os.fspath(output)], "iterations": result.iterations, "seconds": round(result.seconds, 1),
+               "complete": result.complete, "seed": job.config.seed,
                "validation": result.validation[-1] if result.validation else None}
     storage.write_json(job.job_file, to_record(job, summary))
     val = result.validation[-1]["total"] if result.validation else float("nan")
     state = "saved" if result.complete else "cancelled; saved the network as trained so far to"
     return Outcome([output, job.job_file], result.complete,
                    f"{state} {output} after {result.iterations} iterations in {result.seconds:.0f} s; "
-                   f"held-out loss {val:.4g}", result)
+                   f"held-out loss {val:.4g}", result, summary)
 
 
 def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
@@ -367,22 +396,27 @@ def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel:
                                   on_event=on_event, cancel=cancel)
     except TrainingInterrupted as stop:
         raise JobInterrupted(f"{stop}; continue with --resume") from None
-    summary = {"iterations": result.iterations, "seconds": round(result.seconds, 1), "complete": result.complete,
-               "styles": result.model.names, "validation": result.validation[-1] if result.validation else None}
+    summary = {"outputs": [os.fspath(output)], "iterations": result.iterations, "seconds": round(result.seconds, 1),
+               "complete": result.complete, "seed": job.config.seed, "styles": result.model.names,
+               "validation": result.validation[-1] if result.validation else None}
     storage.write_json(job.job_file, to_record(job, summary))
     val = result.validation[-1]["total"] if result.validation else float("nan")
     state = "saved" if result.complete else "cancelled; saved the network as trained so far to"
     return Outcome([output, job.job_file], result.complete,
                    f"{state} {output} ({len(result.model.names)} styles) after {result.iterations} iterations in "
-                   f"{result.seconds:.0f} s; held-out loss {val:.4g}", result)
+                   f"{result.seconds:.0f} s; held-out loss {val:.4g}", result, summary)
 
 
 def _run_apply(job: ApplyJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
     from impasto.fast.apply import apply
 
+    start = time.perf_counter()
     written = apply(job.inputs, job.output, job.config, on_event=on_event, cancel=cancel)
     complete = not (cancel is not None and cancel.cancelled)
-    storage.write_json(job.job_file, to_record(job, {"outputs": [os.fspath(w.output) for w in written]}))
+    videos = sum(1 for w in written if w.frames)
+    summary = {"outputs": [os.fspath(w.output) for w in written], "images": len(written) - videos, "videos": videos,
+               "seconds": round(time.perf_counter() - start, 3), "complete": complete}
+    storage.write_json(job.job_file, to_record(job, summary))
     lines = [f"saved {w.output} ({w.width}x{w.height}" + (f", {w.frames} frames at {w.fps:g} fps" if w.frames else "")
              + f") in {w.seconds * 1000:.0f} ms" for w in written]
-    return Outcome([w.output for w in written] + [job.job_file], complete, "\n".join(lines), written)
+    return Outcome([w.output for w in written] + [job.job_file], complete, "\n".join(lines), written, summary)

@@ -41,6 +41,9 @@ def atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
     """A binary handle whose contents replace ``path`` only when the block ends without error."""
     out = Path(path)
     tmp = ""
+    # Missing folders are made here, at the first write, so that a job refused at its start
+    # leaves none behind (check_output_path only checks that they can be made).
+    make_folder(out.parent)
     try:
         with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False) as f:
             tmp = f.name
@@ -118,22 +121,37 @@ def read_json(path: PathLike, what: str = "JSON file") -> Any:
 
 def check_output_path(path: PathLike, inputs: Sequence[PathLike] = (), suffixes: Sequence[str] = ()) -> Path:
     """Check that ``path`` can be written as a file ending in one of ``suffixes`` (any, if none)
-    before a long job starts, and that it is none of the ``inputs``; return it as a Path."""
+    before a long job starts, and that it is none of the ``inputs``; return it as a Path. Its
+    folder may be missing: the write makes it."""
     label = os.fsdecode(path)
     out = Path(path)
     if suffixes and out.suffix.lower() not in suffixes:
         raise one_line(label, f"output must end in {', '.join(suffixes)}")
     if out.is_dir():
         raise one_line(label, "is a directory, not a file")
-    folder = out.parent
-    if not folder.exists():
-        raise one_line(label, f"folder {folder} does not exist")
-    if not folder.is_dir():
-        raise one_line(label, f"{folder} is not a folder")
+    check_folder(out.parent, label)
     for source in inputs:
         if _same_file(out, Path(source)):
             raise one_line(label, "output path is the same file as an input; choose another name")
     return out
+
+
+def check_folder(folder: PathLike, label: str | None = None) -> Path:
+    """Check that ``folder`` is a folder or can be made one (the nearest part of it that exists
+    is a folder); return it as a Path. Missing folders are made by the first write into them
+    (:func:`atomic_file`) or by :func:`make_folder`."""
+    path = Path(folder)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise one_line(label or os.fsdecode(folder), f"{existing} is not a folder")
+    return path
+
+
+def make_folder(folder: PathLike) -> Path:
+    """``folder``, made with every missing parent (an output's folder: ``-o new/dir/out.png``)."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import arbitrary, fast, figures, run, serve, transfer, video
+from impasto.cli import arbitrary, doctor, fast, figures, run, serve, transfer, video
 from impasto.errors import ImpastoError
 from impasto.jobs import JobInterrupted
 
@@ -28,6 +28,7 @@ COMMANDS = (
     run,
     serve,
     video,
+    doctor,
 )
 
 EXAMPLES = """\

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from impasto.cli.jobs import EXIT_OK, run_job
+from impasto.cli.options import OUTPUT_FOLDERS, add_device, add_json, add_quiet, listed
 from impasto.config import (
     SHIPPED_ARBITRARY,
     TRAIN_OBJECTIVES,
@@ -23,6 +24,9 @@ from impasto.config import (
 )
 from impasto.errors import InputError
 from impasto.jobs import ApplyJob, MultiTrainJob, TrainJob
+
+# apply's --preserve-color: transfer's choices but "histogram", which only an optimisation can do.
+APPLY_COLOUR = ("none", "luminance")
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -41,13 +45,13 @@ examples:
 APPLY_EXAMPLES = """\
 examples:
   impasto apply --style starry_night photo.jpg -o photo_starry.jpg
-  impasto apply --model scream.pt a.jpg b.jpg c.jpg -o stylised/ --preserve-color
+  impasto apply --model scream.pt a.jpg b.jpg c.jpg -o stylised/ --preserve-color luminance
   impasto apply --style the_scream holiday_photos/ -o stylised/ --backend onnxruntime
   impasto apply --style shipwreck clip.mp4 -o clip_shipwreck.mp4 --size 720   # temporally consistent
   impasto apply --style shipwreck clip.mp4 -o clip_flicker.mp4 --no-temporal  # each frame on its own
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
   impasto apply --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
-  impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg --style-weights 0.7 0.3 photos/ -o out/
+  impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg --style-blend 0.7 0.3 photos/ -o out/
   impasto apply --model multi.pt --style starry_night photo.jpg -o out.jpg --strength 0.6
   impasto apply --model multi.pt --style starry_night:0.7,the_scream:0.3 photo.jpg -o blend.jpg
 """
@@ -55,7 +59,7 @@ examples:
 EXPORT_EXAMPLES = """\
 examples:
   impasto export scream.pt -o scream.onnx                          # any input size
-  impasto export starry_night -o starry_720p.onnx --height 720 --width 1280
+  impasto export starry_night -o starry_720p.onnx --input-height 720 --input-width 1280
   impasto export multi.pt --style the_scream -o scream.onnx       # one style of a multi-style model
   impasto export --style-image painting.jpg -o painting.onnx      # any painting, its style code baked in
 """
@@ -68,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train a feed-forward network that repaints any photo in one painting's style "
                        "in one pass (Johnson, Alahi & Fei-Fei 2016); for several paintings, one network with a "
                        "learned style vector per painting (Dumoulin, Shlens & Kudlur 2017); with --add-style, only "
-                       "a new painting's vector for an existing multi-style model. Defaults come from TrainConfig.",
+                       "a new painting's vector for an existing multi-style model.",
                        epilog=TRAIN_EXAMPLES, formatter_class=formatter)
     add_train_arguments(p)
     p.set_defaults(run=run_train)
@@ -80,23 +84,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("styles", help="list the shipped fast styles", description="List the shipped fast styles "
                        "(or a model file's) and how each was trained.")
     p.add_argument("--model", type=Path, help="list this model file's styles instead of the shipped ones")
-    p.add_argument("--json", action="store_true", help="a JSON list, one object per style with its objective")
+    p.add_argument("--json", action="store_true", help="print the styles on stdout as JSON instead: a list, one "
+                   "object per style with its objective")
     p.set_defaults(run=run_styles)
     p = sub.add_parser("export", help="export a fast style network to ONNX (onnxruntime, OpenCV dnn)",
                        description="Write a network as an ONNX graph: RGB float32 in [0, 1], NCHW, in and out.",
                        epilog=EXPORT_EXAMPLES, formatter_class=formatter)
     p.add_argument("model", nargs="?", help="a model file, or a shipped style's name (with --style-image: an "
                    "arbitrary-style model file, by default the installed one)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("-o", "--output", type=Path, required=True, help=f"the .onnx file to write; {OUTPUT_FOLDERS}")
     p.add_argument("--style", help="a multi-style model's style, or a mix NAME:W,NAME:W, baked into the graph")
     p.add_argument("--style-image", type=Path, action="append", dest="style_images", metavar="PAINTING",
                    help="an arbitrary-style model: this painting's style code, baked into the graph; repeat to mix")
-    p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="one per --style-image (default: equal)")
+    p.add_argument("--style-blend", type=float, nargs="+", metavar="W", dest="style_weights",
+                   help="weights of the --style-images, one each (normalised to sum 1; default equal)")
     p.add_argument("--strength", type=float, default=1.0,
                    help="multi-style and arbitrary-style models: 0 = the photo, 1 = the full style (default: "
-                   "%(default)s)")
-    p.add_argument("--height", type=int, help="fix the input height (default: any size)")
-    p.add_argument("--width", type=int, help="fix the input width (default: any size)")
+                   "%(default)g)")
+    p.add_argument("--input-height", type=int, metavar="PX", help="fix the graph's input height in px, with "
+                   "--input-width (default: any size)")
+    p.add_argument("--input-width", type=int, metavar="PX", help="fix the graph's input width in px, with "
+                   "--input-height (default: any size)")
     p.set_defaults(run=run_export)
 
 
@@ -104,8 +112,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("style_images", type=Path, nargs="*", metavar="PAINTING",
                    help="the painting; several train one multi-style network together")
-    p.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.pt)")
-    p.add_argument("--data", type=Path, required=True, help="folder of training photos (.jpg, .png, .webp)")
+    p.add_argument("-o", "--output", type=Path, required=True, help=f"the model file to write (.pt); {OUTPUT_FOLDERS}")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR",
+                   help="folder of training photos (.jpg, .png, .webp)")
     p.add_argument("--name", nargs="+", help="the styles' names stored in the model, one per painting (default: "
                    "the paintings' file names)")
     p.add_argument("--add-style", type=Path, nargs="+", metavar="PAINTING",
@@ -116,51 +125,56 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--variant", choices=choices(FastVariant), default=d.variant,
                    help="johnson: the paper's 32/64/128 channels, 5 residual blocks, 9x9 edges; fast: 16/32/64, "
                    "5 blocks; lite: 8/16/32/64, 3 blocks at 1/8 scale, 5x5 edges, the fastest (default: %(default)s)")
-    g.add_argument("--width", type=int, help="channels of the first layer (overrides the variant's)")
-    g.add_argument("--blocks", type=int, help="residual blocks (overrides the variant's)")
-    g.add_argument("--kernel", type=int, help="size of the first and last convolutions (overrides the variant's)")
-    g = p.add_argument_group("objective (defaults: relative / gatys; see TrainConfig)")
+    g.add_argument("--width", type=int, help="the network's channels in its first layer (default: the variant's)")
+    g.add_argument("--blocks", type=int, help="residual blocks (default: the variant's)")
+    g.add_argument("--kernel", type=int, help="size of the first and last convolutions (default: the variant's)")
+    g = p.add_argument_group("objective")
     g.add_argument("--objective", choices=tuple(TRAIN_OBJECTIVES),
                    help="relative: Johnson et al.'s layers, each term divided by its target's energy; gatys: "
                    "the batch average of the paper objective that `impasto transfer` minimises "
                    f"(default: {d.objective} for one painting; gatys, the only choice, for multi-style models)")
-    g.add_argument("--content-weight", type=float, help=_preset_help("content_weight"))
-    g.add_argument("--style-weight", type=float, help=_preset_help("style_weight"))
-    g.add_argument("--tv-weight", type=float, help=_preset_help("tv_weight"))
-    g.add_argument("--content-layers", nargs="+", metavar="LAYER", help=_preset_help("content_layers"))
-    g.add_argument("--style-layers", nargs="+", metavar="LAYER", help=_preset_help("style_layers"))
+    g.add_argument("--content-weight", type=float, help=_preset_help("weight of the content term", "content_weight"))
+    g.add_argument("--style-weight", type=float, help=_preset_help("weight of the style term", "style_weight"))
+    g.add_argument("--tv-weight", type=float, help=_preset_help("total-variation weight", "tv_weight"))
+    g.add_argument("--content-layers", nargs="+", metavar="LAYER",
+                   help=_preset_help("VGG-19 layers of the content term", "content_layers"))
+    g.add_argument("--style-layers", nargs="+", metavar="LAYER",
+                   help=_preset_help("VGG-19 layers of the style term", "style_layers"))
     g.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W",
                    help="one per style layer (default: 1/(number of style layers) each)")
     g.add_argument("--style-size", type=int, default=d.style_size,
-                   help="long side of the painting in px; smaller = bigger brush strokes (default: %(default)s)")
+                   help="the paintings' long side in px; smaller = bigger brush strokes (default: %(default)s)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--iterations", type=int, default=d.iterations, help="default: %(default)s")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    g.add_argument("--iterations", type=int, default=d.iterations, help="training iterations (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="photos per iteration (default: %(default)s)")
     g.add_argument("--crop-size", type=int, default=d.crop_size, help="square training crops in px (default: "
                    "%(default)s)")
-    g.add_argument("--lr", type=float, default=d.learning_rate, dest="learning_rate",
-                   help="Adam's learning rate; with --resume it replaces the checkpoint's (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=d.seed, help="initialisation and batch order (default: %(default)s)")
+    g.add_argument("--learning-rate", type=float, default=d.learning_rate,
+                   help="Adam's learning rate; with --resume it replaces the checkpoint's (default: %(default)g)")
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the initialisation and the batch order (default: %(default)s)")
     g.add_argument("--workers", type=int, default=d.workers,
                    help="processes decoding photos ahead; 0 = in the training process, best on a CPU; 4-8 keep "
                    "a GPU busy (default: %(default)s)")
-    g.add_argument("--device", default=d.device, metavar="DEVICE",
-                   help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    add_device(g, d.device)
     g.add_argument("--precision", choices=choices(TrainPrecision), default=d.precision,
                    help="auto: bf16 autocast on CPUs with native bf16 and on CUDA (default: %(default)s)")
     g = p.add_argument_group("validation, previews and checkpoints")
     g.add_argument("--holdout-percent", type=float, default=d.holdout_percent,
-                   help="photos held out by a hash of their names (default: %(default)s)")
+                   help="percent of the photos held out by a hash of their names (default: %(default)g)")
     g.add_argument("--previews", type=int, default=d.previews,
                    help="held-out photos in each preview and the validation loss (default: %(default)s)")
     g.add_argument("--preview-every", type=int, default=d.preview_every, metavar="N",
                    help="validate (and write a preview) every N iterations; 0 = never (default: %(default)s)")
-    g.add_argument("--preview-dir", type=Path, help="folder of the previews (default: OUTPUT's name + _previews)")
+    g.add_argument("--preview-dir", type=Path, metavar="DIR",
+                   help="folder of the previews (default: OUTPUT's name + _previews)")
     g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
                    help="save a checkpoint every N iterations; 0 = never (default: %(default)s)")
-    g.add_argument("--checkpoint", type=Path, help="checkpoint file (default: OUTPUT + .ckpt)")
+    g.add_argument("--checkpoint", type=Path, metavar="FILE", help="checkpoint file (default: OUTPUT + .ckpt)")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("messages")
+    add_json(g)
+    add_quiet(g)
 
 
 def config_from_args(args: argparse.Namespace, multistyle: bool = False) -> TrainConfig:
@@ -169,12 +183,13 @@ def config_from_args(args: argparse.Namespace, multistyle: bool = False) -> Trai
     return train_config(args.objective or ("gatys" if multistyle else TrainConfig().objective), **values)
 
 
-def _preset_help(name: str) -> str:
+def _preset_help(what: str, name: str) -> str:
+    """``what`` and its default under each --objective."""
     def show(value: object) -> str:
-        return " ".join(value) if isinstance(value, tuple) else f"{value:g}"
+        return listed(value) if isinstance(value, tuple) else f"{value:g}"
 
-    values = [show(TRAIN_OBJECTIVES[o].get(name, getattr(TrainConfig(), name))) for o in TRAIN_OBJECTIVES]
-    return f"default: {' / '.join(values)}"
+    values = [f"{show(TRAIN_OBJECTIVES[o].get(name, getattr(TrainConfig(), name)))} with {o}" for o in TRAIN_OBJECTIVES]
+    return f"{what} (default: {', '.join(values)})"
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -203,7 +218,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise InputError(f"--name: {len(args.name)} names given for one painting")
         name = args.name[0] if args.name else None
         job = TrainJob(paintings[0], args.data, output, config, name, preview_dir, args.checkpoint, args.resume)
-    return run_job(job, quiet=args.quiet)
+    return run_job(job, quiet=args.quiet, as_json=args.json)
 
 
 def add_apply_arguments(p: argparse.ArgumentParser) -> None:
@@ -215,26 +230,30 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", type=Path, nargs="+", metavar="INPUT",
                    help="photos, videos (.mp4, .mov, .avi, .mkv, .m4v) or folders of them")
     p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output image or video for one input, or a folder (for several or a folder; created if "
-                   "missing) that receives NAME_STYLE.png / .mp4")
+                   help="output image or video for one input, or a folder (for several or a folder) that receives "
+                   f"NAME_STYLE.png / .mp4; {OUTPUT_FOLDERS}")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="frames, or consecutive photos of one size, per network call (default: %(default)s)")
     p.add_argument("--backend", choices=choices(Backend), default=d.backend,
                    help="what runs the network (default: %(default)s; onnxruntime and opencv need impasto[export])")
-    p.add_argument("--preserve-color", action="store_true", help="keep each photo's colours (luminance-only)")
+    p.add_argument("--preserve-color", choices=APPLY_COLOUR, default=APPLY_COLOUR[0],
+                   help="keep the photos' colours: luminance = transfer the luminance only (default: %(default)s; "
+                   "transfer's histogram needs an optimisation)")
     p.add_argument("--size", type=int, help="resize each photo to this long side first (default: as it is)")
     p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=d.temporal,
                    help="videos: blend in the previous output warped by optical flow where it is reliable, "
                    "against flicker; --no-temporal stylises each frame on its own (default: on)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    add_json(p)
+    add_quiet(p)
     g = p.add_argument_group("any painting (the installed arbitrary-style model, or --model ARBITRARY.pt from "
                              "`impasto train-arbitrary`)")
     g.add_argument("--style-image", type=Path, action="append", dest="style_images", metavar="PAINTING",
                    help="a painting to apply; repeat to mix several")
-    g.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="one per --style-image (default: equal)")
+    g.add_argument("--style-blend", type=float, nargs="+", metavar="W", dest="style_weights",
+                   help="weights of the --style-images, one each (normalised to sum 1; default equal)")
     g.add_argument("--strength", type=float, default=d.strength,
                    help="multi-style and arbitrary-style models: 0 = the photo, 1 = the full style, in between "
-                   "γ/β interpolated toward the identity (default: %(default)s)")
+                   "γ/β interpolated toward the identity (default: %(default)g)")
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -246,18 +265,21 @@ def run_apply(args: argparse.Namespace) -> int:
     mix = args.style if args.model is not None else None
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
-    config = ApplyConfig(style, args.backend, args.preserve_color, args.size, args.batch_size, args.temporal,
-                         paintings, weights, args.strength, mix)
-    return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet)
+    config = ApplyConfig(style, args.backend, args.preserve_color == "luminance", args.size, args.batch_size,
+                         args.temporal, paintings, weights, args.strength, mix)
+    return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet, as_json=args.json)
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from impasto.fast.arbitrary import arbitrary_installed, shipped_arbitrary
-    from impasto.fast.model import available_styles, load_model
+    from impasto.fast.arbitrary import arbitrary_installed, describe_arbitrary, shipped_arbitrary
+    from impasto.fast.model import MODEL_SUFFIX, available_styles, load_model, shipped_licence
     from impasto.fast.multistyle import describe, describe_file, shipped_multistyle, shipped_styles
 
     if args.json:
-        print(json.dumps(describe_file(args.model) if args.model else shipped_styles(), indent=2))
+        listed = describe_file(args.model) if args.model else shipped_styles()
+        if args.model is None and arbitrary_installed():
+            listed.append(describe_arbitrary(shipped_arbitrary()))
+        print(json.dumps(listed, indent=2))
         return EXIT_OK
     if args.model is not None:
         entries, names = describe_file(args.model), []
@@ -280,10 +302,17 @@ def run_styles(args: argparse.Namespace) -> int:
         took = f"{info['seconds'] / 60:.0f} min on {info.get('device', '?')}" if "seconds" in info else "-"
         print(f"| {name} | {arch} | {info.get('iterations', '-')} | {took} "
               f"| {loss} |")
+    licences = {e["model"]: e.get("licence") for e in entries}
+    licences |= {n + MODEL_SUFFIX: shipped_licence(n + MODEL_SUFFIX) for n in names}
+    for model_name, licence in licences.items():
+        if licence:
+            print(f"\nlicence ({model_name}): {licence}")
     if args.model is None and arbitrary_installed():
         model = shipped_arbitrary()
         print(f"\nany painting: impasto apply --style-image PAINTING (the installed arbitrary-style network "
               f"{Path(model.source).name}, {model.training.get('iterations', '?')} iterations)")
+        if model.licence:
+            print(f"licence ({Path(model.source).name}): {model.licence}")
     return EXIT_OK
 
 
@@ -301,6 +330,6 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         refuse_without_paintings(args.model)
         model = resolve(args.model, args.style, args.strength)
-    data = export_onnx(model, args.output, height=args.height, width=args.width)
+    data = export_onnx(model, args.output, height=args.input_height, width=args.input_width)
     print(f"wrote {args.output} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
     return EXIT_OK

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
+from impasto import examples
+from impasto.cli.options import OUTPUT_FOLDERS, add_device, add_quiet, listed
 from impasto.cli.progress import ProgressBar
 from impasto.config import Pooling, Precision, TransferConfig, choices
 from impasto.errors import InputError
@@ -25,25 +27,25 @@ examples:
 """
 GALLERY_EXAMPLES = """\
 examples:
-  impasto gallery --images ../shared/images            # 512 px, 300/300/100 iterations at 128/256/512 px
-  impasto gallery --images ../shared/images --with-reference --device cuda   # add ours-vs-neural-style
-  impasto gallery --images ../shared/images --scales 1 --iterations 500 --pooling avg   # the paper's settings
-  impasto gallery --size 256 --iterations 200 --out quick/ --images path/to/images
+  impasto gallery                                      # the shipped examples, 512 px, coarse to fine
+  impasto gallery --images my_images --with-reference  # with Picasso's painting and neural-style's outputs
+  impasto gallery --scales 1 --iterations 500 --pooling avg   # the paper's settings
+  impasto gallery --size 256 --iterations 200 -o quick/ --images path/to/images
 """
 OPTIMIZER_EXAMPLES = """\
 examples:
-  impasto compare-optimizers --images ../shared/images   # tubingen + starry_night, 256 px, 300 iterations
-  impasto compare-optimizers photo.jpg style.jpg --adam-lrs 0.02 0.1 --iterations 300
+  impasto compare-optimizers                           # tubingen + starry_night, 256 px, 300 iterations
+  impasto compare-optimizers photo.jpg style.jpg --adam-learning-rates 0.02 0.1 --iterations 300
 """
 TRADEOFF_EXAMPLES = """\
 examples:
-  impasto tradeoff --images ../shared/images         # 4 ratios x 5 layer sets = 20 runs at 512 px
+  impasto tradeoff                                   # 4 ratios x 5 layer sets = 20 runs at 512 px
   impasto tradeoff photo.jpg composition_vii.jpg --ratios 1e-4 1e-3 --size 256
 """
 INIT_EXAMPLES = """\
 examples:
-  impasto compare-init --images ../shared/images     # noise, photo and painting starts, 256 px
-  impasto compare-init photo.jpg style.jpg --iterations 100 --out figures/init
+  impasto compare-init                               # noise, photo and painting starts, 256 px
+  impasto compare-init photo.jpg style.jpg --iterations 100 -o figures/init
 """
 
 
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "Write index.html, loss_curves.png, strip.png and thumbnails into RUN_DIR, a folder holding the "
                 "history.json and iter_NNNNN.png snapshots of an `impasto transfer` run.", REPORT_EXAMPLES)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="folder with history.json (and snapshots)")
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print where the report is")
+    add_quiet(p)
     p.set_defaults(run=run_report)
 
     p = _parser(sub, "gallery", "the paper's Fig. 3: Tübingen in five painters' styles",
@@ -68,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "Run L-BFGS and Adam at several learning rates from the same noise at one scale; plot the loss "
                 "against iterations and seconds and tabulate the seconds to reach given losses.", OPTIMIZER_EXAMPLES)
     _add_common(p, "figures/optimizers", experiments.COMPARE_SIZE)
-    p.add_argument("--adam-lrs", type=float, nargs="+", default=experiments.ADAM_LEARNING_RATES, metavar="LR",
-                   help=f"Adam steps in [0, 1] pixel units (default: {_listed(experiments.ADAM_LEARNING_RATES)})")
+    p.add_argument("--adam-learning-rates", type=float, nargs="+", default=experiments.ADAM_LEARNING_RATES,
+                   metavar="LR", dest="adam_lrs", help="Adam's learning rates, steps in [0, 1] pixel units, one run "
+                   f"each (default: {listed(experiments.ADAM_LEARNING_RATES)})")
     p.set_defaults(run=run_compare_optimizers)
 
     p = _parser(sub, "tradeoff", "the paper's Fig. 4: α/β ratios x style layers",
@@ -77,17 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "(relu1_1, relu1_1...relu2_1, ..., relu1_1...relu5_1).", TRADEOFF_EXAMPLES)
     _add_common(p, "figures/tradeoff", TransferConfig().size, schedule=True)
     p.add_argument("--ratios", type=float, nargs="+", default=experiments.TRADEOFF_RATIOS, metavar="R",
-                   help=f"α/β ratios, one row each (default: {_listed(experiments.TRADEOFF_RATIOS)})")
+                   help=f"α/β ratios, one row each (default: {listed(experiments.TRADEOFF_RATIOS)})")
     p.set_defaults(run=run_tradeoff)
 
     p = _parser(sub, "compare-init", "noise vs photo vs painting as the starting image",
                 "Equal iterations from white noise, the photograph and the painting, at one scale.", INIT_EXAMPLES)
     _add_common(p, "figures/init", experiments.COMPARE_SIZE)
     p.set_defaults(run=run_compare_init)
-
-
-def _listed(values: Sequence[float]) -> str:
-    return " ".join(f"{v:g}" for v in values)
 
 
 def _parser(sub: argparse._SubParsersAction, name: str, help_text: str, description: str,
@@ -103,10 +102,11 @@ def _add_common(p: argparse.ArgumentParser, out: str, size: int, *, inputs: bool
     if inputs:
         p.add_argument("content", type=Path, nargs="?", help=f"the photograph (default: IMAGES/{DEFAULT_CONTENT})")
         p.add_argument("style", type=Path, nargs="?", help=f"the painting (default: IMAGES/{DEFAULT_STYLE})")
-    p.add_argument("--images", type=Path, metavar="DIR", required=not inputs,
-                   help="folder with content/, style/ and reference/ (e.g. ../shared/images)")
-    p.add_argument("--out", type=Path, default=Path(out), metavar="DIR",
-                   help="output folder, created if needed; nothing is written elsewhere (default: %(default)s)")
+    p.add_argument("--images", type=Path, metavar="DIR", default=examples.ROOT,
+                   help="folder with content/, style/ and, for --with-reference, reference/ (default: the "
+                   "example images that ship with impasto)")
+    p.add_argument("-o", "--output", type=Path, default=Path(out), metavar="DIR", dest="out",
+                   help=f"output folder ({OUTPUT_FOLDERS}); nothing is written elsewhere (default: %(default)s)")
     p.add_argument("--size", type=int, default=size, help="long side of every result in px (default: %(default)s)")
     if schedule:
         p.add_argument("--iterations", type=int, default=d.iterations,
@@ -118,14 +118,14 @@ def _add_common(p: argparse.ArgumentParser, out: str, size: int, *, inputs: bool
     else:
         p.add_argument("--iterations", type=int, default=experiments.COMPARE_ITERATIONS,
                        help="iterations of every run, all at one scale (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise start (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise initialisation (default: %(default)s)")
     p.add_argument("--pooling", choices=choices(Pooling), default=d.pooling,
-                   help="default: %(default)s; the paper's figures use avg")
-    p.add_argument("--device", default=d.device, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: "
-                   "%(default)s)")
+                   help="VGG-19's pooling layers (default: %(default)s; the paper's figures use avg)")
+    add_device(p, d.device)
     p.add_argument("--precision", choices=choices(Precision), default=d.precision,
-                   help="network number format (default: %(default)s)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+                   help="network number format; auto = bf16 on CPUs with native bf16 where it is faster, bf16/fp16 "
+                   "on CUDA (default: %(default)s)")
+    add_quiet(p)
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -161,8 +161,6 @@ def run_compare_init(args: argparse.Namespace) -> int:
 def _inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     if args.content is not None and args.style is not None:
         return args.content, args.style
-    if args.images is None:
-        raise InputError("give CONTENT and STYLE, or --images DIR (a folder with content/ and style/)")
     if not args.images.is_dir():
         raise InputError(f"{args.images}: images folder not found; give CONTENT and STYLE or --images DIR")
     return args.content or args.images / DEFAULT_CONTENT, args.style or args.images / DEFAULT_STYLE

@@ -1,9 +1,11 @@
 """Running a job from the CLI (every command that writes files, and ``impasto run JOB``): the
-progress bar, the summary on stderr, and the exit code."""
+progress bar, the summary on stderr (or as JSON on stdout), and the exit code."""
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 from impasto.cli.progress import ProgressBar
 from impasto.jobs import ApplyJob, Job, TransferJob, run
@@ -11,9 +13,10 @@ from impasto.jobs import ApplyJob, Job, TransferJob, run
 EXIT_OK, EXIT_CANCELLED = 0, 130
 
 
-def run_job(job: Job, *, quiet: bool = False) -> int:
-    """Run ``job`` with a progress bar unless ``quiet``; print what it wrote. A KeyboardInterrupt
-    becomes ``JobInterrupted``, which ``impasto.cli.main`` reports."""
+def run_job(job: Job, *, quiet: bool = False, as_json: bool = False) -> int:
+    """Run ``job`` with a progress bar unless ``quiet``; print what it wrote, and with ``as_json``
+    the result as one JSON object on stdout. A KeyboardInterrupt becomes ``JobInterrupted``,
+    which ``impasto.cli.main`` reports."""
     unit = "frame" if isinstance(job, ApplyJob) else "it"
     bar = None if quiet else ProgressBar(unit)
     try:
@@ -25,4 +28,11 @@ def run_job(job: Job, *, quiet: bool = False) -> int:
         print(f"report: {job.run_dir / 'index.html'}", file=sys.stderr)
     if not quiet and outcome.summary:
         print(outcome.summary, file=sys.stderr)
+    if as_json:
+        print_json(outcome.to_dict(job))
     return EXIT_OK if outcome.complete else EXIT_CANCELLED
+
+
+def print_json(data: Any) -> None:
+    """``--json``: one JSON object on stdout, the only thing a command prints there."""
+    print(json.dumps(data, indent=1, default=str))

@@ -7,12 +7,14 @@ import argparse
 from pathlib import Path
 
 from impasto.cli.jobs import run_job
+from impasto.cli.options import OUTPUT_FOLDERS, add_json, add_quiet
 
 EXAMPLES = """\
 examples:
   impasto transfer photo.jpg style.jpg -o out.png      # also writes out.job.json (seed included)
   impasto run out.job.json -o again.png                # the same run again, bit for bit on this CPU
   impasto run runs/first/job.json                      # a --run-dir run, into its folder again
+  impasto run out.job.json -o again.png --json -q      # the result as JSON on stdout, for a script
 """
 
 
@@ -24,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("job", type=Path, help="a job file (*.job.json, or job.json in a run folder)")
     p.add_argument("-o", "--output", type=Path,
                    help="write the main output here instead (history, snapshots and run folder are then not "
-                   "written, being the original run's)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+                   f"written, being the original run's); {OUTPUT_FOLDERS}")
+    add_json(p)
+    add_quiet(p)
     p.set_defaults(run=run_command)
 
 
@@ -35,4 +38,4 @@ def run_command(args: argparse.Namespace) -> int:
     job = jobs.load(args.job)
     if args.output is not None:
         job = jobs.with_output(job, args.output)
-    return run_job(job, quiet=args.quiet)
+    return run_job(job, quiet=args.quiet, as_json=args.json)

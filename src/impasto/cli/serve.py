@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from impasto import examples
 from impasto.errors import InputError
 
 if TYPE_CHECKING:
@@ -15,32 +16,36 @@ if TYPE_CHECKING:
 EXAMPLES = """\
 examples:
   impasto serve                                           # http://127.0.0.1:8000, jobs kept in ./studio-data
-  impasto serve --examples ../shared/images/style         # offer these paintings as thumbnails
-  impasto serve --data ~/studio --port 8080 --max-queue 4
+  impasto serve --examples my_paintings/                  # offer these paintings as thumbnails
+  impasto serve --data-dir ~/studio --port 8080 --max-queue 4
   impasto serve --host 0.0.0.0                            # reachable from other machines: think first
 """
+
+# Uploads are smaller than what `impasto transfer` reads from disk (images.DEFAULT_MAX_PIXELS).
+MAX_PIXELS = 50_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the studio: a web page to paint photos, watching the picture form",
                        description="Start the impasto studio: a web page (and its HTTP API, docs/studio.md) where "
                        "photos are repainted by the optimisation or a fast network, live, with a job queue kept "
-                       "in --data across restarts.", epilog=EXAMPLES,
+                       "in --data-dir across restarts.", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="default: %(default)s")
-    p.add_argument("--data", type=Path, default=Path("studio-data"),
-                   help="folder of the job table and images, created if missing (default: %(default)s)")
-    p.add_argument("--examples", type=Path, metavar="DIR",
-                   help="a folder of paintings to offer as thumbnails (read in place)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=Path("studio-data"), metavar="DIR",
+                   help="folder of the job table and images; missing folders are made (default: %(default)s)")
+    p.add_argument("--examples", type=Path, metavar="DIR", default=examples.STYLE,
+                   help="a folder of paintings to offer as thumbnails, read in place (default: the paintings "
+                   "that ship with impasto)")
     p.add_argument("--max-queue", type=int, default=8, help="jobs that may wait (default: %(default)s)")
-    p.add_argument("--max-upload-mb", type=float, default=30.0, help="largest upload (default: %(default)s MB)")
-    p.add_argument("--max-pixels", type=int, default=50_000_000,
-                   help="largest upload in pixels, checked before decoding (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=30.0, help="largest upload (default: %(default)g MB)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help=f"refuse uploaded images with more pixels, checked before decoding (default: {MAX_PIXELS:,})")
     p.add_argument("--max-size", type=int, default=1024, help="largest output long side (default: %(default)s px)")
     p.add_argument("--preview-seconds", type=float, default=0.5,
-                   help="shortest time between two live previews (default: %(default)s s)")
+                   help="shortest time between two live previews (default: %(default)g s)")
     p.add_argument("--worker-nice", type=int, default=10, metavar="N",
                    help="niceness added to the worker process, so the page stays quick while a job runs "
                    "(default: %(default)s; 0: none)")
@@ -80,8 +85,8 @@ def _settings(args: argparse.Namespace) -> StudioSettings:
         raise InputError(f"--max-size: must be at least 32, got {args.max_size}")
     if args.examples is not None and not args.examples.is_dir():
         raise InputError(f"{args.examples}: examples folder not found")
-    if args.data.exists() and not args.data.is_dir():
-        raise InputError(f"{args.data}: exists and is not a folder")
-    args.data.mkdir(parents=True, exist_ok=True)
-    return StudioSettings(args.data.resolve(), args.examples, args.max_queue, round(args.max_upload_mb * 1e6),
+    if args.data_dir.exists() and not args.data_dir.is_dir():
+        raise InputError(f"{args.data_dir}: exists and is not a folder")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    return StudioSettings(args.data_dir.resolve(), args.examples, args.max_queue, round(args.max_upload_mb * 1e6),
                           args.max_pixels, args.max_size, args.preview_seconds, args.worker_nice)

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from impasto.cli.jobs import print_json
 from impasto.cli.progress import ProgressBar
 from impasto.cli.transfer import add_transfer_arguments, config_from_args
 from impasto.errors import InputError
@@ -31,7 +33,7 @@ examples:
 METRICS_EXAMPLES = """\
 examples:
   impasto video-metrics clip.mp4 clip_starry.mp4
-  impasto video-metrics clip.mp4 clip_starry.mp4 --json clip_starry.metrics.json
+  impasto video-metrics clip.mp4 clip_starry.mp4 --json > clip_starry.metrics.json   # with the per-frame series
 """
 
 
@@ -44,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "the flow is reliable (Ruder, Dosovitskiy & Brox 2016). Finished frames are kept in "
                        "OUTPUT's name + .frames/ until the video is written; the same command resumes.",
                        epilog=TRANSFER_EXAMPLES, formatter_class=formatter)
-    add_transfer_arguments(p)
+    add_transfer_arguments(p, still=False)
     g = p.add_argument_group("video")
     g.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
                    help="warped initialisation and temporal loss; --no-temporal: every frame on its own "
@@ -63,15 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("original", type=Path, help="the source video")
     p.add_argument("stylised", type=Path, help="the stylised video (same number of frames)")
     p.add_argument("--flow", choices=FLOW_METHODS, default="dis", help="optical flow method (default: %(default)s)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame series as JSON to FILE")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout, with the "
+                   "per-frame series, instead of the one line")
     p.set_defaults(run=run_metrics)
 
 
 def run_transfer_video(args: argparse.Namespace) -> int:
     if args.output is None:
         raise InputError("-o OUTPUT: the video to write is needed")
-    if args.run_dir is not None or args.history is not None or args.snapshot_every:
-        raise InputError("--run-dir, --history and --snapshot-every are for still images; not for video")
     config = VideoTransferConfig(config_from_args(args), args.temporal, args.temporal_weight, args.flow)
     bar = None if args.quiet else ProgressBar("frame")
     try:
@@ -87,17 +88,19 @@ def run_transfer_video(args: argparse.Namespace) -> int:
         sound = ", with sound" if result.audio else ""
         print(f"saved {args.output} ({result.frames} frames at {result.fps:g} fps{resumed}{sound}; seed {result.seed}) "
               f"in {result.seconds:.0f} s", file=sys.stderr)
+    if args.json:
+        print_json({"kind": "transfer-video", "complete": result.complete, "outputs": [os.fspath(args.output)],
+                    "frames": result.frames, "resumed": result.resumed, "fps": result.fps,
+                    "seconds": round(result.seconds, 3), "seed": result.seed, "audio": result.audio})
     return EXIT_OK if result.complete else EXIT_CANCELLED
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    from impasto import storage
     from impasto.video.metrics import video_warping_error
 
-    if args.json is not None:
-        storage.check_output_path(args.json, [args.original, args.stylised], (".json",))
     error = video_warping_error(args.original, args.stylised, args.flow)
-    print(f"warping error {error.mean:.6f} over {len(error.per_frame)} frame pairs (flow: {error.method})")
-    if args.json is not None:
-        storage.write_json(args.json, error.to_dict())
+    if args.json:
+        print_json(error.to_dict())
+    else:
+        print(f"warping error {error.mean:.6f} over {len(error.per_frame)} frame pairs (flow: {error.method})")
     return EXIT_OK

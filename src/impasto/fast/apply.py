@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from impasto import images
+from impasto import images, storage
 from impasto.config import ApplyConfig
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, is_cancelled
@@ -24,7 +24,7 @@ from impasto.fast.backends import Backend, make_backend
 from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
 from impasto.video.frames import stylize_video
-from impasto.video.io import VIDEO_SUFFIXES, check_video_output, is_video
+from impasto.video.io import VIDEO_SUFFIXES, check_video_output, cv2_module, is_video
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,15 @@ def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 def output_paths(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], output: Path, style: str) -> list[Path]:
     """Output path of each input: ``output`` itself for one file, else ``output/<name>_<style>.png``
-    (``.mp4`` for videos), the folder created if missing. Every output is checked here, before
-    any work."""
-    if len(paths) == 1 and not Path(paths[0]).is_dir() and not output.is_dir():
+    (``.mp4`` for videos); an ``output`` without a suffix that is not there is a folder too
+    (``-o stylised/``). Every output is checked here, before any work; then the folder (and any
+    missing parent) is made."""
+    single = len(paths) == 1 and not Path(paths[0]).is_dir() and not output.is_dir() and output.suffix
+    if single:
         targets = [output]
     else:
         if output.exists() and not output.is_dir():
             raise InputError(f"{output}: several inputs need an output folder, not a file")
-        if not output.parent.is_dir():
-            raise InputError(f"{output}: folder {output.parent} does not exist")
-        output.mkdir(exist_ok=True)
         targets = [output / f"{p.stem}_{style}{'.mp4' if is_video(p) else '.png'}" for p in inputs]
         clash = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
         if clash is not None:
@@ -76,6 +75,8 @@ def output_paths(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], ou
             check_video_output(target, source)
         else:
             images.check_output_path(target, inputs)
+    if not single:
+        storage.make_folder(output)  # the job file goes in it, whatever is written
     return targets
 
 
@@ -92,6 +93,8 @@ def apply(
     for photos, then videos. ``cancel`` stops between batches and frames; what was written stays."""
     model = _load(config)
     inputs = expand_inputs(paths)
+    if any(map(is_video, inputs)):
+        cv2_module()  # refuses, before any file is written, a video without the video extra
     outputs = output_paths(paths, inputs, Path(output), model.style)
     backend = make_backend(config.backend, model)
     pairs = list(zip(inputs, outputs, strict=True))

@@ -67,6 +67,8 @@ class ArbitraryModel:
     network: ArbitraryNet
     training: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    # The installed model's terms of use (``fast.model.SHIPPED_LICENCES``); None for other files.
+    licence: str | None = None
 
 
 def held_out_painting(name: str, percent: float = PAINTING_HOLDOUT_PERCENT) -> bool:
@@ -182,9 +184,9 @@ def style_code(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequ
         raise InputError("--style-image: at least one painting is needed")
     weights = list(weights) if weights is not None else [1.0] * len(paintings)
     if len(weights) != len(paintings):
-        raise InputError(f"--style-weights: {len(weights)} weights given for {len(paintings)} style images")
+        raise InputError(f"--style-blend: {len(weights)} weights given for {len(paintings)} style images")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise InputError(f"--style-weights: must be non-negative with a positive sum, got {weights}")
+        raise InputError(f"--style-blend: must be non-negative with a positive sum, got {weights}")
     vgg = vgg or statistics_vgg()
     predictor = model.network.predictor
     total = sum(weights)
@@ -230,7 +232,17 @@ def shipped_arbitrary() -> ArbitraryModel:
         raise InputError("--style-image: no arbitrary-style model is installed; give --model ARBITRARY.pt (from "
                          "`impasto train-arbitrary`)")
     with importlib.resources.as_file(found[0]) as path:
-        return read_arbitrary(path)
+        model = read_arbitrary(path)
+    model.licence = fast_model.shipped_licence(f"arbitrary/{found[0].name}")
+    return model
+
+
+def describe_arbitrary(model: ArbitraryModel) -> dict[str, Any]:
+    """An arbitrary-style model as ``multistyle.describe`` lists styles; it has no style name, any
+    painting being its style (``impasto styles --json``)."""
+    return {"name": None, "kind": "arbitrary", "model": Path(model.source).name,
+            "architecture": str(model.network.arch), "iterations": model.training.get("iterations"),
+            "objective": None, "licence": model.licence}
 
 
 def arbitrary_installed() -> bool:

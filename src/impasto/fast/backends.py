@@ -48,6 +48,18 @@ OPSET = 17
 ModelSource = FastModel | TransformNet | bytes | str | os.PathLike[str]
 
 
+# The optional modules each back-end imports (the ONNX ones export the network with onnx first).
+NEEDS: dict[str, tuple[str, ...]] = {"torch": (), "torch-bf16": (), "onnxruntime": ("onnx", "onnxruntime"),
+                                     "opencv": ("onnx", "cv2")}
+
+
+def missing_modules(backend: str) -> list[str]:
+    """The modules ``backend`` needs that are not installed (found, not imported)."""
+    import importlib.util
+
+    return [module for module in NEEDS[backend] if importlib.util.find_spec(module) is None]
+
+
 def _require(module: str) -> Any:
     import importlib
 
@@ -73,7 +85,7 @@ def export_onnx(
     torch.export-based default needs onnxscript, and the traced graph is what OpenCV reads.
     """
     if (height is None) != (width is None):
-        raise InputError("give both --height and --width for a fixed-size graph, or neither")
+        raise InputError("give both --input-height and --input-width for a fixed-size graph, or neither")
     network = network_of(model).float().cpu().eval()
     least = network.arch.min_side
     if height is not None and width is not None and min(height, width) < least:

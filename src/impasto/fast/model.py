@@ -65,7 +65,7 @@ def save_model(network: TransformNet, path: str | os.PathLike[str], style: str, 
     for name, tensor in network.state_dict().items():
         if tensor.is_floating_point() and not (torch.isfinite(tensor).all() and tensor.abs().max() <= _FP16_MAX):
             raise InputError(f"{os.fsdecode(path)}: not written: {name} is not finite in float16 (the network "
-                             "has diverged; resume from an earlier checkpoint with a lower --lr)")
+                             "has diverged; resume from an earlier checkpoint with a lower --learning-rate)")
         state[name] = tensor.detach().to("cpu", torch.float16 if tensor.is_floating_point() else tensor.dtype)
     record = {
         "format": FORMAT,
@@ -160,6 +160,39 @@ def _state_dict(record: Mapping[str, Any], network: TransformNet, label: str) ->
 
 def _models_folder() -> Traversable:
     return importlib.resources.files("impasto") / "models"
+
+
+def models_folder() -> Traversable:
+    """The package's folder of shipped models (``impasto/models``)."""
+    return _models_folder()
+
+
+# The shipped networks were trained on photographs (BSDS500 and ImageNet samples) distributed for
+# non-commercial research and education only, and their weights inherit that restriction
+# (docs/models.md). Kept here, once, by each file's place in the models folder: a file placed
+# there by hand has no licence impasto knows of.
+NON_COMMERCIAL = "non-commercial research use only: trained on photographs licensed for non-commercial research"
+SHIPPED_LICENCES = {"multistyle/paper_fig3.pt": NON_COMMERCIAL, "arbitrary/any_painting.pt": NON_COMMERCIAL}
+
+
+def shipped_licence(name: str) -> str | None:
+    """The licence of the shipped model file ``name`` (its path in the models folder, as
+    "arbitrary/any_painting.pt"); None for a file impasto did not ship."""
+    return SHIPPED_LICENCES.get(name)
+
+
+def shipped_models() -> dict[str, str | None]:
+    """Every model file in the models folder (one-style files, then the multi-style and
+    arbitrary-style ones), by its path there, with its licence; files are listed, not read."""
+    folder = _models_folder()
+    found: dict[str, str | None] = {}
+    for sub in ("", "multistyle", "arbitrary"):
+        place, prefix = (folder / sub, f"{sub}/") if sub else (folder, "")
+        if place.is_dir():
+            for entry in sorted(place.iterdir(), key=lambda e: e.name):
+                if entry.name.endswith(MODEL_SUFFIX):
+                    found[prefix + entry.name] = shipped_licence(prefix + entry.name)
+    return found
 
 
 def available_styles() -> list[str]:

@@ -50,7 +50,7 @@ from impasto.config import TrainConfig, TransferConfig
 from impasto.errors import InputError, WeightsError
 from impasto.fast import model as fast_model
 from impasto.fast.conditional import BoundNet, ConditionalNet
-from impasto.fast.model import FastModel, check_version
+from impasto.fast.model import MODEL_SUFFIX, FastModel, check_version
 from impasto.fast.network import Architecture
 from impasto.storage import load_torch, reason
 from impasto.vgg import check_layers
@@ -211,6 +211,8 @@ class MultiStyleModel:
     styles: list[StyleEntry]
     training: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    # A shipped model's terms of use (``fast.model.SHIPPED_LICENCES``); None for other files.
+    licence: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -233,7 +235,7 @@ def save_multistyle(model: MultiStyleModel, path: str | os.PathLike[str]) -> Non
     for name, tensor in model.network.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise InputError(f"{os.fsdecode(path)}: not written: {name} is not finite (the training has diverged; "
-                             "resume from an earlier checkpoint with a lower --lr)")
+                             "resume from an earlier checkpoint with a lower --learning-rate)")
         state[name] = tensor.detach().to("cpu", torch.float32).clone()
     storage.save_torch({
         "format": FORMAT,
@@ -293,7 +295,9 @@ def shipped_multistyle() -> list[MultiStyleModel]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(fast_model.MODEL_SUFFIX):
             with importlib.resources.as_file(entry) as path:
-                models.append(read_multistyle(path, label=f"shipped model {entry.name!r}"))
+                model = read_multistyle(path, label=f"shipped model {entry.name!r}")
+            model.licence = fast_model.shipped_licence(f"multistyle/{entry.name}")
+            models.append(model)
     return models
 
 
@@ -414,15 +418,15 @@ def describe(model: MultiStyleModel) -> list[dict[str, Any]]:
     """One object per style (``impasto styles --json``)."""
     arch = model.network.arch
     return [{"name": s.name, "kind": "multi-style", "model": model.source, "architecture": str(arch),
-             "iterations": s.training.get("iterations"), "objective": s.objective, "training": s.training}
-            for s in model.styles]
+             "iterations": s.training.get("iterations"), "objective": s.objective, "training": s.training,
+             "licence": model.licence} for s in model.styles]
 
 
-def describe_one_style(model: FastModel) -> dict[str, Any]:
+def describe_one_style(model: FastModel, licence: str | None = None) -> dict[str, Any]:
     """A one-style model as ``describe`` lists styles, with its objective where it has one."""
     objective, why = objective_or_reason(model.training)
     entry = {"name": model.style, "kind": "one-style", "model": model.source, "architecture": str(model.architecture),
-             "iterations": model.training.get("iterations"), "objective": objective}
+             "iterations": model.training.get("iterations"), "objective": objective, "licence": licence}
     if why is not None:
         entry["objective_reason"] = why
     return entry
@@ -440,4 +444,5 @@ def describe_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def shipped_styles() -> list[dict[str, Any]]:
     """Every shipped style: multi-style models' first, then one-style files."""
     entries = [entry for model in shipped_multistyle() for entry in describe(model)]
-    return entries + [describe_one_style(fast_model.load_model(n)) for n in fast_model.available_styles()]
+    return entries + [describe_one_style(fast_model.load_model(n), fast_model.shipped_licence(n + MODEL_SUFFIX))
+                      for n in fast_model.available_styles()]

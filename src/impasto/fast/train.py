@@ -185,7 +185,7 @@ def load_training_state(path: Path, state: dict[str, Any], net: torch.nn.Module,
                         learning_rate: float) -> None:
     """A checkpoint's network and optimiser state into ``net`` and ``optimizer``; one line if they
     do not fit. The run's ``learning_rate`` replaces the checkpoint's (Adam's moments are kept), so
-    that ``--resume --lr`` lowers the rate from there on: a step schedule run by hand, as long
+    that ``--resume --learning-rate`` lowers the rate from there on: a step schedule run by hand, as long
     trainings are continued session after session."""
     try:
         net.load_state_dict(state["network"])
@@ -213,8 +213,8 @@ def checkpoint_path(output: Path, checkpoint: str | os.PathLike[str] | None, use
     """The checkpoint file (default ``OUTPUT.ckpt``); where it will be ``used`` (written or read),
     its folder is checked before any work."""
     ckpt = Path(checkpoint) if checkpoint is not None else output.with_name(output.name + ".ckpt")
-    if used and not ckpt.parent.is_dir():
-        raise InputError(f"{ckpt}: folder {ckpt.parent} does not exist")
+    if used:
+        storage.check_folder(ckpt.parent, os.fsdecode(ckpt))
     return ckpt
 
 
@@ -289,7 +289,7 @@ class _Loop:
                 t.seconds += time.perf_counter() - start
                 if not math.isfinite(losses["total"]):
                     raise TrainingDiverged(f"training diverged at iteration {t.iteration} (loss {losses['total']}); "
-                                           "resume from the last checkpoint with a lower --lr")
+                                           "resume from the last checkpoint with a lower --learning-rate")
                 self._after_step(losses)
                 if is_cancelled(self.cancel):
                     if config.checkpoint_every:

@@ -187,7 +187,7 @@ class _Trainer:
         if arch != mine:
             raise InputError(f"{source}: a network {arch}, not {mine}: give its --width, --blocks and --kernel")
         if style_size != self.net.style_size:
-            raise InputError(f"--style-size: {source} was trained at {style_size}, not {self.net.style_size}")
+            raise InputError(f"--style-crop-size: {source} was trained at {style_size}, not {self.net.style_size}")
         # Files written before the split was recorded have none to compare.
         for name, value in split.items():
             if value is not None and getattr(self.config, name) != value:
@@ -340,7 +340,7 @@ def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[T
             trainer.seconds += time.perf_counter() - start
             if not math.isfinite(losses["total"]):
                 raise ImpastoError(f"training diverged at iteration {trainer.iteration}; resume from the last "
-                                   "checkpoint with a lower --lr")
+                                   "checkpoint with a lower --learning-rate")
             last = trainer.iteration == config.iterations
             validation = None
             if config.validate_every and (trainer.iteration % config.validate_every == 0 or last):
@@ -374,6 +374,7 @@ class ValidationLog:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TrainStep) and event.validation is not None:
+            storage.make_folder(self.path.parent)
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(event.validation) + "\n")
 

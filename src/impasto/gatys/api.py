@@ -45,7 +45,9 @@ class Result:
     A run stopped early (cancelled, or interrupted) holds the best image so far; ``complete``
     says whether every iteration ran, and ``scale_size`` the long side of the
     scale the image comes from (smaller than ``config.size`` when the run stopped at a
-    coarse scale: the image is then that scale's best, upsampled)."""
+    coarse scale: the image is then that scale's best, upsampled). ``scales_done`` counts the
+    scales that ran all their iterations. ``is_picture`` is false for a run from noise stopped
+    in the first half of its first scale: a grey blur, which ``impasto.jobs`` does not write."""
 
     tensor: Tensor
     history: list[dict[str, Any]]
@@ -55,6 +57,8 @@ class Result:
     precision: str
     complete: bool = True
     scale_size: int = 0
+    scales_done: int = 0
+    is_picture: bool = True
 
     @property
     def image(self) -> Image.Image:
@@ -101,9 +105,11 @@ def transfer(
         # Drawn here and kept in the result's config, so that every run can be repeated.
         config = replace(config, seed=secrets.randbits(31))
     start = time.perf_counter()
+    # Loaded first, so that a bad path fails before the network's weights are read.
+    init = _load(init_image, config) if init_image is not None else None
     problem = build_problem(content, styles, config, tuple(extra_terms))
-    if init_image is not None:
-        problem = replace(problem, init_image=_load(init_image, config))
+    if init is not None:
+        problem = replace(problem, init_image=init)
     scales = plan(config)
     memory.check(problem, scales)
     progress = Progress(len(scales), total_iterations(scales), start)
@@ -145,7 +151,14 @@ def _result(problem: Problem, progress: Progress) -> Result | None:
     if not progress.history or progress.best is None:
         return None
     config = problem.config
-    reached = plan(config)[progress.best_scale]
+    scales = plan(config)
+    reached = scales[progress.best_scale]
+    ran = [row["scale"] for row in progress.history]
+    scales_done = sum(ran.count(scale.level) == scale.iterations for scale in scales)
+    # From noise the first iterations are a grey blur; half a scale of L-BFGS has drawn the
+    # picture (a single-scale run stopped late keeps its work). A start from an image is one.
+    from_noise = config.init == "noise" and problem.init_image is None
+    is_picture = scales_done > 0 or not from_noise or 2 * ran.count(scales[0].level) >= scales[0].iterations
     return Result(
         tensor=problem.render(progress.best, problem.shape_at(config.size)),
         history=progress.history,
@@ -155,6 +168,8 @@ def _result(problem: Problem, progress: Progress) -> Result | None:
         precision=problem.runtime.precision,
         complete=len(progress.history) == progress.total,
         scale_size=reached.size,
+        scales_done=scales_done,
+        is_picture=is_picture,
     )
 
 

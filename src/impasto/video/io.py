@@ -1,4 +1,4 @@
-"""Reading and writing video with OpenCV (the ``export`` extra), frame batches as tensors.
+"""Reading and writing video with OpenCV (the ``video`` extra, with PyAV), frame batches as tensors.
 
 Frames are decoded by OpenCV (``cv2.VideoCapture``) and encoded as H.264 by PyAV at a constant
 rate factor when the ``video`` extra is installed, else as MPEG-4
@@ -41,7 +41,7 @@ def cv2_module() -> Any:
     try:
         import cv2
     except ImportError:
-        raise InputError("video needs OpenCV: pip install 'impasto[export]'") from None
+        raise InputError("video needs OpenCV and PyAV (which keeps the sound): pip install 'impasto[video]'") from None
     return cv2
 
 
@@ -183,6 +183,7 @@ class VideoWriter:
         if self.writer is None:
             height, width = batch.shape[-2:]
             self.height, self.width = height - height % 2, width - width % 2
+            storage.make_folder(self.partial.parent)
             av = av_module() if self.encoder != "opencv" else None
             if av is None and self.encoder == "pyav":
                 raise InputError("this writer needs PyAV (pip install 'impasto[video]')")

@@ -125,7 +125,7 @@ def _open_work(work: Path, source: Path, styles: Sequence[Path], config: VideoTr
     if work.exists() and any(work.iterdir()):
         raise InputError(f"{work}: exists and is not an impasto work folder; move it away")
     seed = config.transfer.seed if config.transfer.seed is not None else secrets.randbits(31)
-    work.mkdir(exist_ok=True)
+    storage.make_folder(work)
     storage.write_json(recorded, _settings(source, styles, config, seed))
     return seed
 

@@ -85,6 +85,7 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     from contextlib import asynccontextmanager
 
     from impasto.fast.arbitrary import arbitrary_installed
+    from impasto.fast.model import shipped_models
     from impasto.fast.multistyle import installed_styles
     from impasto.web.worker import Worker
 
@@ -106,6 +107,8 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     app = FastAPI(title="impasto studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings, app.state.store, app.state.catalogue, app.state.worker = settings, jobs, catalogue, runner
     app.state.any_painting = arbitrary_installed()
+    # What fast mode's shipped networks may be used for (non-commercial research), shown beside it.
+    app.state.licence = "; ".join(sorted({t for t in shipped_models().values() if t})) or None
     _add_error_handlers(app)
     app.add_middleware(_BodyLimit, limit=2 * settings.max_upload_bytes + FORM_OVERHEAD)
     _add_job_routes(app)
@@ -454,6 +457,7 @@ def _add_page_routes(app: FastAPI) -> None:
             "styles": [p.public() for p in catalogue.paintings.values()],
             # Fast mode takes an uploaded painting when an arbitrary-style network is installed.
             "any_painting_fast": app.state.any_painting,
+            "licence": app.state.licence,
         }
 
     @app.get("/api/styles")

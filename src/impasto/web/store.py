@@ -1,5 +1,5 @@
 """The studio's jobs on disk: one SQLite table of jobs (and one of their iterations) plus a folder
-of image files per job, all under the server's ``--data`` folder.
+of image files per job, all under the server's ``--data-dir`` folder.
 
 The server process and the worker process each open their own connections (a new one per
 operation, so any thread may call any method); SQLite's write-ahead log lets the web page read

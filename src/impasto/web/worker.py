@@ -147,6 +147,8 @@ def _finish(store: Store, job: Job, outcome: Any, stopping: bool) -> None:
         log.info("job %s done", job.id)
         return
     kept = "; the best image so far is kept" if has_result else ""
+    if not has_result and outcome is not None and job.mode != "fast":
+        kept = ", before the picture formed: no image to keep"
     if stopping:
         store.finish(job.id, INTERRUPTED, f"the server stopped{kept}", result=has_result, settings=settings)
     else:

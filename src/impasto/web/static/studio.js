@@ -59,6 +59,11 @@ function fillSettings(options) {
     const size = form.querySelector("[name=size]");
     size.max = options.limits.max_size;
   }
+  if (options.licence) {
+    const note = $("fast-licence");
+    note.textContent = `Licence of the shipped fast networks: ${options.licence}.`;
+    note.hidden = false;
+  }
 }
 
 function label(name, value) {
