@@ -32,7 +32,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TRANSFER = ["--size", "48", "--iterations", "2", "--scales", "1"]
 FIGURES = ["--size", "48", "--iterations", "2", "--quiet"]
 SCALED_FIGURES = [*FIGURES, "--scales", "1"]
-TRAINING = ["--iterations", "2", "--batch-size", "1", "--crop-size", "32", "--width", "4", "--blocks", "1",
+TRAINING = ["--iterations", "2", "--batch-size", "1", "--crop-size", "32", "--width", "8", "--blocks", "1",
             "--kernel", "3", "--holdout-percent", "50", "--checkpoint-every", "1", "--quiet"]
 TRAIN = [*TRAINING, "--style-size", "32", "--preview-every", "1"]
 TINY: dict[str, list[str]] = {

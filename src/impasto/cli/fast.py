@@ -51,7 +51,7 @@ examples:
   impasto apply --style shipwreck clip.mp4 -o clip_flicker.mp4 --no-temporal  # each frame on its own
   impasto apply --model scream.pt photo.jpg -o out.png --backend opencv --size 1024
   impasto apply --style-image painting.jpg photo.jpg -o out.jpg --strength 0.8
-  impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg --style-blend 0.7 0.3 photos/ -o out/
+  impasto apply --model arbitrary.pt --style-image a.jpg --style-image b.jpg photos/ -o out/ --style-blend 0.7 0.3
   impasto apply --model multi.pt --style starry_night photo.jpg -o out.jpg --strength 0.6
   impasto apply --model multi.pt --style starry_night:0.7,the_scream:0.3 photo.jpg -o blend.jpg
 """
