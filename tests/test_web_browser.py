@@ -104,10 +104,10 @@ def _status(page: Any, job_id: str, status: str) -> None:
 def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, server: Server,
                                                               inputs: tuple[Path, Path]) -> None:
     page = _page(browser, server)
-    # Two scales, 64 px then 128 px, the first one short: a cancel keeps an image only once a
-    # scale has finished.
+    # Two scales, 128 px then 256 px, the first one short: from noise a cancel keeps an image once
+    # the picture has formed, here once the first scale has finished.
     page.click("details.more summary")
-    job_id = _paint(page, inputs[0], painting=inputs[1], size="128", iterations="3000", coarse_iterations="5")
+    job_id = _paint(page, inputs[0], painting=inputs[1], size="256", iterations="3000", coarse_iterations="5")
     _status(page, job_id, "running")
     seen: list[int] = []
     deadline = time.monotonic() + 180
@@ -128,7 +128,7 @@ def test_live_preview_changes_and_cancel_keeps_the_best_image(browser: Any, serv
     # The before/after view shows the kept image, which can be downloaded.
     assert page.locator("#compare").is_visible() and page.locator("#download-png").is_visible()
     kept = images.load_image(page.request.get(server.url + job["links"]["result"]).body())
-    assert kept.shape[-2:] == images.long_side_shape(*images.load_image(inputs[0]).shape[-2:], 128)
+    assert kept.shape[-2:] == images.long_side_shape(*images.load_image(inputs[0]).shape[-2:], 256)
     assert page.errors == []
     page.context.close()
 
