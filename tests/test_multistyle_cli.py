@@ -224,8 +224,41 @@ def test_train_add_style_and_resume_from_the_cli(tmp_path: Path, photo_dir: Path
     assert [e["name"] for e in json.loads(json_out)] == ["style", "second", "tubingen"]
 
 
+def test_train_init_from_continues_a_model_file(tmp_path: Path, photo_dir: Path, small_pair, capsys) -> None:
+    """A model file alone carries a training on (the checkpoint stays behind on another machine)."""
+    _, style = small_pair
+    second = tmp_path / "second.png"
+    images.save_image(images.load_image(style).flip(-1), second)
+    first = tmp_path / "m.pt"
+    code, _, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", first, "--iterations", "2", *TRAIN)
+    assert code == 0, err
+    start = read_multistyle(first)
+    # At its own iteration count nothing trains: the weights are the file's.
+    same = tmp_path / "same.pt"
+    code, _, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", same, "--iterations", "2",
+                       "--init-from", first, *TRAIN)
+    assert code == 0, err
+    for (name, a), b in zip(start.network.state_dict().items(), read_multistyle(same).network.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+    more = tmp_path / "more.pt"
+    code, _, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", more, "--iterations", "4",
+                       "--init-from", first, *TRAIN)
+    assert code == 0, err
+    assert read_multistyle(more).training["iterations"] == 4
+    assert json.loads((tmp_path / "more.job.json").read_text())["job"]["init_from"] == str(first.absolute())
+    for args, message in ((["--name", "x", "y"], "holds styles style,second, not x,y"),
+                          (["--width", "16"], "--init-from: " + str(first)),
+                          ):
+        code, _, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", tmp_path / "bad.pt",
+                           "--iterations", "3", "--init-from", first, *TRAIN, *args)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "bad.pt").exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--add-style", "STYLE"], "--add-style: needs --model MULTI.pt"),
+    (["STYLE", "--init-from", "STYLE"], "--init-from: continues a multi-style training"),
     (["STYLE", "--model", "STYLE"], "--model: only with --add-style"),
     (["STYLE", "STYLE2", "--objective", "relative"], "--objective: a multi-style model records"),
     (["STYLE", "STYLE2", "--width", "4"], "--width: at least 8"),

@@ -151,6 +151,8 @@ class MultiTrainJob(_BesideOutput):
     preview_dir: Path | None = None
     checkpoint: Path | None = None
     resume: bool = False
+    # A model file whose training this run continues (``impasto train --init-from``).
+    init_from: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -392,8 +394,8 @@ def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel:
     try:
         result = train_multistyle(list(job.style_images), job.data, output, job.config,
                                   names=list(job.names) if job.names else None, base=job.base,
-                                  preview_dir=job.preview_dir, checkpoint=job.checkpoint, resume=job.resume,
-                                  on_event=on_event, cancel=cancel)
+                                  init_from=job.init_from, preview_dir=job.preview_dir, checkpoint=job.checkpoint,
+                                  resume=job.resume, on_event=on_event, cancel=cancel)
     except TrainingInterrupted as stop:
         raise JobInterrupted(f"{stop}; continue with --resume") from None
     summary = {"outputs": [os.fspath(output)], "iterations": result.iterations, "seconds": round(result.seconds, 1),

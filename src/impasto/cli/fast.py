@@ -143,7 +143,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W",
                    help="one per style layer (default: 1/(number of style layers) each)")
     g.add_argument("--style-size", type=int, default=d.style_size,
-                   help="the paintings' long side in px; smaller = bigger brush strokes (default: %(default)s)")
+                   help="the paintings' long side in px; larger = bigger brush strokes (default: %(default)s)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--iterations", type=int, default=d.iterations, help="training iterations (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="photos per iteration (default: %(default)s)")
@@ -172,6 +172,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="save a checkpoint every N iterations; 0 = never (default: %(default)s)")
     g.add_argument("--checkpoint", type=Path, metavar="FILE", help="checkpoint file (default: OUTPUT + .ckpt)")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    g.add_argument("--init-from", type=Path, metavar="MODEL",
+                   help="continue the training of this multi-style model file (the same paintings and layout): its "
+                   "weights and iteration count, Adam afresh; for a machine without the checkpoint")
     g = p.add_argument_group("messages")
     add_json(g)
     add_quiet(g)
@@ -208,11 +211,15 @@ def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, multistyle)
     if not config.preview_every or not config.previews:
         preview_dir = None
+    if args.init_from is not None and not (multistyle and not args.add_style):
+        raise InputError("--init-from: continues a multi-style training (several paintings, no --add-style)")
     if multistyle:
         base = args.model.absolute() if args.model is not None else None
+        init_from = args.init_from.absolute() if args.init_from is not None else None
         names = tuple(args.name) if args.name else None
         job: TrainJob | MultiTrainJob = MultiTrainJob(tuple(args.add_style or paintings), args.data, output, config,
-                                                      names, base, preview_dir, args.checkpoint, args.resume)
+                                                      names, base, preview_dir, args.checkpoint, args.resume,
+                                                      init_from)
     else:
         if args.name and len(args.name) != 1:
             raise InputError(f"--name: {len(args.name)} names given for one painting")

@@ -179,6 +179,19 @@ class _Trainer:
         grid = outputs.float().cpu().reshape(k, count, 3, h, w).permute(1, 2, 0, 3, 4).reshape(count, 3, k * h, w)
         return losses, grid
 
+    def continue_from(self, model: MultiStyleModel, label: str) -> None:
+        """Carry on a model's training from its file alone (a checkpoint does not survive a change
+        of machine, the model file does): its weights, iteration count (so the batches go on
+        where they stopped) and seconds; Adam starts afresh."""
+        arch = self.net.arch.as_dict()
+        if model.network.arch.as_dict() != arch:
+            found = model.network.arch
+            raise InputError(f"--init-from: {label} is a {found} network, not {self.net.arch}: give its --width "
+                             f"{found.width}, --blocks {found.blocks} and --kernel {found.kernel}")
+        self.net.load_state_dict(model.network.state_dict())
+        self.iteration = int(model.training.get("iterations", 0))
+        self.seconds = float(model.training.get("seconds", 0.0))
+
     def checkpoint(self, path: Path, names: str) -> None:
         storage.save_torch({
             "format": CHECKPOINT_FORMAT, "version": 1, "iteration": self.iteration, "seconds": self.seconds,
@@ -206,6 +219,7 @@ def train_multistyle(
     *,
     names: list[str] | None = None,
     base: str | os.PathLike[str] | None = None,
+    init_from: str | os.PathLike[str] | None = None,
     preview_dir: str | os.PathLike[str] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
@@ -215,7 +229,9 @@ def train_multistyle(
     """Train one network for several paintings (or, with ``base`` a multi-style model file, only
     the new paintings' vectors) on the photos of ``data_dir``; write the model to ``output``.
 
-    ``names`` default to the paintings' file names. Previews (a grid: a row per style, a column
+    ``init_from``: a model file this run's training continues (same paintings, names and layout;
+    ignored with ``resume``, where the checkpoint holds more). ``names`` default to the
+    paintings' file names. Previews (a grid: a row per style, a column
     per held-out photo), checkpoints (default ``OUTPUT.ckpt``), ``resume``, ``on_event`` and
     ``cancel`` behave as in ``fast.train.train``.
     """
@@ -235,6 +251,8 @@ def train_multistyle(
     label = ",".join([*(base_model.names if base_model else []), *names])
     if resume:
         trainer.restore(ckpt, label)
+    elif init_from is not None:
+        _continue(trainer, init_from, label)
     loop = _Loop(trainer, previews, folder, ckpt, label, on_event, cancel)  # type: ignore[arg-type]
     loop.run()
     trainer.net.eval().requires_grad_(False)
@@ -242,6 +260,16 @@ def train_multistyle(
     save_multistyle(model, out)
     return MultiTrainResult(model, out, trainer.iteration, trainer.seconds, loop.validation,
                             trainer.iteration >= config.iterations)
+
+
+def _continue(trainer: _Trainer, init_from: str | os.PathLike[str], label: str) -> None:
+    if trainer.trainable != list(range(trainer.net.count)):
+        raise InputError("--init-from continues a whole multi-style training; it does not go with --add-style")
+    model = read_multistyle(init_from)
+    if ",".join(model.names) != label:
+        raise InputError(f"--init-from: {os.fsdecode(init_from)} holds styles {','.join(model.names)}, not {label}: "
+                         "give the same paintings (and --name) in the same order")
+    trainer.continue_from(model, os.fsdecode(init_from))
 
 
 def _names(style_images: list[str | os.PathLike[str]], names: list[str] | None,
