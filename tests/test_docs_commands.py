@@ -2,15 +2,17 @@
 
 Each document's ```sh blocks are read in order; every line (or ``&&``-joined part of a line) that
 starts with ``impasto`` or ``.venv/bin/impasto`` is run, in a folder holding the generic files
-the docs use (photo.jpg, painting.jpg, a.jpg … d.jpg, clip.mp4, photos/, paintings/ and the
-package's examples at src/impasto/examples), one folder per document so that a command may use
-what an earlier one wrote. The only change to a command is a few options appended to make it
-tiny (a later option wins in argparse): ``TINY`` lists them per subcommand. The studio is started,
-asked for its options and stopped.
+the docs use (photo.jpg, painting.jpg, a.jpg … d.jpg, the paintings of Fig. 3 by name, clip.mp4,
+photos/, paintings/, and the package's examples and models at src/impasto/), one folder per
+document so that a command may use what an earlier one wrote. The only change to a command is a
+few options appended to make it tiny (a later option wins in argparse): ``TINY`` lists them per
+subcommand. The studio is started, asked for its options and stopped. Commands that need a GPU
+are shown in ```text blocks and are not run.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import signal
@@ -49,6 +51,16 @@ TINY: dict[str, list[str]] = {
 }
 
 
+def tiny(words: list[str]) -> list[str]:
+    """The options that make a command tiny; a training that continues a model keeps its layout
+    and its paintings' size."""
+    extra = TINY.get(words[1], [])
+    if "--init-from" in words:
+        layout = {"--width", "--blocks", "--kernel", "--style-crop-size"}
+        extra = [a for i, a in enumerate(extra) if a not in layout and (i == 0 or extra[i - 1] not in layout)]
+    return extra
+
+
 def documented_commands(doc: Path) -> list[str]:
     """The impasto commands of ``doc``'s ```sh blocks, in order, comments removed."""
     commands = []
@@ -70,8 +82,9 @@ def _sandbox(folder: Path) -> Path:
     for name in ("photo.jpg", "tubingen.jpg"):
         images.save_image(photo, folder / name)
     for name, source in zip(("painting.jpg", "a.jpg", "b.jpg", "c.jpg", "d.jpg", "style.jpg", "scream.jpg",
-                                           "starry_night.jpg"),
-                            paintings * 2, strict=False):
+                                           "starry_night.jpg", "the_scream.jpg", "shipwreck.jpg",
+                                           "composition_vii.jpg", "seated_nude.jpg"),
+                            itertools.cycle(paintings), strict=False):
         images.save_image(images.resize_long_side(images.load_image(source), 96), folder / name)
     training_photos(folder / "photos", 4, 64)
     (folder / "paintings").mkdir()
@@ -80,6 +93,7 @@ def _sandbox(folder: Path) -> Path:
     _clip(photo, folder / "clip.mp4")
     (folder / "src" / "impasto").mkdir(parents=True)
     (folder / "src" / "impasto" / "examples").symlink_to(EXAMPLES)
+    (folder / "src" / "impasto" / "models").symlink_to(EXAMPLES.parent / "models")
     return folder
 
 
@@ -121,7 +135,7 @@ def test_every_documented_command_runs(doc: Path, tmp_path: Path, monkeypatch: p
             _serve(words, tmp_path)
             continue
         try:
-            code = main([*words[1:], *TINY.get(words[1], [])])
+            code = main([*words[1:], *tiny(words)])
         except SystemExit as done:  # --help
             code = int(done.code or 0)
         err = capsys.readouterr().err

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from impasto.fast.multistyle import (
     read_multistyle,
     save_multistyle,
 )
+from impasto.fast.network import Architecture
 from impasto.fast.train import (
     FINAL_WINDOW,
     _Loop,
@@ -240,6 +241,9 @@ def train_multistyle(
     ckpt = checkpoint_path(out, checkpoint, bool(config.checkpoint_every or resume))
     objective_of(config)  # refuses objectives without the paper's form before any loading
     base_model = read_multistyle(base) if base is not None else None
+    start = read_multistyle(init_from) if init_from is not None and not resume else None
+    if start is not None:
+        config = _with_layout(config, start.network.arch)
     names = _names(style_images, names, base_model)
     paintings = [images.resize_long_side(images.load_image(p), config.style_size) for p in style_images]
     photos = Photos(data_dir, config.holdout_percent)
@@ -251,8 +255,8 @@ def train_multistyle(
     label = ",".join([*(base_model.names if base_model else []), *names])
     if resume:
         trainer.restore(ckpt, label)
-    elif init_from is not None:
-        _continue(trainer, init_from, label)
+    elif start is not None:
+        _continue(trainer, start, label)
     loop = _Loop(trainer, previews, folder, ckpt, label, on_event, cancel)  # type: ignore[arg-type]
     loop.run()
     trainer.net.eval().requires_grad_(False)
@@ -262,14 +266,20 @@ def train_multistyle(
                             trainer.iteration >= config.iterations)
 
 
-def _continue(trainer: _Trainer, init_from: str | os.PathLike[str], label: str) -> None:
+def _with_layout(config: TrainConfig, arch: Architecture) -> TrainConfig:
+    """``config`` with the layout of the model it continues where it gives none."""
+    return replace(config, width=config.width or arch.width,
+                   blocks=arch.blocks if config.blocks is None else config.blocks,
+                   kernel=config.kernel or arch.kernel)
+
+
+def _continue(trainer: _Trainer, model: MultiStyleModel, label: str) -> None:
     if trainer.trainable != list(range(trainer.net.count)):
         raise InputError("--init-from continues a whole multi-style training; it does not go with --add-style")
-    model = read_multistyle(init_from)
     if ",".join(model.names) != label:
-        raise InputError(f"--init-from: {os.fsdecode(init_from)} holds styles {','.join(model.names)}, not {label}: "
+        raise InputError(f"--init-from: {model.source} holds styles {','.join(model.names)}, not {label}: "
                          "give the same paintings (and --name) in the same order")
-    trainer.continue_from(model, os.fsdecode(init_from))
+    trainer.continue_from(model, model.source)
 
 
 def _names(style_images: list[str | os.PathLike[str]], names: list[str] | None,
