@@ -36,10 +36,10 @@ examples:
   impasto transfer photo.jpg starry_night.jpg -o out.png
   impasto transfer photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 --size 768 -o out.jpg
   impasto transfer photo.jpg starry_night.jpg --run-dir runs/first   # with history, snapshots, report
-  impasto gallery --images ../shared/images --with-reference          # the paper's Fig. 3
-  impasto train starry_night.jpg --data ../shared/data/photos -o starry.pt
+  impasto gallery                                                     # the paper's Fig. 3, on the examples
+  impasto train starry_night.jpg --data photos/ -o starry.pt
   impasto apply --model starry.pt photo.jpg -o photo_starry.jpg
-  impasto serve --examples ../shared/images/style   # the studio: paint in the browser
+  impasto serve                                      # the studio: paint in the browser
   impasto COMMAND --help       every option of a command, with examples
 """
 

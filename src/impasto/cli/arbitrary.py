@@ -14,15 +14,15 @@ from impasto.jobs import ArbitraryJob
 EXAMPLES = """\
 examples:
   # a first run on the CPU at small crops, held-out loss every 50 iterations into a log
-  impasto train-arbitrary --data ../shared/data/photos --paintings ../shared/data/paintings -o arbitrary.pt \\
+  impasto train-arbitrary --data photos/ --paintings paintings/ -o arbitrary.pt \\
       --crop-size 128 --style-crop-size 128 --batch-size 4 --iterations 400 --validate-every 50 --log train.jsonl
 
   # continue it, longer, on a GPU (the same settings; --resume picks up the checkpoint arbitrary.pt.ckpt)
-  impasto train-arbitrary --data ../shared/data/photos --paintings ../shared/data/paintings -o arbitrary.pt \\
+  impasto train-arbitrary --data photos/ --paintings paintings/ -o arbitrary.pt \\
       --crop-size 128 --style-crop-size 128 --batch-size 4 --iterations 40000 --resume --device cuda --workers 8
 
   # continue a model on a machine without its checkpoint (its iterations go on; Adam starts afresh)
-  impasto train-arbitrary --data ../shared/data/photos --paintings ../shared/data/paintings -o more.pt \
+  impasto train-arbitrary --data photos/ --paintings paintings/ -o more.pt \
       --crop-size 128 --style-crop-size 128 --batch-size 4 --iterations 40000 --init-from arbitrary.pt
 
   # the run as its job file recorded it (arbitrary.job.json, beside the model; seed included)

@@ -31,7 +31,7 @@ APPLY_COLOUR = ("none", "luminance")
 TRAIN_EXAMPLES = """\
 examples:
   # a Starry Night network from a folder of photos, previews every 100 iterations
-  impasto train starry_night.jpg --data ../shared/data/photos -o starry_night.pt --preview-dir run/previews
+  impasto train starry_night.jpg --data photos/ -o starry_night.pt --preview-dir run/previews
 
   # the smaller network, shorter; continue later with --resume and more --iterations
   impasto train scream.jpg --data photos/ -o scream.pt --variant fast --iterations 1000
