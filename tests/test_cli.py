@@ -4,10 +4,12 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from impasto import events
+from colour_profiles import ciede2000, display_p3, p3_to_lab
+from impasto import events, profiles
 from impasto.cli import main
 
 FAST = ["--size", "64", "--iterations", "6", "--seed", "0", "--quiet"]
@@ -188,3 +190,66 @@ def test_ctrl_c_saves_the_best_image_so_far(tmp_path: Path, small_pair, capsys, 
     assert code == 130
     assert f"saved to {out}" in err and "after 3 iterations" in err
     assert Image.open(out).size == (64, 48)
+
+
+# --- colour profiles, bits and metadata of the output --------------------------------------------
+
+
+def test_a_display_p3_photo_keeps_its_colours_through_a_luminance_transfer(tmp_path: Path, small_pair,
+                                                                              capsys) -> None:
+    """A saturated P3 green, outside sRGB: the network sees sRGB (or, for luminance, grey), and
+    the round trip through the colour pipeline brings the photo's own colour back, in its profile."""
+    _, style = small_pair
+    y, x = np.mgrid[0:48, 0:64] / np.array([48, 64])[:, None, None]
+    rgb = np.stack([0.3 + 0.4 * x, 0.35 + 0.3 * y, 0.6 - 0.3 * x], axis=-1)
+    rgb[12:36, 20:44] = (0.0, 1.0, 0.0)  # Display P3's pure green
+    photo, out = tmp_path / "p3.png", tmp_path / "out.png"
+    Image.fromarray((rgb * 255).round().astype(np.uint8)).save(photo, icc_profile=display_p3())
+    code, err = run(capsys, "transfer", photo, style, "--preserve-color", "luminance", "--init", "content",
+                    *TINY, "--iterations", "10", "--seed", "0", "--quiet", "-o", out)
+    assert code == 0, err
+    with Image.open(out) as result:
+        assert result.info["icc_profile"] == display_p3()
+        got = np.asarray(result).astype(np.float64) / 255
+    assert np.abs(got - rgb).max() > 0.1  # the style did change the picture
+    inside = (slice(16, 32), slice(24, 40))  # the patch, away from its edges
+    given, kept = rgb[inside].reshape(-1, 3).mean(0), got[inside].reshape(-1, 3).mean(0)
+    assert ciede2000(p3_to_lab(kept), p3_to_lab(given)) < 2
+    # Still outside sRGB: a round trip through sRGB would have clipped it.
+    assert profiles.convert(kept, profiles.parse(display_p3()), profiles.SRGB)[0] < -0.3
+
+
+def test_a_16_bit_photo_gives_a_16_bit_result(tmp_path: Path, small_pair, capsys) -> None:
+    cv2 = pytest.importorskip("cv2")
+    _, style = small_pair
+    y, x = np.mgrid[0:48, 0:64] / np.array([47, 63])[:, None, None]
+    deep = (np.stack([0.2 + 0.6 * x, 0.2 + 0.6 * y, 0.5 + 0.2 * x * y], axis=-1) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep[:, :, ::-1])
+    for name, extra, bits in (("out.tiff", [], 16), ("out.png", ["--bit-depth", "8"], 8)):
+        code, err = run(capsys, "transfer", tmp_path / "deep.png", style, "--preserve-color", "luminance",
+                        "--init", "content", *TINY, "--seed", "0", "--quiet", "-o", tmp_path / name, *extra)
+        assert code == 0, err
+        written = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == (np.uint16 if bits == 16 else np.uint8) and written.shape == (48, 64, 3)
+    levels = len(np.unique(cv2.imread(str(tmp_path / "out.tiff"), cv2.IMREAD_UNCHANGED)[:, :, 1]))
+    assert levels > 256, levels
+
+
+@pytest.mark.parametrize(
+    ("extra", "phrase"),
+    [(["--bit-depth", "16", "-o", "out.jpg"], "out.jpg: JPEG holds 8 bits a channel; --bit-depth 16 needs .png or "
+      ".tiff"),
+     (["--quality", "0", "-o", "out.jpg"], "--quality: an integer from 1 to 100, got 0"),
+     (["--output-profile", "missing.icc", "-o", "out.png"], "missing.icc: no such file (give source, srgb or an "
+      "ICC profile's file)"),
+     (["--output-profile", "notes.txt", "-o", "out.png"], "notes.txt: not a usable ICC profile (not an ICC "
+      "profile)")],
+)
+def test_bad_output_settings_are_one_line_before_the_run(tmp_path: Path, small_pair, capsys, monkeypatch,
+                                                        extra: list[str], phrase: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a colour profile\n" * 20)
+    content, style = small_pair
+    code, err = run(capsys, "transfer", content, style, *TINY, *extra)
+    assert code == 2 and err.count("\n") == 1 and phrase in err, err
+    assert not (tmp_path / "out.jpg").exists() and not (tmp_path / "out.png").exists()

@@ -91,6 +91,7 @@ def _sandbox(folder: Path) -> Path:
     for source in paintings:
         images.save_image(images.resize_long_side(images.load_image(source), 64), folder / "paintings" / source.name)
     _clip(photo, folder / "clip.mp4")
+    _masks(photo, folder)
     (folder / "src" / "impasto").mkdir(parents=True)
     (folder / "src" / "impasto" / "examples").symlink_to(EXAMPLES)
     (folder / "src" / "impasto" / "models").symlink_to(EXAMPLES.parent / "models")
@@ -101,6 +102,20 @@ def _clip(still, path: Path) -> None:
     from impasto.video.synthetic import MOVES, camera_clip, write_clip
 
     write_clip(camera_clip(still, MOVES["pan"], 6, 48, 64), path)
+
+
+def _masks(photo, folder: Path) -> None:
+    """Region masks of the photo's size: the sky (the top third), the town (the rest) and a
+    soft blob for people."""
+    import torch
+
+    height, width = photo.shape[-2:]
+    rows = torch.arange(height, dtype=torch.float32).view(1, 1, height, 1).expand(1, 3, height, width)
+    sky = (rows < height / 3).float()
+    cols = torch.arange(width, dtype=torch.float32).view(1, 1, 1, width)
+    blob = (-((rows - height * 0.7) ** 2 + (cols - width / 2) ** 2) / (2 * (height / 8) ** 2)).exp()
+    for name, mask in (("sky.png", sky), ("town.png", 1 - sky), ("people.png", blob)):
+        images.save_image(mask, folder / name)
 
 
 def _serve(words: list[str], cwd: Path) -> None:

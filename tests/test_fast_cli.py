@@ -4,10 +4,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from colour_profiles import display_p3
 from conftest import training_photos
 from impasto import images
 from impasto.cli import main
@@ -148,11 +150,41 @@ def test_apply_errors_exit_2_with_one_line(tmp_path: Path, model_file: Path, sma
         (["--model", model_file, tmp_path / "empty", "-o", tmp_path / "out"], "no images or videos in this folder"),
         (["--model", model_file, content, content, "-o", tmp_path / "out"], "two inputs of the same name"),
         (["--model", model_file, content, "-o", tmp_path / "o.png", "--size", "8"], "--size"),
+        (["--model", model_file, content, "-o", tmp_path / "o.webp", "--bit-depth", "16"], "WEBP holds 8 bits"),
+        (["--model", model_file, content, "-o", tmp_path / "o.jpg", "--quality", "101"], "--quality"),
+        (["--model", model_file, content, "-o", tmp_path / "o.png", "--output-profile", tmp_path / "none.icc"],
+         "none.icc: no such file"),
     ]
     for args, phrase in cases:
         code, _, err = run(capsys, "apply", *args)
         assert code == 2, (args, err)
         assert err.startswith("impasto: error: ") and phrase in err and err.count("\n") == 1, err
+
+
+def test_apply_keeps_a_photos_colours_metadata_and_bits(tmp_path: Path, model_file: Path, capsys) -> None:
+    cv2 = pytest.importorskip("cv2")
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    rgb[:16, :16] = (0, 255, 0)  # Display P3's green, outside sRGB
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Canon", 6  # Make, Orientation: turned 90 degrees clockwise
+    Image.fromarray(rgb).save(tmp_path / "p3.jpg", icc_profile=display_p3(), exif=exif, quality=95)
+    sizes = {}
+    for quality in (40, 95):
+        out = tmp_path / f"q{quality}.jpg"
+        code, _, err = run(capsys, "apply", "--model", model_file, tmp_path / "p3.jpg", "-o", out, "--quality",
+                           str(quality), "--preserve-color", "luminance", "-q")
+        assert code == 0, err
+        with Image.open(out) as img:
+            assert img.info["icc_profile"] == display_p3() and img.size == (48, 64)
+            assert (img.getexif()[0x010F], img.getexif()[0x0112]) == ("Canon", 1)
+        sizes[quality] = out.stat().st_size
+    assert sizes[40] < sizes[95]
+    deep = (np.random.default_rng(1).random((48, 64, 3)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    code, _, err = run(capsys, "apply", "--model", model_file, tmp_path / "deep.png", "-o", tmp_path / "out.tif",
+                       "-q")
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "out.tif"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
 
 
 def _write_video(path: Path, frames: int, size: tuple[int, int] = (48, 40)) -> None:

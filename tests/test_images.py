@@ -1,24 +1,32 @@
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFile
+from PIL import Image, ImageCms, ImageFile, ImageOps
 
+from colour_profiles import adobe_rgb, display_p3, grey_profile, para
+from conftest import CORPORA
 from impasto.errors import InputError
 from impasto.images import (
+    PhotoInfo,
     check_output_path,
     from_pil,
     load_image,
+    load_photo,
+    output_profile,
     resize_long_side,
     resize_to,
     save_image,
+    save_photo,
     to_pil,
 )
 
@@ -411,3 +419,214 @@ def test_check_output_path_same_as_input(tmp_path, monkeypatch):
     _fails(lambda: check_output_path("sub/../photo.jpg", [tmp_path / "photo.jpg"]), "sub/../photo.jpg", phrase)
     os.link("photo.jpg", "linked.jpg")
     _fails(lambda: check_output_path("linked.jpg", ["photo.jpg"]), "linked.jpg", phrase)
+
+
+# --- colour profiles, 16 bits and metadata -------------------------------------------------------
+
+
+def _gradient(height: int = 96, width: int = 128) -> np.ndarray:
+    """A smooth 16-bit RGB gradient along both axes: thousands of distinct levels a channel."""
+    y, x = np.mgrid[0:height, 0:width] / np.array([height - 1, width - 1])[:, None, None]
+    rgb = np.stack([0.2 + 0.3 * x + 0.3 * y, 0.25 + 0.5 * y, 0.3 + 0.2 * x + 0.1 * y], axis=-1)
+    return (rgb * 65535).round().astype(np.uint16)
+
+
+def _camera_exif(orientation: int = 6) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "EOS R5", orientation  # Make, Model, Orientation
+    own = exif.get_ifd(0x8769)
+    own[0x9003] = "2024:05:01 10:00:00"  # DateTimeOriginal
+    own[0xA001], own[0xA002], own[0xA003] = 1, 96, 64  # ColorSpace sRGB, PixelXDimension, PixelYDimension
+    return exif
+
+
+_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.tiff"])
+def test_16_bit_png_in_gives_16_bit_out_without_banding(tmp_path, name):
+    cv2 = pytest.importorskip("cv2")  # an encoder and decoder of 16-bit files other than ours
+    source = _gradient()
+    cv2.imwrite(str(tmp_path / "deep.png"), source[:, :, ::-1])
+    image, info = load_photo(tmp_path / "deep.png")
+    assert info.bits == 16
+    assert np.abs(image[0].permute(1, 2, 0).numpy() * 65535 - source).max() < 0.01
+    save_photo(image, tmp_path / name, info)  # the bit depth follows the photo's
+    written = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+    assert written.dtype == np.uint16 and np.array_equal(written, source)
+    region = written[16:80, 16:112, 0]
+    assert len(np.unique(region)) > 256, "8-bit banding"
+    assert load_photo(tmp_path / name)[1].bits == 16
+
+
+def test_16_bits_survive_a_conversion_between_profiles(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    cv2.imwrite(str(tmp_path / "deep.png"), _gradient()[:, :, ::-1])
+    image, info = load_photo(tmp_path / "deep.png")
+    p3 = replace(info, icc_profile=display_p3())
+    save_photo(image, tmp_path / "out.png", p3, profile="srgb")  # P3 → sRGB in floating point
+    written = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16 and len(np.unique(written[16:80, 16:112, 2])) > 256
+
+
+def test_8_bit_photos_give_8_bit_outputs_unless_asked(tmp_path):
+    path = tmp_path / "photo.png"
+    _noise().save(path)
+    image, info = load_photo(path)
+    assert info.bits == 8
+    save_photo(image, tmp_path / "a.png", info)
+    save_photo(image, tmp_path / "b.png", info, bit_depth=16)
+    assert load_photo(tmp_path / "a.png")[1].bits == 8 and load_photo(tmp_path / "b.png")[1].bits == 16
+    torch.testing.assert_close(load_image(tmp_path / "b.png"), image)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.webp"])
+def test_16_bits_in_an_8_bit_format_is_one_line(tmp_path, name):
+    image = torch.rand(1, 3, 64, 64)
+    _fails(lambda: save_photo(image, tmp_path / name, PhotoInfo(), bit_depth=16), str(tmp_path / name),
+           "holds 8 bits a channel; --bit-depth 16 needs .png or .tiff")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.jpg", "out.webp", "out.tif", "deep.png", "deep.tif"])
+def test_exif_xmp_and_dpi_are_carried_with_the_orientation_applied_and_reset(tmp_path, name):
+    path = tmp_path / "camera.jpg"
+    _noise(96, 64).save(path, exif=_camera_exif(6), xmp=_XMP, dpi=(300, 300))
+    image, info = load_photo(path)
+    with Image.open(path) as original:
+        upright = from_pil(ImageOps.exif_transpose(original))
+    torch.testing.assert_close(image, upright)  # turned as Pillow turns it: 64 wide, 96 high
+    save_photo(image, tmp_path / name, info, bit_depth=16 if name.startswith("deep") else None)
+    with Image.open(tmp_path / name) as out:
+        out.load()
+        exif, xmp = out.getexif(), out.info.get("xmp") or out.getexif().get(700) or b""
+        assert out.size == (64, 96)
+        assert (exif[0x010F], exif[0x0110], exif[0x0112]) == ("Canon", "EOS R5", 1)
+        own = exif.get_ifd(0x8769)
+        assert own[0x9003] == "2024:05:01 10:00:00"
+        assert (own[0xA002], own[0xA003]) == (64, 96)  # the image's own size now
+        if not name.endswith(".webp"):  # WebP has no resolution
+            assert out.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert b'tiff:Orientation="1"' in (xmp if isinstance(xmp, bytes) else xmp.encode())
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_turns_as_pillow_turns_it(tmp_path, orientation):
+    path = tmp_path / "turned.png"
+    _noise(96, 64).save(path, exif=_camera_exif(orientation))
+    with Image.open(path) as original:
+        torch.testing.assert_close(load_image(path), from_pil(ImageOps.exif_transpose(original)))
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "webp"])
+def test_quality_sets_the_jpeg_and_webp_compression(tmp_path, fmt):
+    image = load_image(np.asarray(_noise(128, 96)))
+    sizes = {}
+    for quality in (30, 95):
+        save_photo(image, tmp_path / f"q{quality}.{fmt}", PhotoInfo(), quality=quality)
+        sizes[quality] = (tmp_path / f"q{quality}.{fmt}").stat().st_size
+    assert sizes[30] < 0.7 * sizes[95]
+
+
+def _p3_photo(path: Path, **save) -> np.ndarray:
+    rgb = np.array(_noise(96, 64))
+    rgb[:8, :8] = (0, 255, 0)  # Display P3's green, outside sRGB
+    Image.fromarray(rgb).save(path, icc_profile=display_p3(), **save)
+    return rgb
+
+
+def _littlecms(rgb: np.ndarray, source: bytes, target: bytes | None) -> np.ndarray:
+    srgb = ImageCms.createProfile("sRGB")
+    to = ImageCms.ImageCmsProfile(io.BytesIO(target)) if target else srgb
+    transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(source)), to, "RGB", "RGB")
+    return np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), transform)).astype(np.float32) / 255
+
+
+def test_a_profile_is_honoured_as_littlecms_reads_it(tmp_path):
+    rgb = _p3_photo(tmp_path / "p3.png")
+    expected = _littlecms(rgb, display_p3(), None)
+    assert np.abs(load_image(tmp_path / "p3.png")[0].permute(1, 2, 0).numpy() - expected).max() <= 1 / 255
+    pixels, info = load_photo(tmp_path / "p3.png")
+    assert info.icc_profile == display_p3()
+    assert np.abs(pixels[0].permute(1, 2, 0).numpy() * 255 - rgb).max() < 1e-3  # as they are in the file
+
+
+def test_outputs_are_written_in_the_profile_asked_for(tmp_path):
+    rgb = _p3_photo(tmp_path / "p3.png")
+    pixels, info = load_photo(tmp_path / "p3.png")
+    (tmp_path / "adobe.icc").write_bytes(adobe_rgb())
+    save_photo(pixels, tmp_path / "own.png", info, space=info.icc_profile)
+    save_photo(pixels, tmp_path / "srgb.png", info, space=info.icc_profile, profile="srgb")
+    save_photo(pixels, tmp_path / "adobe.png", info, space=info.icc_profile, profile=str(tmp_path / "adobe.icc"))
+    with Image.open(tmp_path / "own.png") as own:
+        assert own.info["icc_profile"] == display_p3() and np.array_equal(np.asarray(own), rgb)
+    with Image.open(tmp_path / "srgb.png") as srgb:
+        assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(srgb.info["icc_profile"]))).strip()
+        assert np.abs(np.asarray(srgb) / 255 - _littlecms(rgb, display_p3(), None)).max() <= 1.5 / 255
+    with Image.open(tmp_path / "adobe.png") as adobe:
+        assert adobe.info["icc_profile"] == adobe_rgb()
+        assert np.abs(np.asarray(adobe) / 255 - _littlecms(rgb, display_p3(), adobe_rgb())).max() <= 1.5 / 255
+
+
+def test_an_untagged_photo_gives_an_untagged_output(tmp_path):
+    _noise().save(tmp_path / "plain.jpg")
+    pixels, info = load_photo(tmp_path / "plain.jpg")
+    assert info.icc_profile is None
+    save_photo(pixels, tmp_path / "out.png", info)
+    with Image.open(tmp_path / "out.png") as out:
+        assert "icc_profile" not in out.info
+
+
+def test_a_grey_profile_is_converted_to_srgb(tmp_path):
+    Image.new("L", (64, 64), 128).save(tmp_path / "linear.png", icc_profile=grey_profile(para(0, 1.0)))
+    image, info = load_photo(tmp_path / "linear.png")
+    assert info.icc_profile is None  # converted: a grey profile cannot describe an RGB result
+    expected = 1.055 * (128 / 255) ** (1 / 2.4) - 0.055  # linear light 128/255, sRGB-encoded
+    torch.testing.assert_close(image, torch.full_like(image, expected), atol=2e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("profile", "mode", "phrase"),
+    [(b"garbage" * 40, "RGB", "its embedded ICC colour profile cannot be read (not an ICC profile)"),
+     (display_p3()[:300], "RGB", "its embedded ICC colour profile cannot be read (truncated"),
+     (display_p3(), "CMYK", "its embedded ICC colour profile is for RGB colours, not its CMYK pixels"),
+     (grey_profile(para(0, 2.2)), "RGB", "is for GRAY colours, not its RGB pixels")],
+)
+def test_an_unusable_embedded_profile_is_one_line(tmp_path, profile, mode, phrase):
+    path = tmp_path / "tagged.tif"
+    Image.new(mode, (64, 64)).save(path, icc_profile=profile)
+    _fails(lambda: load_image(path), str(path), phrase)
+    _fails(lambda: load_photo(path), str(path), phrase)
+
+
+def test_an_unusable_output_profile_is_one_line(tmp_path):
+    image = torch.rand(1, 3, 64, 64)
+    (tmp_path / "notes.icc").write_text("not a profile\n" * 20)
+    (tmp_path / "lab.icc").write_bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes())
+    cases = [("missing.icc", "no such file (give source, srgb or an ICC profile's file)"),
+             ("notes.icc", "not a usable ICC profile (not an ICC profile)"),
+             ("lab.icc", "for Lab colours; outputs need an RGB colour space profile")]
+    for name, phrase in cases:
+        label = f"--output-profile: {tmp_path / name}"
+        _fails(lambda n=name: save_photo(image, tmp_path / "out.png", PhotoInfo(), profile=str(tmp_path / n)),
+               label, phrase)
+        _fails(lambda n=name: check_output_path(tmp_path / "out.png", profile=str(tmp_path / n)), label, phrase)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.icc", "notes.icc"]
+
+
+INPUT_ONLY = CORPORA.parent / "images" / "content" / "redwoods.jpg"
+
+
+@pytest.mark.skipif(not INPUT_ONLY.is_file(), reason=f"needs {INPUT_ONLY} (a photo with a camera's table profile, "
+                    "not part of the repository)")
+def test_a_profile_for_input_only_is_read_by_littlecms_and_outputs_fall_back_to_srgb(tmp_path):
+    pixels, info = load_photo(INPUT_ONLY)
+    srgb = load_image(INPUT_ONLY)
+    assert info.icc_profile is not None and (srgb - pixels).abs().mean() > 0.002
+    save_photo(srgb, tmp_path / "out.jpg", info)  # cannot be converted into that profile: sRGB, tagged
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.info["icc_profile"] == output_profile("srgb")
+    save_photo(pixels, tmp_path / "own.jpg", info, space=info.icc_profile)  # already in it: kept so
+    with Image.open(tmp_path / "own.jpg") as own:
+        assert own.info["icc_profile"] == info.icc_profile

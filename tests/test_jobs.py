@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from colour_profiles import display_p3
 from conftest import training_photos
-from impasto import events, jobs
+from impasto import events, images, jobs
 from impasto.cli import main
 from impasto.config import TransferConfig
 from impasto.gatys import api
@@ -423,3 +424,27 @@ def test_bad_arbitrary_job_files_and_settings_are_one_line(tmp_path: Path, arbit
                     "--log", tmp_path / "afile" / "log.jsonl", "--quiet")
     assert code == 2 and "afile is not a folder" in err, err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_output_settings_are_recorded_and_rerun(tmp_path: Path, small_pair, capsys) -> None:
+    content, style = small_pair
+    (tmp_path / "p3.icc").write_bytes(display_p3())
+    out = tmp_path / "out.png"
+    code, err = run(capsys, "transfer", content, style, "-o", out, *FAST, "--scales", "1", "--seed", "0",
+                    "--quality", "80", "--bit-depth", "16", "--output-profile", tmp_path / "p3.icc")
+    assert code == 0, err
+    record = json.loads((tmp_path / "out.job.json").read_text())
+    assert {k: record["config"][k] for k in ("output_profile", "bit_depth", "quality")} == {
+        "output_profile": str(tmp_path / "p3.icc"), "bit_depth": 16, "quality": 80}
+    code, err = run(capsys, "run", tmp_path / "out.job.json", "-o", tmp_path / "again.tif", "--quiet")
+    assert code == 0, err
+    with Image.open(out) as first, Image.open(tmp_path / "again.tif") as again:
+        assert first.info["icc_profile"] == again.info["icc_profile"] == display_p3()
+    assert images.load_photo(tmp_path / "again.tif")[1].bits == 16
+    # The same job cannot write 16 bits as JPEG: one line, before any work.
+    code, err = run(capsys, "run", tmp_path / "out.job.json", "-o", tmp_path / "again.jpg", "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "--bit-depth 16 needs .png or .tiff" in err, err
+    record["config"]["quality"] = 101
+    (tmp_path / "bad.job.json").write_text(json.dumps(record))
+    code, err = run(capsys, "run", tmp_path / "bad.job.json", "--quiet")
+    assert code == 2 and "--quality: an integer from 1 to 100, got 101" in err, err

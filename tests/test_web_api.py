@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
 
+from colour_profiles import display_p3
 from impasto import examples, images
 from impasto.config import SHIPPED_ARBITRARY, TransferConfig
 from impasto.web import store
@@ -130,6 +132,44 @@ def test_fast_mode_takes_an_uploaded_painting_when_an_arbitrary_network_is_insta
     _refused(bad, 400, "strength", "must lie in [0, 1]")
 
 
+def test_output_settings_are_offered_and_the_upload_keeps_its_profile_bits_and_exif(
+        client: TestClient, tmp_path: Path, painting: bytes) -> None:
+    options = client.get("/api/options").json()
+    for mode in ("optimise", "fast"):
+        defaults = options["defaults"][mode]
+        assert (defaults["output_profile"], defaults["bit_depth"], defaults["quality"]) == ("source", None, 95)
+    choices = options["choices"]
+    assert choices["output_profile"] == ["source", "srgb"] and choices["bit_depth"] == ["", 8, 16]
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    deep = images.PhotoInfo(exif=exif.tobytes(), bits=16)
+    images.save_image(torch.rand(1, 3, 48, 64), tmp_path / "deep.png", bits=16, icc_profile=display_p3(), info=deep)
+    job = _post(client, (tmp_path / "deep.png").read_bytes(), painting, quality="80", bit_depth="16",
+                output_profile="srgb").json()
+    assert job["settings"] == {"quality": 80, "bit_depth": 16, "output_profile": "srgb"}
+    pixels, info = images.load_photo(tmp_path / "data" / "jobs" / job["id"] / store.CONTENT)
+    assert info.icc_profile == display_p3() and info.bits == 16 and b"Canon" in (info.exif or b"")
+    torch.testing.assert_close(pixels, images.load_photo(tmp_path / "deep.png")[0])
+    fast = client.post("/api/jobs", data={"mode": "fast", "style_name": "the_scream", "quality": "70"},
+                       files={"content": ("p.png", (tmp_path / "deep.png").read_bytes())})
+    assert fast.status_code == 201, fast.text
+    assert fast.json()["settings"] == {"style": "the_scream", "quality": 70}
+
+
+def test_the_jpeg_download_keeps_the_results_profile_at_the_jobs_quality(
+        client: TestClient, tmp_path: Path, photo: bytes, painting: bytes) -> None:
+    job = _post(client, photo, painting, quality="50").json()
+    result = tmp_path / "data" / "jobs" / job["id"] / store.RESULT
+    images.save_image(torch.rand(1, 3, 48, 64), result, icc_profile=display_p3())
+    client.app.state.store.finish(job["id"], store.DONE, result=True)
+    download = client.get(f"/api/jobs/{job['id']}/result?format=jpeg")
+    assert download.status_code == 200 and download.headers["content-type"] == "image/jpeg"
+    pixels, info = images.load_photo(result)
+    images.save_image(pixels, tmp_path / "expected.jpg", quality=50, icc_profile=info.icc_profile, info=info)
+    assert download.content == (tmp_path / "expected.jpg").read_bytes()
+    assert Image.open(io.BytesIO(download.content)).info["icc_profile"] == display_p3()
+
+
 def test_options_show_the_shipped_networks_licence(client: TestClient) -> None:
     from impasto.fast.model import NON_COMMERCIAL
 
@@ -212,6 +252,10 @@ def test_malformed_multipart_is_a_400(client: TestClient) -> None:
         ({"optimizer": "sgd"}, "optimizer", "not one of"),
         ({"seed": "-3"}, "seed", "must lie in"),
         ({"device": "cuda"}, "device", "unknown field"),
+        ({"output_profile": "/etc/hosts"}, "output_profile", "not one of source, srgb"),
+        ({"bit_depth": "12"}, "bit_depth", "8 or 16, got 12"),
+        ({"quality": "0"}, "quality", "an integer from 1 to 100"),
+        ({"quality": "high"}, "quality", "expected an integer"),
     ],
 )
 def test_a_bad_setting_names_its_field(client: TestClient, photo: bytes, painting: bytes, fields: dict[str, str],

@@ -9,6 +9,7 @@ from impasto.config import ApplyConfig, ArbitraryConfig, TrainConfig, TransferCo
 from impasto.errors import ImpastoError, InputError, WeightsError
 from impasto.events import CancelToken, Event, Frames, Iteration, TrainStep
 from impasto.gatys.api import Result, TransferInterrupted, evaluate, transfer
+from impasto.gatys.regions import Region
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "ImpastoError",
     "InputError",
     "Iteration",
+    "Region",
     "Result",
     "TrainConfig",
     "TrainStep",

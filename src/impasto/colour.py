@@ -4,7 +4,9 @@ Artistic Style Transfer" / "Controlling Perceptual Factors in Neural Style Trans
 Two ways to keep the photograph's colours: transfer the style in the luminance channel only and
 take the colour channels from the photograph, or first match the style image's colour
 statistics (mean and covariance) to the photograph's. All functions take RGB tensors in [0, 1]
-of shape (1, 3, H, W) and return new tensors.
+of shape (1, 3, H, W) and return new tensors. They work in the RGB encoding they are given:
+``impasto.jobs`` and ``fast.apply`` give luminance transfer the photo's own (its ICC profile's,
+Display P3 say), so that colours outside sRGB keep their chroma.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ Convolution = Literal["auto", "direct", "winograd"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
 
 Pooling = Literal["max", "avg"]
+# How a region's mask reaches each style layer (gatys.regions): the paper's share of the
+# receptive field, the simpler area downsampling, or erosion.
+RegionGuides = Literal["inside", "resize", "erode"]
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -70,6 +73,10 @@ class TransferConfig:
       Winograd's F(4×4, 3×3) (``impasto.winograd``; the same function to float32 rounding) from
       the depth where a probe finds it faster: conv3_1 with AVX2 kernels (1.6x for the whole
       network), conv4_1 with AVX-512 ones (1.1x); "direct" keeps PyTorch's own everywhere.
+
+    ``region_guides`` applies to spatial control (Gatys et al. 2017, §4.1; ``gatys.regions``):
+    how each region's mask reaches the style layers, "inside" (the paper's share of each
+    neuron's receptive field), "resize" (area downsampling) or "erode".
     """
 
     size: int = 512
@@ -104,6 +111,13 @@ class TransferConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     tile: str = "auto"
     max_memory: float | None = None
+    region_guides: RegionGuides = "inside"
+    # How the output is written (``images.save_photo``): in the photo's own colour profile
+    # ("source"), "srgb" or an ICC profile file's; at 8 or 16 bits (None: the photo's, where the
+    # format holds it); at this JPEG and WebP quality.
+    output_profile: str = "source"
+    bit_depth: int | None = None
+    quality: int = 95
 
     def __post_init__(self) -> None:
         validate(self)
@@ -153,6 +167,7 @@ def validate(config: TransferConfig) -> None:
     if config.style_size is not None:
         check_int(config.style_size, "style-size", minimum=32)
     check_int(config.max_pixels, "max-pixels")
+    check_output_settings(config.output_profile, config.bit_depth, config.quality)
     _check_tile(config.tile, config.max_memory)
     check_device(config.device)
     for kind in ("content", "style"):
@@ -170,6 +185,51 @@ def validate(config: TransferConfig) -> None:
         if getattr(config, name) not in allowed:
             option = name.replace("_", "-")
             raise InputError(f"--{option}: {getattr(config, name)!r} is not one of {', '.join(allowed)}")
+
+
+#: The painting of a region that keeps the photo as it is.
+KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """A region as the CLI, the studio and job files name it (``gatys.regions.Region`` holds the
+    images): a mask image's path (white = the region) and a painting's path, or None to keep the
+    photo there. On the command line and in job files the painting is ``keep`` for None."""
+
+    mask: Path
+    style: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RegionSpec:
+        """``MASK=PAINTING`` or ``MASK=keep`` (split at the last ``=``)."""
+        mask, sep, style = text.rpartition("=")
+        if not sep or not mask or not style:
+            raise InputError(f"--region {text}: expected MASK=PAINTING or MASK={KEEP}")
+        return cls(Path(mask), None if style == KEEP else Path(style))
+
+    def to_dict(self) -> dict[str, str]:
+        """The job file's record, paths absolute."""
+        style = KEEP if self.style is None else str(self.style.absolute())
+        return {"mask": str(self.mask.absolute()), "style": style}
+
+    @classmethod
+    def from_dict(cls, data: Any, label: str = "region") -> RegionSpec:
+        if not isinstance(data, dict) or set(data) != {"mask", "style"} or not all(
+                isinstance(v, str) and v for v in data.values()):
+            raise InputError(f'{label}: expected {{"mask": PATH, "style": PATH or "{KEEP}"}}, got {data!r}')
+        return cls(Path(data["mask"]), None if data["style"] == KEEP else Path(data["style"]))
+
+
+def check_output_settings(profile: str, bit_depth: int | None, quality: int) -> None:
+    """The settings of how an image is written, in form (whether a profile's file is usable is
+    checked before a job starts, ``images.check_output_path``)."""
+    if not isinstance(profile, str) or not profile:
+        raise InputError(f"--output-profile: source, srgb or an ICC profile's file, got {profile!r}")
+    if bit_depth not in (None, 8, 16) or isinstance(bit_depth, bool):
+        raise InputError(f"--bit-depth: 8 or 16, got {bit_depth!r}")
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InputError(f"--quality: an integer from 1 to 100, got {quality!r}")
 
 
 TILE_MODES = ("auto", "off")
@@ -195,6 +255,7 @@ _CHOICES = {
     "precision": Precision,
     "convolution": Convolution,
     "weights_format": WeightsFormat,
+    "region_guides": RegionGuides,
 }
 
 
@@ -373,7 +434,8 @@ def train_config(objective: TrainObjective = "relative", **settings: Any) -> Tra
     return TrainConfig(objective=objective, **{**TRAIN_OBJECTIVES[objective], **settings})
 
 
-#: Percentage of the paintings held out by name: 134 of the 1,349 in ../shared/data/paintings.
+#: Percentage of the paintings held out by name: 134 of the 1,349 paintings of the corpus the
+#: shipped network trained on.
 PAINTING_HOLDOUT_PERCENT = 10.0
 
 
@@ -455,10 +517,15 @@ class ApplyConfig:
     style_weights: tuple[float, ...] | None = None
     strength: float = 1.0
     mix: str | None = None
+    # How photos are written, as ``TransferConfig``'s (videos: 8 bits, sRGB).
+    output_profile: str = "source"
+    bit_depth: int | None = None
+    quality: int = 95
 
     def __post_init__(self) -> None:
         if not isinstance(self.style, str) or not self.style:
             raise InputError("--style: a shipped style's name or a model file is needed")
+        check_output_settings(self.output_profile, self.bit_depth, self.quality)
         if self.size is not None:
             check_int(self.size, "size", minimum=32)
         check_int(self.batch_size, "batch-size")
@@ -546,6 +613,11 @@ def _as(value: Any, option: Any) -> Any:
         return value if isinstance(value, str) else _NO
     if option is Path:
         return Path(value) if isinstance(value, str) else _NO
+    if option is RegionSpec:
+        try:
+            return RegionSpec.from_dict(value)
+        except InputError:
+            return _NO
     if option is bool:
         return value if isinstance(value, bool) else _NO
     if option is int:
@@ -561,4 +633,6 @@ def _name(option: Any) -> str:
         return f"a list of {_name(typing.get_args(option)[0])}s"
     if origin is Literal or option is str:
         return "a string"
-    return {Path: "a path", bool: "true or false", int: "an integer", float: "a number"}.get(option, str(option))
+    names = {Path: "a path", bool: "true or false", int: "an integer", float: "a number",
+             RegionSpec: f'{{"mask": PATH, "style": PATH or "{KEEP}"}}'}
+    return names.get(option, str(option))

@@ -23,11 +23,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from impasto import images, storage
-from impasto.config import ApplyConfig, ArbitraryConfig, TrainConfig, TransferConfig, coerce, from_dict, to_dict
+from impasto.config import (
+    ApplyConfig,
+    ArbitraryConfig,
+    RegionSpec,
+    TrainConfig,
+    TransferConfig,
+    coerce,
+    from_dict,
+    to_dict,
+)
 from impasto.errors import ImpastoError, InputError
 from impasto.events import Callback, CancelToken, History, broadcast
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from impasto.gatys.api import Result
 
 FORMAT = "impasto-job"
@@ -86,6 +97,8 @@ class TransferJob:
     snapshot_dir: Path | None = None
     # The starting image instead of ``config.init`` (``transfer(init_image=...)``).
     init_image: Path | None = None
+    # Spatial control: masks with their paintings (or kept); ``styles`` paint the rest.
+    regions: tuple[RegionSpec, ...] = ()
 
     @property
     def target(self) -> Path:
@@ -201,7 +214,8 @@ def to_record(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
         if isinstance(value, Path):
             value = os.fspath(value.absolute())
         elif isinstance(value, tuple):
-            value = [os.fspath(v.absolute()) if isinstance(v, Path) else v for v in value]
+            value = [os.fspath(v.absolute()) if isinstance(v, Path) else v.to_dict() if isinstance(v, RegionSpec)
+                     else v for v in value]
         fields[f.name] = value
     record = {"format": FORMAT, "version": VERSION, "kind": job.kind, "job": fields, "config": to_dict(job.config)}
     if result is not None:
@@ -256,7 +270,8 @@ def with_output(job: Job, output: Path) -> Job:
 
 
 def _check_transfer(job: TransferJob) -> Path:
-    inputs = [job.content, *job.styles, *([job.init_image] if job.init_image is not None else [])]
+    inputs = [job.content, *job.styles, *([job.init_image] if job.init_image is not None else []),
+              *(p for r in job.regions for p in (r.mask, r.style) if p is not None)]
     if job.snapshot_every < 0:
         raise InputError(f"--snapshot-every: must be positive, got {job.snapshot_every}")
     if job.run_dir is not None:
@@ -264,35 +279,79 @@ def _check_transfer(job: TransferJob) -> Path:
             raise InputError(f"{job.run_dir}: exists and is not a folder")
         storage.check_folder(job.run_dir)
     output = images.check_output_path(job.output, inputs) if job.output is not None else job.target
+    images.check_output_format(output, job.config.bit_depth, job.config.output_profile)
     if job.history is not None:
         storage.check_output_path(job.history, inputs)
     return output
 
 
+@dataclass(frozen=True)
+class _Photo:
+    """A transfer's photo as the optimisation takes it: its ``pixels`` in the colours of the ICC
+    profile ``space`` (None: sRGB), and what else it holds (``info``: profile, EXIF, bits).
+
+    A luminance-only transfer (Gatys et al. 2017) shows the network the photo's luminance alone,
+    a grey image (exactly the same grey in Display P3, whose white and tone curve are sRGB's;
+    nearly so in other RGB spaces), and takes the colours from the photo: there the photo stays
+    in its own colour space, so that colours outside sRGB come back as they were. Otherwise the
+    network sees the photo in sRGB."""
+
+    pixels: Tensor
+    space: bytes | None
+    info: images.PhotoInfo
+
+    @classmethod
+    def load(cls, job: TransferJob) -> _Photo:
+        pixels, info = images.load_photo(job.content, job.config.max_pixels)
+        if job.config.preserve_color == "luminance" and info.icc_profile is not None:
+            return cls(pixels, info.icc_profile, info)
+        return cls(images.to_srgb(pixels, info.icc_profile, os.fsdecode(job.content)), None, info)
+
+    def in_srgb(self, callback: Callback) -> Callback:
+        """``callback``, its events' images (rendered in ``space``) converted to sRGB first."""
+        if self.space is None:
+            return callback
+
+        def converted(event: Any) -> None:
+            render = getattr(event, "image", None)
+            if render is not None:
+                event = dataclasses.replace(event, image=lambda: images.to_srgb(render(), self.space))
+            callback(event)
+
+        return converted
+
+    def save(self, image: Tensor, output: Path, config: TransferConfig) -> None:
+        images.save_photo(image, output, self.info, space=self.space, profile=config.output_profile,
+                          bit_depth=config.bit_depth, quality=config.quality)
+
+
 def _run_transfer(job: TransferJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
     from impasto.gatys.api import TransferInterrupted, transfer
+    from impasto.gatys.regions import Region
 
     output = _check_transfer(job)
+    photo = _Photo.load(job)
     history = History()
     snapshots = None
     if job.snapshot_every:
         folder = job.snapshot_dir or job.run_dir or output.with_name(output.stem + "_snapshots")
         snapshots = storage.Snapshots(folder, job.snapshot_every, images.save_image)
     try:
-        result = transfer(job.content, job.styles, job.config, broadcast(history, snapshots, on_event), cancel=cancel,
-                          init_image=job.init_image)
+        result = transfer(photo.pixels, job.styles, job.config, photo.in_srgb(broadcast(history, snapshots, on_event)),
+                          cancel=cancel, init_image=job.init_image,
+                          regions=[Region(r.mask, r.style) for r in job.regions])
     except TransferInterrupted as stop:
         if stop.result is None:
             raise JobInterrupted(f"interrupted before the first iteration; {output} left untouched") from None
         if not stop.result.is_picture:
             raise JobInterrupted(f"interrupted before the picture formed; {output} left untouched") from None
-        _save_transfer(job, output, stop.result, history)
+        _save_transfer(job, output, stop.result, history, photo)
         raise JobInterrupted(f"interrupted; {_partial(stop.result, output)}") from None
     if not result.is_picture:
         # Early in the first scale from noise the image is a grey blur, not worth writing over
         # whatever -o holds.
         return Outcome([], False, f"cancelled before the picture formed; {output} left untouched", result)
-    written, details = _save_transfer(job, output, result, history)
+    written, details = _save_transfer(job, output, result, history, photo)
     if result.complete:
         summary = (f"saved {output} ({result.tensor.shape[-1]}x{result.tensor.shape[-2]}) in {result.seconds:.1f} s "
                    f"on {result.device} {result.precision}; loss {result.loss:.4g}")
@@ -310,11 +369,11 @@ def _partial(result: Result, output: Path) -> str:
     return f"best image after {done} iterations saved to {output}{where}"
 
 
-def _save_transfer(job: TransferJob, output: Path, result: Result,
-                   history: History) -> tuple[list[Path], dict[str, Any]]:
+def _save_transfer(job: TransferJob, output: Path, result: Result, history: History,
+                   photo: _Photo) -> tuple[list[Path], dict[str, Any]]:
     if job.run_dir is not None:
         storage.make_folder(job.run_dir)
-    images.save_image(result.tensor, output)
+    photo.save(result.tensor, output, result.config)
     written = [output]
     summary = {"outputs": [os.fspath(output)], "seconds": round(result.seconds, 3), "device": result.device,
                "precision": result.precision, "iterations": len(result.history), "complete": result.complete,

@@ -10,7 +10,15 @@ import sys
 from pathlib import Path
 
 from impasto.cli.jobs import EXIT_OK, run_job
-from impasto.cli.options import OUTPUT_FOLDERS, add_device, add_json, add_quiet, listed
+from impasto.cli.options import (
+    OUTPUT_FOLDERS,
+    absolute_profile,
+    add_device,
+    add_json,
+    add_output_settings,
+    add_quiet,
+    listed,
+)
 from impasto.config import (
     SHIPPED_ARBITRARY,
     TRAIN_OBJECTIVES,
@@ -250,6 +258,7 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=d.temporal,
                    help="videos: blend in the previous output warped by optical flow where it is reliable, "
                    "against flicker; --no-temporal stylises each frame on its own (default: on)")
+    add_output_settings(p, d.output_profile, d.quality)
     add_json(p)
     add_quiet(p)
     g = p.add_argument_group("any painting (the installed arbitrary-style model, or --model ARBITRARY.pt from "
@@ -273,7 +282,9 @@ def run_apply(args: argparse.Namespace) -> int:
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
     config = ApplyConfig(style, args.backend, args.preserve_color == "luminance", args.size, args.batch_size,
-                         args.temporal, paintings, weights, args.strength, mix)
+                         args.temporal, paintings, weights, args.strength, mix,
+                         output_profile=absolute_profile(args.output_profile), bit_depth=args.bit_depth,
+                         quality=args.quality)
     return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet, as_json=args.json)
 
 

@@ -8,14 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from impasto.cli.jobs import run_job
-from impasto.cli.options import OUTPUT_FOLDERS, add_device, add_json, add_quiet, listed
+from impasto.cli.options import (
+    OUTPUT_FOLDERS,
+    absolute_profile,
+    add_device,
+    add_json,
+    add_output_settings,
+    add_quiet,
+    listed,
+)
 from impasto.config import (
+    KEEP,
     Convolution,
     Init,
     Optimizer,
     Pooling,
     Precision,
     PreserveColor,
+    RegionGuides,
+    RegionSpec,
     TransferConfig,
     WeightsFormat,
     choices,
@@ -37,6 +48,9 @@ examples:
 
   # the paper's single-scale optimisation with its average pooling
   impasto transfer photo.jpg style.jpg --scales 1 --pooling avg -o out.png
+
+  # spatial control: the sky as The Starry Night, the people kept as photographed, the rest as The Scream
+  impasto transfer photo.jpg scream.jpg --region sky.png=starry_night.jpg --region people.png=keep -o out.png
 """
 
 
@@ -58,7 +72,9 @@ def add_transfer_arguments(p: argparse.ArgumentParser, *, still: bool = True) ->
     outputs too (snapshots, history, run folder), which a video has not."""
     d = TransferConfig()
     p.add_argument("content", type=Path, help="the photograph" if still else "the video")
-    p.add_argument("styles", type=Path, nargs="+", metavar="style", help="one or more paintings")
+    p.add_argument("styles", type=Path, nargs="*" if still else "+", metavar="style",
+                   help="one or more paintings" + ("; with --region, for what no region covers (none: the rest "
+                                                   "stays the photo)" if still else ""))
     written = "image (.png, .jpg, .webp, .tiff)" if still else "video (.mp4, .mov, .avi, .mkv, .m4v)"
     p.add_argument("-o", "--output", type=Path, help=f"output {written}; {OUTPUT_FOLDERS}")
     g = p.add_argument_group("objective")
@@ -80,6 +96,15 @@ def add_transfer_arguments(p: argparse.ArgumentParser, *, still: bool = True) ->
                    help="weights of several style images (normalised to sum 1; default equal)")
     g.add_argument("--pooling", choices=choices(Pooling), default=d.pooling,
                    help="VGG-19's pooling layers (default: %(default)s; the paper's figures use avg)")
+    if still:
+        g.add_argument("--region", action="append", dest="regions", metavar="MASK=PAINTING",
+                       help="paint the area MASK covers (a greyscale image of the photo's aspect ratio, white = "
+                       f"the region, soft edges allowed) with PAINTING, or keep the photo there with MASK={KEEP}; "
+                       "repeat it for more regions (Gatys et al. 2017, spatial control)")
+        g.add_argument("--region-guides", choices=choices(RegionGuides), default=d.region_guides,
+                       help="how a region's mask reaches each style layer: inside = the share of each neuron's "
+                       "receptive field in the region (the paper's), resize = the mask downsampled, erode = only "
+                       "neurons wholly inside (default: %(default)s)")
     g = p.add_argument_group("images")
     g.add_argument("--size", type=int, default=d.size, help="long side of the output in px (default: %(default)s)")
     g.add_argument("--style-scale", type=float, default=d.style_scale,
@@ -150,6 +175,7 @@ def add_transfer_arguments(p: argparse.ArgumentParser, *, still: bool = True) ->
         g.add_argument("--run-dir", type=Path, metavar="DIR",
                        help=f"keep the whole run in DIR ({OUTPUT_FOLDERS}): output.png (unless -o), history.json, "
                        "snapshots every --snapshot-every iterations (default 10) and an HTML report (index.html)")
+        add_output_settings(g, d.output_profile, d.quality)
     if still:
         add_json(g)
     else:
@@ -164,6 +190,8 @@ def config_from_args(args: argparse.Namespace) -> TransferConfig:
     for key in ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights", "style_blend"):
         if key in values:
             values[key] = tuple(values[key])
+    if "output_profile" in values:
+        values["output_profile"] = absolute_profile(values["output_profile"])
     return TransferConfig(**values)
 
 
@@ -174,8 +202,12 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
     every = args.snapshot_every if args.snapshot_every or args.run_dir is None else 10
     if args.init_image is not None and args.init != TransferConfig().init:
         raise InputError(f"--init-image replaces --init; give one of them, not --init {args.init} too")
+    regions = tuple(RegionSpec.parse(text) for text in args.regions or ())
+    if not args.styles and not any(r.style is not None for r in regions):
+        raise InputError("a painting is needed: give one after the photo, or --region MASK=PAINTING"
+                         if not regions else "--region: no region has a painting and there is none for the rest")
     return TransferJob(args.content, tuple(args.styles), args.output, config_from_args(args), args.run_dir,
-                       args.history, every, args.snapshot_dir, init_image=args.init_image)
+                       args.history, every, args.snapshot_dir, init_image=args.init_image, regions=regions)
 
 
 def run_transfer(args: argparse.Namespace) -> int:

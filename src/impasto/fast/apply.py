@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from impasto import images, storage
+from impasto import colour, images, storage
 from impasto.config import ApplyConfig
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, is_cancelled
@@ -55,11 +55,12 @@ def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
-def output_paths(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], output: Path, style: str) -> list[Path]:
+def output_paths(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], output: Path, style: str,
+                 config: ApplyConfig | None = None) -> list[Path]:
     """Output path of each input: ``output`` itself for one file, else ``output/<name>_<style>.png``
     (``.mp4`` for videos); an ``output`` without a suffix that is not there is a folder too
-    (``-o stylised/``). Every output is checked here, before any work; then the folder (and any
-    missing parent) is made."""
+    (``-o stylised/``). Every output is checked here, before any work (images also for
+    ``config``'s bit depth and output profile); then the folder (and any missing parent) is made."""
     single = len(paths) == 1 and not Path(paths[0]).is_dir() and not output.is_dir() and output.suffix
     if single:
         targets = [output]
@@ -74,7 +75,8 @@ def output_paths(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], ou
         if is_video(source):
             check_video_output(target, source)
         else:
-            images.check_output_path(target, inputs)
+            images.check_output_path(target, inputs, bit_depth=config.bit_depth if config else None,
+                                     profile=config.output_profile if config else "source")
     if not single:
         storage.make_folder(output)  # the job file goes in it, whatever is written
     return targets
@@ -95,7 +97,7 @@ def apply(
     inputs = expand_inputs(paths)
     if any(map(is_video, inputs)):
         cv2_module()  # refuses, before any file is written, a video without the video extra
-    outputs = output_paths(paths, inputs, Path(output), model.style)
+    outputs = output_paths(paths, inputs, Path(output), model.style, config)
     backend = make_backend(config.backend, model)
     pairs = list(zip(inputs, outputs, strict=True))
     written = _apply_to_photos(model, backend, config, [(i, o) for i, o in pairs if not is_video(i)], cancel)
@@ -126,31 +128,40 @@ def _apply_to_photos(
     model: FastModel, backend: Backend, config: ApplyConfig, pairs: list[tuple[Path, Path]],
     cancel: CancelToken | None,
 ) -> list[Written]:
-    """Stylise photos, stacking consecutive ones of one size into batches of ``batch_size``."""
-    pending: list[tuple[Path, Path, Tensor]] = []
+    """Stylise photos, stacking consecutive ones of one size into batches of ``batch_size``.
+
+    The network sees each photo in sRGB; with ``preserve_color`` the result takes the network's
+    luminance and the photo's colours in the photo's own colour space, so that colours outside
+    sRGB (a Display P3 photo's) come back as they were. Each is written as ``images.save_photo``
+    writes an image made from a photo: in its profile, with its EXIF, at its bit depth."""
+    pending: list[tuple[Path, Path, Tensor, Tensor, images.PhotoInfo]] = []
     written: list[Written] = []
 
     def flush() -> None:
         if not pending:
             return
         start = time.perf_counter()
-        batch = torch.cat([image for _, _, image in pending])
-        result = stylize(model, batch, preserve_color=config.preserve_color, backend=backend)
+        batch = torch.cat([image for _, _, image, _, _ in pending])
+        result = stylize(model, batch, backend=backend)
         each = (time.perf_counter() - start) / len(pending)
-        for (source, out, _), image in zip(pending, result, strict=True):
-            images.save_image(image, out)
+        for (source, out, _, photo, info), image in zip(pending, result, strict=True):
+            space = info.icc_profile if config.preserve_color else None
+            styled = colour.combine_luminance(colour.luminance(image[None]), photo) if config.preserve_color else image
+            images.save_photo(styled, out, info, space=space, profile=config.output_profile,
+                              bit_depth=config.bit_depth, quality=config.quality)
             written.append(Written(source, out, each, image.shape[-1], image.shape[-2]))
         pending.clear()
 
     for source, out in pairs:
         if is_cancelled(cancel):
             break
-        image = images.load_image(source)
+        photo, info = images.load_photo(source)
         if config.size:
-            image = images.resize_long_side(image, config.size)
+            photo = images.resize_long_side(photo, config.size)
+        image = images.to_srgb(photo, info.icc_profile, os.fsdecode(source))
         if pending and (len(pending) == config.batch_size or pending[0][2].shape != image.shape):
             flush()
-        pending.append((source, out, image))
+        pending.append((source, out, image, photo, info))
     if not is_cancelled(cancel):
         flush()
     return written

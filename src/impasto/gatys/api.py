@@ -28,6 +28,8 @@ from impasto.events import Callback, CancelToken, is_cancelled
 from impasto.gatys import memory
 from impasto.gatys.loop import Progress, initial, optimise_scale
 from impasto.gatys.problem import Problem
+from impasto.gatys.regions import Region
+from impasto.gatys.regions import load as load_regions
 from impasto.gatys.schedule import plan, total_iterations
 from impasto.gatys.targets import targets
 from impasto.losses import LossTerms, Term, objective
@@ -90,6 +92,7 @@ def transfer(
     cancel: CancelToken | None = None,
     extra_terms: Sequence[Term] = (),
     init_image: ImageSource | None = None,
+    regions: Sequence[Region] = (),
 ) -> Result:
     """Repaint ``content`` in the style of ``styles`` (Gatys et al. 2016).
 
@@ -97,8 +100,10 @@ def transfer(
     an :class:`~impasto.events.Iteration` after every iteration. ``cancel`` stops the run after
     the current iteration and returns the best image so far (``Result.complete`` false);
     ``extra_terms`` are added to the paper's objective; ``init_image`` replaces ``config.init``
-    as the starting image (resized to each first scale). Raises InputError for unusable inputs
-    and TransferInterrupted (carrying the best image so far) on KeyboardInterrupt.
+    as the starting image (resized to each first scale). ``regions`` give parts of the photo
+    their own painting or keep them as they are (Gatys et al. 2017, §4.1; ``gatys.regions``);
+    ``styles`` then paint the rest, and may be empty to keep it. Raises InputError for unusable
+    inputs and TransferInterrupted (carrying the best image so far) on KeyboardInterrupt.
     """
     config = config or TransferConfig()
     if config.seed is None:
@@ -107,7 +112,7 @@ def transfer(
     start = time.perf_counter()
     # Loaded first, so that a bad path fails before the network's weights are read.
     init = _load(init_image, config) if init_image is not None else None
-    problem = build_problem(content, styles, config, tuple(extra_terms))
+    problem = build_problem(content, styles, config, tuple(extra_terms), regions)
     if init is not None:
         problem = replace(problem, init_image=init)
     scales = plan(config)
@@ -130,20 +135,27 @@ def transfer(
 
 
 def build_problem(
-    content: ImageSource, styles: ImageSource | Sequence[ImageSource], config: TransferConfig, extra: tuple[Term, ...]
+    content: ImageSource, styles: ImageSource | Sequence[ImageSource], config: TransferConfig, extra: tuple[Term, ...],
+    regions: Sequence[Region] = (),
 ) -> Problem:
-    """Load and check the inputs, colour-match the styles where asked, choose the runtime."""
+    """Load and check the inputs (regions' masks and paintings included), colour-match the
+    styles where asked, choose the runtime."""
     content_image = _load(content, config)
     style_list = _as_list(styles)
-    if not style_list:
-        raise InputError("at least one style image is needed")
+    if not style_list and not any(r.style is not None for r in regions):
+        raise InputError("at least one style image is needed" if not regions else
+                         "--region: no region has a painting and there is no painting for the rest")
     style_images = [_load(s, config) for s in style_list]
-    blend = config.blend(len(style_images))
+    blend = config.blend(len(style_images)) if style_images else ()
+
+    def match(style: Tensor) -> Tensor:
+        return colour.match_histogram(style, content_image) if config.preserve_color == "histogram" else style
+
+    loaded = load_regions(regions, tuple(content_image.shape[-2:]), lambda s: _load(s, config), match)
     runtime = resolve_runtime(config.device, config.precision, config.convolution)
     weights = load_weights(config.weights, config.weights_format)
-    if config.preserve_color == "histogram":
-        style_images = [colour.match_histogram(s, content_image) for s in style_images]
-    return Problem(config, runtime, content_image, style_images, blend, extra, weights)
+    style_images = [match(s) for s in style_images]
+    return Problem(config, runtime, content_image, style_images, blend, extra, weights, regions=loaded)
 
 
 def _result(problem: Problem, progress: Progress) -> Result | None:
@@ -191,8 +203,10 @@ def evaluate(
     content: ImageSource,
     styles: ImageSource | Sequence[ImageSource],
     config: TransferConfig | None = None,
+    regions: Sequence[Region] = (),
 ) -> LossTerms:
-    """The paper's objective of ``image`` for ``content`` and ``styles``, in float32.
+    """The paper's objective of ``image`` for ``content`` and ``styles`` (and ``regions``, with
+    the guided style term of spatial control), in float32.
 
     The one yardstick used to compare results across precisions, optimisers and tools: the
     content image is resized to the image's size and the styles as ``transfer`` would.
@@ -202,7 +216,7 @@ def evaluate(
     img = _load(image, fp32)
     fp32 = replace(fp32, size=max(img.shape[-2:]))
     content_image = images.resize_to(_load(content, fp32), *img.shape[-2:])
-    problem = build_problem(content_image, styles, fp32, ())
+    problem = build_problem(content_image, styles, fp32, (), regions)
     with torch.no_grad():
         x = problem.runtime.prepare(img)
         return objective(problem.net(x, problem.layers), x, targets(problem, fp32.size), problem.weights)

@@ -15,7 +15,7 @@ from torch import Tensor
 from impasto import images
 from impasto.errors import InputError
 from impasto.events import CancelToken, Iteration, TileDone, is_cancelled
-from impasto.gatys import memory, tiles
+from impasto.gatys import memory, regions, tiles
 from impasto.gatys.problem import Problem
 from impasto.gatys.schedule import Scale
 from impasto.losses import LossTerms, Targets, objective
@@ -62,7 +62,7 @@ def initial(problem: Problem, scale: Scale, progress: Progress, generator: torch
         mean = torch.tensor(IMAGENET_MEAN_RGB).view(1, 3, 1, 1)
         mean = problem.colour_space(mean)
         return mean + NOISE_STD * torch.randn((1, mean.shape[1], *hw), generator=generator)
-    source = problem.content if config.init == "content" else problem.styles[0]
+    source = problem.content if config.init == "content" else problem.paintings[0]
     return problem.colour_space(images.resize_to(source, *hw))
 
 
@@ -117,6 +117,8 @@ class _Last:
     factor: float | None = None
     losses: dict[str, float] = field(default_factory=dict)
     x: Tensor | None = None
+    # The image of ``x``: ``x`` itself, or with kept regions pinned to the photo (gatys.regions).
+    image: Tensor | None = None
     evaluations: int = 0
 
 
@@ -138,17 +140,21 @@ def optimise_scale(
                          "use --tile off or a larger --max-memory")
     # A copy: the initial image may be the content or style tensor itself.
     x = start.to(problem.runtime.device, copy=True).requires_grad_(True)
-    progress.keep(x.detach().clone(), math.inf, scale.level)
+    pin = _pin(problem, tuple(start.shape[-2:]))
+    compose = pin.compose if pin is not None else (lambda v: v)
+    progress.keep(compose(x.detach()).clone(), math.inf, scale.level)
     optimizer = make_optimizer(problem, x, layout.history)
     last = _Last()
     on_tile = _tile_reporter(scale, progress, on_iteration)
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
+        image = compose(x)
         if layout.tiling is None:
-            terms = _evaluate(problem, x, targets)
+            terms = _evaluate(problem, image, targets)
         else:
-            terms, x.grad = tiles.evaluate(problem, x, targets, layout.tiling, on_tile)
+            terms, grad = tiles.evaluate(problem, image, targets, layout.tiling, on_tile)
+            x.grad = pin.pull_back(grad) if pin is not None else grad
         total = terms.total
         assert x.grad is not None
         # L-BFGS falls back to a plain gradient step whenever its curvature pair is rejected
@@ -160,7 +166,8 @@ def optimise_scale(
             last.factor = 1.0 / max(float(x.grad.abs().max()), 1e-30)
         x.grad.mul_(last.factor)
         last.losses, last.x, last.evaluations = terms.as_floats(), x.detach().clone(), last.evaluations + 1
-        progress.keep(last.x, last.losses["total"], scale.level)
+        last.image = image.detach().clone() if pin is not None else last.x
+        progress.keep(last.image, last.losses["total"], scale.level)
         return total.detach() * last.factor
 
     for _ in range(scale.iterations):
@@ -180,8 +187,18 @@ def optimise_scale(
             optimizer = make_optimizer(problem, x, layout.history)
 
 
+def _pin(problem: Problem, shape: tuple[int, int]) -> regions.Pin | None:
+    """Kept regions at a scale of ``shape``: the image is K ⊙ photo + (1 − K) ⊙ x (gatys.regions)."""
+    keep = problem.layout.keep if problem.regions else None
+    if keep is None:
+        return None
+    photo = problem.colour_space(images.resize_to(problem.content, *shape))
+    return regions.pin(keep, photo.to(problem.runtime.device))
+
+
 def _evaluate(problem: Problem, x: Tensor, targets: Targets) -> LossTerms:
-    """The objective of ``x`` in one pass over the whole image, its gradient left in ``x.grad``."""
+    """The objective of ``x`` in one pass over the whole image, its gradient left in the grad of
+    the leaf ``x`` is computed from."""
     image = problem.to_network(x)
     features = problem.net(problem.runtime.prepare(image), problem.layers)
     terms = objective(features, image, targets, problem.weights, problem.extra)
@@ -203,8 +220,8 @@ def _tile_reporter(scale: Scale, progress: Progress, on_iteration: Any) -> tiles
 
 
 def _emit(problem: Problem, scale: Scale, progress: Progress, last: _Last, on_iteration: Any) -> None:
-    assert last.x is not None
-    height, width = last.x.shape[-2:]
+    assert last.image is not None
+    height, width = last.image.shape[-2:]
     event = Iteration(
         step=len(progress.history) + 1,
         total=progress.total,
@@ -215,7 +232,7 @@ def _emit(problem: Problem, scale: Scale, progress: Progress, last: _Last, on_it
         height=height,
         width=width,
         evaluations=last.evaluations,
-        image=partial(problem.render, last.x),
+        image=partial(problem.render, last.image),
     )
     progress.history.append(event.record())
     if on_iteration is not None:

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from impasto import colour, images
 from impasto.config import TransferConfig
+from impasto.gatys.regions import Layout, LoadedRegion, layout
 from impasto.losses import Term, Weights
 from impasto.runtime import Runtime
 from impasto.vgg import VGG19, VGGWeights, deepest
@@ -19,7 +20,9 @@ from impasto.vgg import VGG19, VGGWeights, deepest
 class Problem:
     """The content image and styles (RGB in [0, 1] on the CPU, styles already colour-matched
     where the config asks), their blend, the objective's weights and extra terms, and the
-    network that measures them."""
+    network that measures them. ``regions`` (spatial control, ``gatys.regions``) divide the
+    photo between paintings and the photo itself; ``styles`` then paint what no region covers
+    and may be empty."""
 
     config: TransferConfig
     runtime: Runtime
@@ -30,6 +33,7 @@ class Problem:
     vgg_weights: VGGWeights
     # A starting image instead of config.init's (video: the previous frame's result warped).
     init_image: Tensor | None = None
+    regions: tuple[LoadedRegion, ...] = ()
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -40,6 +44,16 @@ class Problem:
     @cached_property
     def net(self) -> VGG19:
         return self.runtime.vgg(VGG19(self.vgg_weights, deepest(self.layers), self.config.pooling))
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The painted areas and the kept mask of the regions (at the photo's size)."""
+        return layout(self.regions, self.styles, self.blend)
+
+    @property
+    def paintings(self) -> tuple[Tensor, ...]:
+        """Every painting in use: the styles, then the regions'."""
+        return (*self.styles, *(r.style for r in self.regions if r.style is not None))
 
     @cached_property
     def weights(self) -> Weights:

@@ -15,10 +15,10 @@ import torch
 from torch import Tensor
 
 from impasto import colour, images
-from impasto.gatys import tiles
+from impasto.gatys import regions, tiles
 from impasto.gatys.memory import forward_tiling
 from impasto.gatys.problem import Problem
-from impasto.losses import Targets, gram
+from impasto.losses import GuidedStyle, Targets, gram
 from impasto.vgg import positions
 
 
@@ -38,19 +38,45 @@ def targets(problem: Problem, size: int) -> Targets:
     content = problem.colour_space(images.resize_long_side(problem.content, size))
     with torch.no_grad():
         content_features = _features(problem, content, config.content_layers)
-        grams = []
-        for style in problem.styles:
-            s = problem.colour_space(images.resize_long_side(style, style_long_side(problem, size)))
-            if problem.luminance:
-                s = colour.match_luminance(s, content)
-            tiling = forward_tiling(problem, s.shape[-2] * s.shape[-1])
-            if tiling is None:
-                raw = {name: gram(f) for name, f in _features(problem, s, config.style_layers).items()}
-            else:
-                raw = tiles.grams(problem, s, config.style_layers, tiling)
-            grams.append({name: a * (positions(name, *content.shape[-2:]) / positions(name, *s.shape[-2:]))
-                          for name, a in raw.items()})
+        if problem.regions:
+            return Targets(content_features, (), (), _guided(problem, content, size))
+        grams = [_painting_grams(problem, style, content, size) for style in problem.styles]
     return Targets(content_features, grams, problem.blend)
+
+
+def _painting_grams(problem: Problem, style: Tensor, content: Tensor, size: int) -> dict[str, Tensor]:
+    """A painting's Gram matrices at the scale of long side ``size``, scaled to ``content``'s
+    positions (the module's docstring)."""
+    config = problem.config
+    s = problem.colour_space(images.resize_long_side(style, style_long_side(problem, size)))
+    if problem.luminance:
+        s = colour.match_luminance(s, content)
+    tiling = forward_tiling(problem, s.shape[-2] * s.shape[-1])
+    if tiling is None:
+        raw = {name: gram(f) for name, f in _features(problem, s, config.style_layers).items()}
+    else:
+        raw = tiles.grams(problem, s, config.style_layers, tiling)
+    return {name: a * (positions(name, *content.shape[-2:]) / positions(name, *s.shape[-2:]))
+            for name, a in raw.items()}
+
+
+def _guided(problem: Problem, content: Tensor, size: int) -> list[GuidedStyle]:
+    """Each painted area's guides at this scale (``gatys.regions``) and its paintings' Grams, each
+    painting's computed once however many areas use it. Gatys et al. (2017) take a region's
+    target from its whole painting, as here (a mask over the painting is not supported)."""
+    shape = tuple(content.shape[-2:])
+    layers, mode = problem.config.style_layers, problem.config.region_guides
+    device = problem.runtime.device
+    computed: dict[int, dict[str, Tensor]] = {}
+    out = []
+    for area in problem.layout.painted:
+        for style in area.styles:
+            if id(style) not in computed:
+                computed[id(style)] = _painting_grams(problem, style, content, size)
+        guides = regions.propagate(regions.resize(area.mask, shape), layers, mode)
+        out.append(GuidedStyle({name: g.to(device) for name, g in guides.items()},
+                               [computed[id(s)] for s in area.styles], area.blend))
+    return out
 
 
 def _features(problem: Problem, image: Tensor, layers: tuple[str, ...]) -> dict[str, Tensor]:

@@ -17,20 +17,32 @@ whole image's bit for bit in exact arithmetic; summing the tiles' input gradient
 image's gradient. There are no seams by construction: it is the same objective, evaluated in
 pieces. Only the evaluation differs from the paper; nothing is blended.
 
+Spatial control (``gatys.regions``) tiles the same way: a guided Gram matrix is a sum over
+positions too, G_r = Σ_t T_t² F_t F_tᵀ, with each tile's guides cut from the whole image's.
+
 Departure: an extra loss term (``Term``) sees whole feature maps, so tiling refuses them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from impasto.gatys.problem import Problem
-from impasto.losses import LossTerms, Targets, content_layer_loss, gram, total_variation
+from impasto.losses import (
+    LossTerms,
+    Targets,
+    content_layer_loss,
+    gram,
+    guide_mass,
+    guided_gram,
+    guided_style_layer_loss,
+    total_variation,
+)
 from impasto.vgg import LAYERS, deepest
 
 TileCallback = Callable[[int, int], None]
@@ -156,15 +168,34 @@ def grams(problem: Problem, x: Tensor, layers: tuple[str, ...], tiling: Tiling) 
     return out
 
 
+def guided_grams(problem: Problem, x: Tensor, layers: tuple[str, ...], tiling: Tiling,
+                 guides: Sequence[Mapping[str, Tensor]]) -> list[dict[str, Tensor]]:
+    """Each region's guided Gram matrices G_r = Σ_t (F_t ⊙ T_r)(F_t ⊙ T_r)ᵀ over the tiles'
+    interior positions (pass 1), ``guides`` holding each region's whole-image guides."""
+    out: list[dict[str, Tensor]] = [{} for _ in guides]
+    with torch.no_grad():
+        for tile in tiles(*x.shape[-2:], tiling):
+            for name, f in _features(problem, x, tile, layers).items():
+                d = factor(name)
+                for region, guide in zip(out, guides, strict=True):
+                    g = guided_gram(tile.interior(f, d), tile.global_slice(guide[name], d))
+                    region[name] = region[name] + g if name in region else g
+    return out
+
+
 @dataclass(frozen=True)
 class _Style:
-    """The style loss of the whole image, and each layer's C_l for the surrogate of pass 2."""
+    """The style loss of the whole image, and each layer's C_l for the surrogate of pass 2 (with
+    regions: each region's, in ``targets.regions``' order)."""
 
     value: Tensor
     slopes: Mapping[str, Tensor]
+    region_slopes: Sequence[Mapping[str, Tensor]] = ()
 
 
 def _style(problem: Problem, x: Tensor, targets: Targets, tiling: Tiling) -> _Style:
+    if targets.regions:
+        return _guided_style(problem, x, targets, tiling)
     weights = problem.weights
     g = grams(problem, x, tuple(weights.style_layers), tiling)
     height, width = x.shape[-2:]
@@ -178,6 +209,31 @@ def _style(problem: Problem, x: Tensor, targets: Targets, tiling: Tiling) -> _St
         value = value + sum(b * w * diff.pow(2).sum() / (4.0 * n * n * m * m) for b, diff in diffs)
         slopes[name] = sum(b * w * diff for b, diff in diffs) / (n * n * m * m)
     return _Style(value, slopes)
+
+
+def _guided_style(problem: Problem, x: Tensor, targets: Targets, tiling: Tiling) -> _Style:
+    """The guided style term (``losses.guided_style_layer_loss``) and its slopes: with
+    E = Σ (G_r − (M_r/M) A)² / (4 N² M_r M) and G_r = Σ_t T_t² F_t F_tᵀ,
+    d E / d F_t = C_r T_t² F_t with C_r = (G_r − (M_r/M) A) / (N² M_r M), which the surrogate
+    ½ ⟨C_r, (F ⊙ T)(F ⊙ T)ᵀ⟩ of each tile reproduces."""
+    weights = problem.weights
+    height, width = x.shape[-2:]
+    guided = guided_grams(problem, x, tuple(weights.style_layers), tiling, [r.guides for r in targets.regions])
+    value = torch.zeros((), dtype=torch.float32, device=x.device)
+    region_slopes = []
+    for region, g in zip(targets.regions, guided, strict=True):
+        slopes = {}
+        for name, w in weights.style_layers.items():
+            n, d = g[name].shape[0], factor(name)
+            m = (height // d) * (width // d)
+            mass = guide_mass(region.guides[name])
+            value = value + sum(b * w * guided_style_layer_loss(g[name], mass, a[name], m, n)
+                                for a, b in zip(region.grams, region.blend, strict=True))
+            if float(mass) > 0:
+                slopes[name] = sum(b * w * (g[name] - a[name] * (mass / m))
+                                   for a, b in zip(region.grams, region.blend, strict=True)) / (n * n * mass * m)
+        region_slopes.append(slopes)
+    return _Style(value, {}, region_slopes)
 
 
 def _tile_loss(problem: Problem, features: Mapping[str, Tensor], tile: Tile, targets: Targets,
@@ -196,6 +252,13 @@ def _tile_loss(problem: Problem, features: Mapping[str, Tensor], tile: Tile, tar
          for name, slope in style.slopes.items()),
         torch.zeros((), dtype=torch.float32, device=_device(features)),
     )
+    for region, slopes in zip(targets.regions, style.region_slopes, strict=True):
+        surrogate = surrogate + sum(
+            (0.5 * (slope * guided_gram(tile.interior(features[name], factor(name)),
+                                        tile.global_slice(region.guides[name], factor(name)))).sum()
+             for name, slope in slopes.items()),
+            torch.zeros((), dtype=torch.float32, device=_device(features)),
+        )
     content = weights.content * content
     return content, content + weights.style * surrogate
 

@@ -5,12 +5,17 @@
 """
 
 from impasto.losses.paper import (
+    GuidedStyle,
     LossTerms,
     Targets,
     Term,
     Weights,
     content_layer_loss,
     gram,
+    guide_mass,
+    guided_gram,
+    guided_style_layer_loss,
+    guided_style_loss,
     objective,
     style_layer_loss,
     total_variation,
@@ -27,6 +32,7 @@ from impasto.losses.perceptual import (
 )
 
 __all__ = [
+    "GuidedStyle",
     "LossTerms",
     "Targets",
     "Term",
@@ -37,6 +43,10 @@ __all__ = [
     "content_layer_loss",
     "gram",
     "gram_batch",
+    "guide_mass",
+    "guided_gram",
+    "guided_style_layer_loss",
+    "guided_style_loss",
     "mean_total_variation",
     "objective",
     "perceptual_objective",

@@ -31,7 +31,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from impasto import images
-from impasto.config import ApplyConfig, TransferConfig, to_dict
+from impasto.config import KEEP, ApplyConfig, TransferConfig, to_dict
 from impasto.errors import InputError
 from impasto.web import forms, store
 from impasto.web.catalogue import Catalogue
@@ -110,6 +110,8 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     # What fast mode's shipped networks may be used for (non-commercial research), shown beside it.
     app.state.licence = "; ".join(sorted({t for t in shipped_models().values() if t})) or None
     _add_error_handlers(app)
+    # Every upload together (the photo, a painting, regions' masks and paintings): at most twice
+    # the limit of one file.
     app.add_middleware(_BodyLimit, limit=2 * settings.max_upload_bytes + FORM_OVERHEAD)
     _add_job_routes(app)
     _add_page_routes(app)
@@ -241,7 +243,8 @@ def _add_job_routes(app: FastAPI) -> None:
         if not job.result or not path.is_file():
             raise ApiError(404, f"id: job {job.id} has no result yet ({job.status})", "id")
         if format == "jpeg":
-            path = await run_in_threadpool(_as_jpeg, path)
+            quality = job.settings.get("config", {}).get("quality", TransferConfig().quality)
+            path = await run_in_threadpool(_as_jpeg, path, quality)
         headers = {"Cache-Control": "no-store"}
         name = f"impasto-{job.id}.{'jpg' if format == 'jpeg' else 'png'}"
         if download:
@@ -277,17 +280,20 @@ def _image_route(jobs: Store, name: str, filename: str) -> Callable[[str], FileR
     return image
 
 
-def _as_jpeg(png: Path) -> Path:
+def _as_jpeg(png: Path, quality: int) -> Path:
+    """The result as a JPEG at the job's quality, in its colour profile, with its metadata."""
     jpeg = png.with_suffix(".jpg")
     if not jpeg.is_file() or jpeg.stat().st_mtime < png.stat().st_mtime:
-        images.save_image(images.load_image(png), jpeg, quality=92)
+        pixels, info = images.load_photo(png)
+        images.save_image(pixels, jpeg, quality=quality, icc_profile=info.icc_profile, info=info)
     return jpeg
 
 
 async def _read_form(request: Request, max_bytes: int) -> tuple[dict[str, str], dict[str, bytes], dict[str, str]]:
     """The text fields, the uploaded files' bytes, and their file names (for display only)."""
     try:
-        form = await request.form(max_files=4, max_fields=40, max_part_size=FORM_OVERHEAD)
+        form = await request.form(max_files=4 + 2 * forms.MAX_REGIONS, max_fields=40 + forms.MAX_REGIONS,
+                                  max_part_size=FORM_OVERHEAD)
     except _BodyTooLarge:
         raise ApiError(413, "request: larger than this server's limit", "request") from None
     fields: dict[str, str] = {}
@@ -324,27 +330,34 @@ def _create_job(app: FastAPI, wanted: forms.JobRequest, files: dict[str, bytes],
     catalogue: Catalogue = app.state.catalogue
     try:
         painting = catalogue.find(wanted.style_name, wanted.mode) if wanted.style_name else None
-        content = _decode(files["content"], "content", settings)
+        content, photo = _decode_photo(files["content"], settings)
         style = None
         if "style" in files:
             style = _decode(files["style"], "style", settings)
-        elif wanted.mode == "optimise":
-            assert painting is not None and painting.example is not None
+        elif wanted.mode == "optimise" and painting is not None:
+            assert painting.example is not None
             style = images.resize_long_side(images.load_image(painting.example), settings.stored_side)
+        regions = _decode_regions(wanted.regions, files, content, catalogue, settings)
     except FieldError as exc:
         raise ApiError(400, str(exc), exc.field) from None
     except InputError as exc:
         field = str(exc).split(":", 1)[0]
-        raise ApiError(400, str(exc), field if field in ("content", "style", "style_name") else None) from None
+        known = ("content", "style", "style_name", *(f for f in files if f.startswith("region_")))
+        raise ApiError(400, str(exc), field if field in known else None) from None
     job_id = jobs.new_id()
     folder = jobs.folder(job_id)
     folder.mkdir()
     try:
-        images.save_image(content, folder / store.CONTENT)
+        # As uploaded but for its size: its colour profile, bit depth and metadata go to the result.
+        images.save_image(content, folder / store.CONTENT, bits=photo.bits, icc_profile=photo.icc_profile, info=photo)
         if style is not None:
             images.save_image(style, folder / store.STYLE)
-        record = {"config": to_dict(wanted.config), "content_size": [content.shape[-1], content.shape[-2]]}
-        style_label = wanted.style_name or f"uploaded: {names.get('style') or 'painting'}"
+        record = {"config": to_dict(wanted.config), "content_size": [content.shape[-1], content.shape[-2]],
+                  **_store_regions(regions, folder)}
+        style_label = wanted.style_name or (f"uploaded: {names.get('style') or 'painting'}" if style is not None
+                                            else "the photo")
+        if regions:
+            style_label += f" + {len(regions)} region{'s' if len(regions) > 1 else ''}"
         return jobs.create(job_id, wanted.mode, record, content_name=names.get("content", ""),
                            style_label=style_label, max_queue=settings.max_queue)
     except QueueFull as full:
@@ -354,6 +367,52 @@ def _create_job(app: FastAPI, wanted: forms.JobRequest, files: dict[str, bytes],
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def _decode_regions(wanted: tuple[forms.RegionRequest, ...], files: dict[str, bytes], content: Any,
+                    catalogue: Catalogue, settings: StudioSettings) -> list[tuple[Any, Any]]:
+    """Each region's mask (checked against the photo, resized to it) and painting (None: kept)."""
+    from impasto.gatys.regions import as_mask, check_mask
+
+    out = []
+    for region in wanted:
+        mask = check_mask(as_mask(_decode(files[region.mask_field], region.mask_field, settings)),
+                          region.mask_field, tuple(content.shape[-2:]))
+        style = None
+        if region.style_field in files:
+            style = _decode(files[region.style_field], region.style_field, settings)
+        elif not region.keep:
+            assert region.style_name is not None
+            try:
+                painting = catalogue.find(region.style_name, "optimise")
+            except InputError as exc:
+                raise FieldError(f"{region.style_field}_name", str(exc).split(": ", 1)[1]) from None
+            assert painting.example is not None
+            style = images.resize_long_side(images.load_image(painting.example), settings.stored_side)
+        out.append((mask, style))
+    return out
+
+
+def _store_regions(regions: list[tuple[Any, Any]], folder: Path) -> dict[str, Any]:
+    """Write the regions' masks and paintings into the job's folder; what its record says of them."""
+    if not regions:
+        return {}
+    recorded = []
+    for k, (mask, style) in enumerate(regions, 1):
+        mask_name, style_name = store.REGION_MASK.format(k), store.REGION_STYLE.format(k)
+        images.save_image(mask.expand(-1, 3, -1, -1), folder / mask_name)
+        if style is not None:
+            images.save_image(style, folder / style_name)
+        recorded.append({"mask": mask_name, "style": style_name if style is not None else KEEP})
+    return {"regions": recorded}
+
+
+def _decode_photo(data: bytes, settings: StudioSettings) -> tuple[Any, images.PhotoInfo]:
+    """The uploaded photo in its own colours, with what else it holds, at most the stored size."""
+    image, info = images.load_photo(data, settings.max_pixels, label="content", formats=UPLOAD_FORMATS)
+    if max(image.shape[-2:]) > settings.stored_side:
+        image = images.resize_long_side(image, settings.stored_side)
+    return image, info
 
 
 def _decode(data: bytes, field: str, settings: StudioSettings) -> Any:
@@ -442,18 +501,23 @@ def _add_page_routes(app: FastAPI) -> None:
         """What the page's form offers: defaults (the configs'), choices, limits, paintings."""
         from typing import get_args
 
-        from impasto.config import Init, Optimizer, Pooling, PreserveColor
+        from impasto.config import Init, Optimizer, Pooling, PreserveColor, RegionGuides
 
         return {
             "defaults": {"optimise": {k: v for k, v in to_dict(TransferConfig()).items()
                                       if k in forms.OPTIMISE_FIELDS},
-                         "fast": {"size": None, "preserve_color": "none", "strength": 1.0}},
+                         "fast": {"size": None, "preserve_color": "none", "strength": 1.0,
+                                  **{k: v for k, v in to_dict(ApplyConfig(style="x")).items()
+                                     if k in forms.OUTPUT_FIELDS}}},
             "choices": {"mode": list(forms.MODES), "init": list(get_args(Init)),
                         "optimizer": list(get_args(Optimizer)), "pooling": list(get_args(Pooling)),
                         "preserve_color": list(get_args(PreserveColor)),
-                        "fast_preserve_color": list(forms.FAST_COLOUR)},
+                        "region_guides": list(get_args(RegionGuides)),
+                        "fast_preserve_color": list(forms.FAST_COLOUR),
+                        "output_profile": list(forms.WEB_PROFILES), "bit_depth": ["", 8, 16]},
             "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
-                       "max_size": settings.max_size, "max_queue": settings.max_queue},
+                       "max_size": settings.max_size, "max_queue": settings.max_queue,
+                       "max_regions": forms.MAX_REGIONS},
             "styles": [p.public() for p in catalogue.paintings.values()],
             # Fast mode takes an uploaded painting when an arbitrary-style network is installed.
             "any_painting_fast": app.state.any_painting,

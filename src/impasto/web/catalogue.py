@@ -64,9 +64,9 @@ class Catalogue:
         painting = self.paintings.get(name)
         if painting is None or mode not in painting.modes:
             offered = [n for n, p in self.paintings.items() if mode in p.modes]
-            what = "shipped style" if mode == "fast" else "example painting"
+            what = "a shipped style" if mode == "fast" else "an example painting"
             listed = ", ".join(offered) if offered else "none on this server"
-            raise InputError(f"style_name: {name!r} is not a {what} (offered: {listed})")
+            raise InputError(f"style_name: {name!r} is not {what} (offered: {listed})")
         return painting
 
     def thumbnail(self, name: str) -> Path | None:

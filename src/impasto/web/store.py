@@ -30,6 +30,8 @@ FINISHED = frozenset({DONE, CANCELLED, FAILED, INTERRUPTED})
 
 # The files of a job's folder.
 CONTENT, STYLE, PREVIEW, RESULT, HISTORY = "content.png", "style.png", "preview.png", "result.png", "history.json"
+# Region K's mask and painting (spatial control), K = 1, 2, …
+REGION_MASK, REGION_STYLE = "region_{}_mask.png", "region_{}_style.png"
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 

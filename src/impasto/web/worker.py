@@ -110,7 +110,7 @@ def run_one(store: Store, job: Job, preview_seconds: float, stop: Any) -> bool:
 def build(store: Store, job: Job) -> tuple[Any, Any]:
     """The library job of a studio job, and the time-left model of its run (pixels left after
     a step), None for fast jobs, which report no steps."""
-    from impasto.config import ApplyConfig, TransferConfig, from_dict
+    from impasto.config import KEEP, ApplyConfig, RegionSpec, TransferConfig, from_dict
     from impasto.gatys.schedule import plan
     from impasto.jobs import ApplyJob, TransferJob
     from impasto.web.progress import remaining_pixels
@@ -127,7 +127,13 @@ def build(store: Store, job: Job) -> tuple[Any, Any]:
     width, height = settings["content_size"]
     schedule = [(s.size, s.iterations) for s in plan(config)]
     aspect = min(width, height) / max(width, height)
-    transfer_job = TransferJob(folder / CONTENT, (folder / STYLE,), folder / RESULT, config, history=folder / HISTORY)
+    regions = tuple(RegionSpec(folder / r["mask"], None if r["style"] == KEEP else folder / r["style"])
+                    for r in settings.get("regions", ()))
+    # With regions the painting is optional (the rest stays the photo); without, a missing file
+    # is the job's one-line failure, naming it.
+    styles = () if regions and not (folder / STYLE).is_file() else (folder / STYLE,)
+    transfer_job = TransferJob(folder / CONTENT, styles, folder / RESULT, config, history=folder / HISTORY,
+                               regions=regions)
     return transfer_job, lambda step: remaining_pixels(schedule, aspect, step)
 
 

@@ -72,6 +72,8 @@ function label(name, value) {
     init: { noise: "noise (the paper)", content: "the photo", style: "the painting" },
     optimizer: { lbfgs: "L-BFGS (the paper)", adam: "Adam" },
     pooling: { max: "max", avg: "average (the paper)" },
+    output_profile: { source: "the photo's", srgb: "sRGB" },
+    bit_depth: { "": "the photo's", 8: "8 bits", 16: "16 bits" },
   };
   return (words[name] && words[name][value]) || value;
 }
@@ -153,6 +155,7 @@ function setMode(mode) {
   state.mode = mode;
   for (const button of document.querySelectorAll(".seg")) button.setAttribute("aria-checked", String(button.dataset.mode === mode));
   for (const form of document.querySelectorAll(".settings[data-for]")) form.hidden = form.dataset.for !== mode;
+  $("regions").hidden = mode !== "optimise";
   const usable = (name) => state.options.styles.some((s) => s.name === name && s.modes.includes(mode));
   const uploadUsable = mode === "optimise" || state.options.any_painting_fast;
   if (state.styleName && !usable(state.styleName) || (!state.styleName && !(uploadUsable && state.styleFile))) {
@@ -175,6 +178,55 @@ function wireForm() {
     if (e.dataTransfer.files[0]) choosePhoto(e.dataTransfer.files[0]);
   });
   $("job-form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  $("add-region").addEventListener("click", addRegion);
+}
+
+// Spatial control: each row a mask file and its painting (an example by name, an upload, or keep).
+function addRegion() {
+  const rows = $("region-rows");
+  if (rows.children.length >= state.options.limits.max_regions) return;
+  const row = document.createElement("div");
+  row.className = "region-row";
+  const mask = Object.assign(document.createElement("input"), { type: "file", accept: "image/*", className: "region-mask" });
+  mask.setAttribute("aria-label", "mask");
+  const painting = Object.assign(document.createElement("select"), { className: "region-style" });
+  painting.add(new Option("keep the photo", "keep"));
+  for (const style of state.options.styles.filter((s) => s.modes.includes("optimise"))) painting.add(new Option(style.label || style.name, style.name));
+  painting.add(new Option("upload a painting…", "upload"));
+  const upload = Object.assign(document.createElement("input"), { type: "file", accept: "image/*", className: "region-upload", hidden: true });
+  painting.addEventListener("change", () => { upload.hidden = painting.value !== "upload"; });
+  const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "×", className: "region-remove" });
+  remove.setAttribute("aria-label", "remove region");
+  remove.addEventListener("click", () => { row.remove(); renumberRegions(); });
+  row.append(mask, painting, upload, remove);
+  rows.append(row);
+  renumberRegions();
+}
+
+function renumberRegions() {
+  const rows = [...$("region-rows").children];
+  rows.forEach((row, k) => {
+    row.querySelector(".region-mask").name = `region_${k + 1}_mask`;
+    row.querySelector(".region-style").name = `region_${k + 1}_style_name`;
+    row.querySelector(".region-upload").name = `region_${k + 1}_style`;
+  });
+  document.querySelector(".keep-rest").hidden = rows.length === 0;
+  $("add-region").disabled = rows.length >= state.options.limits.max_regions;
+}
+
+// The regions' fields of a request; false (after showing why) when a row is incomplete.
+function appendRegions(body) {
+  for (const row of $("region-rows").children) {
+    const mask = row.querySelector(".region-mask");
+    const painting = row.querySelector(".region-style");
+    const upload = row.querySelector(".region-upload");
+    if (!mask.files[0]) { showError(`${mask.name}: choose a mask`); return false; }
+    body.append(mask.name, mask.files[0], mask.files[0].name);
+    if (painting.value !== "upload") body.append(painting.name, painting.value);
+    else if (upload.files[0]) body.append(upload.name, upload.files[0], upload.files[0].name);
+    else { showError(`${upload.name}: choose a painting`); return false; }
+  }
+  return true;
 }
 
 function choosePhoto(file) {
@@ -194,8 +246,12 @@ async function submit() {
   body.append("mode", state.mode);
   body.append("content", state.photo, state.photo.name);
   const uploadUsable = state.mode === "optimise" || state.options.any_painting_fast;
-  if (state.styleFile && uploadUsable) body.append("style", state.styleFile, state.styleFile.name);
+  const regions = state.mode === "optimise" && $("region-rows").children.length > 0;
+  const keepRest = regions && $("keep-rest").checked;
+  if (keepRest) { /* what no region covers stays the photo: no painting for it */ }
+  else if (state.styleFile && uploadUsable) body.append("style", state.styleFile, state.styleFile.name);
   else if (state.styleName) body.append("style_name", state.styleName);
+  if (regions && !appendRegions(body)) return;
   const form = document.querySelector(`.settings[data-for="${state.mode}"]`);
   for (const field of form.querySelectorAll("input, select")) {
     if (field.value !== "") body.append(field.name, field.value);
