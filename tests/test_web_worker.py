@@ -61,6 +61,28 @@ def test_a_transfer_runs_to_the_end(tmp_path: Path, content64: torch.Tensor, sty
     assert len(read_json(folder / store.HISTORY)["history"]) == 4
 
 
+def _run_cancelling_at(jobs: Store, job_id: str, step: int) -> tuple[store.Job, list[int]]:
+    """Run the next job while another thread asks to cancel ``job_id`` once it has reached
+    ``step``; the job as it ended, and the step at which the cancel was asked."""
+    seen: list[int] = []
+
+    def cancel() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = jobs.get(job_id)
+            if job is not None and job.step >= step:
+                seen.append(job.step)
+                jobs.request_cancel(job_id)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=cancel)
+    watcher.start()
+    job = _run_next(jobs)
+    watcher.join()
+    return job, seen
+
+
 @pytest.mark.slow
 def test_cancel_stops_within_one_iteration_and_keeps_the_best_image(tmp_path: Path, content64: torch.Tensor,
                                                                     style64: torch.Tensor) -> None:
@@ -68,22 +90,7 @@ def test_cancel_stops_within_one_iteration_and_keeps_the_best_image(tmp_path: Pa
     # Five iterations at 32 px, then the final scale: a cancel there keeps its best image.
     config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=5, iterations=500, seed=0)
     job_id = _queue(jobs, content64, style64, "optimise", config)
-    seen: list[int] = []
-
-    def cancel_after_fifteen() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            job = jobs.get(job_id)
-            if job is not None and job.step >= 15:
-                seen.append(job.step)
-                jobs.request_cancel(job_id)
-                return
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=cancel_after_fifteen)
-    watcher.start()
-    job = _run_next(jobs)
-    watcher.join()
+    job, seen = _run_cancelling_at(jobs, job_id, 15)
     rows = jobs.iterations(job_id)
     assert job.status == store.CANCELLED and job.result
     # The flag is read before every iteration: at most the one under way when it was set still runs.
@@ -101,24 +108,11 @@ def test_cancel_stops_within_one_iteration_and_keeps_the_best_image(tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_cancel_before_the_picture_formed_keeps_no_image(tmp_path: Path, content64: torch.Tensor,
-                                                                 style64: torch.Tensor) -> None:
+                                                           style64: torch.Tensor) -> None:
     jobs = Store(tmp_path)
     config = TransferConfig(size=64, scales=2, min_scale_size=32, coarse_iterations=300, iterations=5, seed=0)
     job_id = _queue(jobs, content64, style64, "optimise", config)
-
-    def cancel_after_two() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            job = jobs.get(job_id)
-            if job is not None and job.step >= 2:
-                jobs.request_cancel(job_id)
-                return
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=cancel_after_two)
-    watcher.start()
-    job = _run_next(jobs)
-    watcher.join()
+    job, _ = _run_cancelling_at(jobs, job_id, 2)
     assert job.status == store.CANCELLED and not job.result
     assert job.message == f"cancelled after {job.step} iterations, before the picture formed: no image to keep"
     assert not (jobs.folder(job_id) / store.RESULT).exists()

@@ -278,8 +278,12 @@ def _check_transfer(job: TransferJob) -> Path:
         if job.run_dir.exists() and not job.run_dir.is_dir():
             raise InputError(f"{job.run_dir}: exists and is not a folder")
         storage.check_folder(job.run_dir)
-    output = images.check_output_path(job.output, inputs) if job.output is not None else job.target
-    images.check_output_format(output, job.config.bit_depth, job.config.output_profile)
+    bits, profile = job.config.bit_depth, job.config.output_profile
+    if job.output is not None:
+        output = images.check_output_path(job.output, inputs, bit_depth=bits, profile=profile)
+    else:
+        output = job.target
+        images.check_output_format(output, bits, profile)
     if job.history is not None:
         storage.check_output_path(job.history, inputs)
     return output
