@@ -54,6 +54,17 @@ def test_backends_agree_at_any_size(net: TransformNet, graph: bytes, size: tuple
         assert (output - reference).abs().max() < tolerance, name
 
 
+def test_bilinear_upsampling_exports_to_both_back_ends() -> None:
+    torch.manual_seed(3)
+    bilinear = TransformNet(Architecture(width=8, blocks=1, upsample="bilinear")).eval()
+    graph = export.export_onnx(bilinear)
+    x = torch.rand(1, 3, 37, 58)
+    with torch.no_grad():
+        reference = bilinear(x)
+    for name in ("onnxruntime", "opencv"):
+        assert (export.make_backend(name, bilinear, graph)(x) - reference).abs().max() < FP32_TOLERANCE, name
+
+
 def test_one_opencv_net_serves_several_sizes(net: TransformNet, graph: bytes) -> None:
     styler = export.OpenCVStyler(graph)
     for size in [(40, 48), (37, 51)]:

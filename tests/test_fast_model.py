@@ -34,7 +34,8 @@ def test_round_trip_keeps_network_and_metadata(model_file: Path, net: TransformN
     assert model.training == {"iterations": 3, "seconds": 1.5, "settings": {"style_layers": ["relu1_1"]}}
     record = torch.load(model_file, weights_only=True)
     assert record["format"] == FORMAT and record["version"] == 1
-    assert record["architecture"] == {"variant": None, "width": 4, "blocks": 1, "kernel": 9, "stages": 2}
+    assert record["architecture"] == {"variant": None, "width": 4, "blocks": 1, "kernel": 9, "stages": 2,
+                                     "upsample": "nearest"}
     assert all(t.dtype == torch.float16 for t in record["state_dict"].values())
     x = torch.rand(1, 3, 40, 52)
     with torch.no_grad():

@@ -137,6 +137,8 @@ def test_a_worker_reports_an_undecodable_folder_in_one_line(tmp_path: Path) -> N
     ({"style_layers": ("relu9_9",)}, "unknown layer"),
     ({"style_layer_weights": (1.0, 2.0)}, "--style-layer-weights"),
     ({"objective": "magic"}, "--objective"),
+    ({"upsample": "cubic"}, "--upsample"),
+    ({"minutes": -1.0}, "--minutes"),
     ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
 ])
 def test_config_validation(change: dict, message: str) -> None:

@@ -254,6 +254,31 @@ def test_train_init_from_continues_a_model_file(tmp_path: Path, photo_dir: Path,
                            "--iterations", "3", "--init-from", first, *TRAIN, *args)
         assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "bad.pt").exists()
+    # The upsampling may change on the way: the weights fit either.
+    bilinear = tmp_path / "bilinear.pt"
+    code, _, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", bilinear, "--iterations", "3",
+                       "--init-from", first, "--upsample", "bilinear", *TRAIN)
+    assert code == 0, err
+    model = read_multistyle(bilinear)
+    assert model.network.arch.upsample == "bilinear" and model.training["iterations"] == 3
+
+
+def test_train_minutes_ends_the_run_and_writes_the_model(tmp_path: Path, photo_dir: Path, small_pair,
+                                                          capsys) -> None:
+    _, style = small_pair
+    second = tmp_path / "second.png"
+    images.save_image(images.load_image(style).flip(-1), second)
+    out = tmp_path / "m.pt"
+    # A limit shorter than one iteration: the run ends after its first, complete, with the model.
+    code, out_json, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", out, "--iterations", "1000",
+                              "--minutes", "1e-6", "--json", *TRAIN)
+    assert code == 0, err
+    summary = json.loads(out_json)
+    assert summary["complete"] and summary["iterations"] == 1
+    assert read_multistyle(out).training["iterations"] == 1
+    code, _, err = run(capsys, "train", style, second, "--data", photo_dir, "-o", tmp_path / "bad.pt",
+                       "--minutes", "0", *TRAIN)
+    assert code == 2 and "--minutes: must be a positive number" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -283,6 +283,8 @@ def _check_weights(weights: tuple[float, ...] | None, count: int | None, name: s
 
 
 FastVariant = Literal["johnson", "fast", "lite"]
+# How a fast network's decoder doubles its size before each convolution.
+Upsampling = Literal["nearest", "bilinear"]
 TrainPrecision = Literal["auto", "fp32", "bf16"]
 TrainObjective = Literal["relative", "gatys"]
 
@@ -302,6 +304,9 @@ class TrainingSettings:
     * ``holdout_percent`` of the photos, chosen by a hash of their file names, never train.
     * ``workers``: processes decoding batches ahead (0: in the training process, best on a CPU;
       on a GPU several keep it busy). Batches are the same whatever the number.
+    * ``minutes``: end the run once it has trained this long (in training steps) and write the
+      model as at its last iteration; ``iterations`` stays the upper bound. For a machine lent
+      for a fixed time.
     """
 
     # The command-line option that sets ``style_size`` (its meaning differs between the configs).
@@ -321,6 +326,7 @@ class TrainingSettings:
     workers: int = 0
     device: Device = "auto"
     precision: TrainPrecision = "auto"
+    minutes: float | None = None
 
     def __post_init__(self) -> None:
         validate_training(self)
@@ -334,6 +340,8 @@ def validate_training(config: TrainingSettings) -> None:
     check_int(config.style_size, config.style_size_option, minimum=32)
     check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
     check_int(config.workers, "workers", minimum=0)
+    if config.minutes is not None and not (isinstance(config.minutes, int | float) and config.minutes > 0):
+        raise InputError(f"--minutes: must be a positive number, got {config.minutes}")
     if not isinstance(config.seed, int):
         raise InputError(f"--seed: must be an integer, got {config.seed}")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
@@ -369,7 +377,8 @@ class TrainConfig(TrainingSettings):
     * ``variant``: the paper's network is "johnson"; "fast" halves its channels, "lite" (the
       shipped models') quarters them, with 5x5 edge convolutions and blocks at 1/8 scale.
       ``width`` (channels of the first layer), ``blocks`` (residual blocks) and ``kernel`` (the
-      edge convolutions' size) override it.
+      edge convolutions' size) override it, and ``upsample`` ("nearest", the paper's
+      resize-convolution, or "bilinear") how the decoder doubles its size.
     * the first ``previews`` held-out photos give the validation loss and preview images.
 
     The settings every training shares, and their defaults, are ``TrainingSettings``'.
@@ -379,6 +388,7 @@ class TrainConfig(TrainingSettings):
     width: int | None = None
     blocks: int | None = None
     kernel: int | None = None
+    upsample: Upsampling | None = None
     objective: TrainObjective = "relative"
     content_layers: tuple[str, ...] = JOHNSON_CONTENT_LAYERS
     style_layers: tuple[str, ...] = FAST_STYLE_LAYERS
@@ -412,6 +422,8 @@ def validate_train(config: TrainConfig) -> None:
     for name, choice in {"variant": FastVariant, "objective": TrainObjective}.items():
         if getattr(config, name) not in get_args(choice):
             raise InputError(f"--{name}: {getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")
+    if config.upsample is not None and config.upsample not in get_args(Upsampling):
+        raise InputError(f"--upsample: {config.upsample!r} is not one of {', '.join(get_args(Upsampling))}")
 
 
 # The loss settings each training objective starts from; anything given overrides them.

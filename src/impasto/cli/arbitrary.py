@@ -79,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help=f"{what} (default: %(default)s)")
     g.add_argument("--learning-rate", type=float, default=d.learning_rate,
                    help="Adam's learning rate; with --resume it replaces the checkpoint's (default: %(default)g)")
+    g.add_argument("--minutes", type=float, help="end after this many minutes of training and write the model "
+                   "(default: no limit)")
     add_device(g, d.device)
     g.add_argument("--precision", choices=choices(TrainPrecision), default=d.precision,
                    help="auto: bf16 autocast on CPUs with native bf16 and on CUDA (default: %(default)s)")

@@ -27,6 +27,7 @@ from impasto.config import (
     FastVariant,
     TrainConfig,
     TrainPrecision,
+    Upsampling,
     choices,
     train_config,
 )
@@ -136,6 +137,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--width", type=int, help="the network's channels in its first layer (default: the variant's)")
     g.add_argument("--blocks", type=int, help="residual blocks (default: the variant's)")
     g.add_argument("--kernel", type=int, help="size of the first and last convolutions (default: the variant's)")
+    g.add_argument("--upsample", choices=choices(Upsampling), help="how the decoder doubles its size: nearest "
+                   "(the paper's resize-convolution) or bilinear (default: nearest)")
     g = p.add_argument_group("objective")
     g.add_argument("--objective", choices=tuple(TRAIN_OBJECTIVES),
                    help="relative: Johnson et al.'s layers, each term divided by its target's energy; gatys: "
@@ -154,6 +157,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="the paintings' long side in px; larger = bigger brush strokes (default: %(default)s)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--iterations", type=int, default=d.iterations, help="training iterations (default: %(default)s)")
+    g.add_argument("--minutes", type=float, help="end after this many minutes of training and write the model "
+                   "(default: no limit)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="photos per iteration (default: %(default)s)")
     g.add_argument("--crop-size", type=int, default=d.crop_size, help="square training crops in px (default: "
                    "%(default)s)")

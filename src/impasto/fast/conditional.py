@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from impasto.errors import InputError
-from impasto.fast.network import Architecture
+from impasto.fast.network import Architecture, Upsampling, upsample2
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -51,7 +51,7 @@ class CondConv(nn.Module):
     last two left out with ``norm=False``; the ReLU alone with ``relu=False``)."""
 
     def __init__(self, inputs: int, outputs: int, kernel: int, stride: int = 1, norm: bool = True,
-                 relu: bool = True, upsample: bool = False) -> None:
+                 relu: bool = True, upsample: Upsampling | None = None) -> None:
         super().__init__()
         self.upsample = upsample
         self.pad = nn.ReflectionPad2d(kernel // 2)
@@ -62,7 +62,7 @@ class CondConv(nn.Module):
     def forward(self, x: Tensor, styles: list[tuple[Tensor, Tensor]]) -> Tensor:
         if self.upsample:
             # Resize-convolution (Odena, Dumoulin & Olah 2016) against checkerboard artefacts.
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = upsample2(x, self.upsample)
         x = self.conv(self.pad(x))
         if self.norm is not None:
             x = self.norm(x, *styles.pop(0))
@@ -96,7 +96,7 @@ class ConditionalNet(nn.Module):
         layers: list[nn.Module] = [CondConv(3, arch.width, arch.kernel)]
         layers += [CondConv(a, b, 3, 2) for a, b in pairs]
         layers += [CondResidual(widths[-1]) for _ in range(arch.blocks)]
-        layers += [CondConv(b, a, 3, upsample=True) for a, b in reversed(pairs)]
+        layers += [CondConv(b, a, 3, upsample=arch.upsample) for a, b in reversed(pairs)]
         layers.append(CondConv(arch.width, 3, arch.kernel, norm=False))
         self.layers = nn.ModuleList(layers)
         #: Channels of each conditional normalisation, in the order the layers use them.

@@ -129,6 +129,7 @@ def _architecture(record: Mapping[str, Any], label: str) -> Architecture:
             int(spec["blocks"]),
             int(spec.get("kernel", defaults.kernel)),
             int(spec.get("stages", defaults.stages)),
+            spec.get("upsample", defaults.upsample),
         )
     except (KeyError, TypeError, ValueError, InputError) as exc:
         raise WeightsError(f"{label}: invalid architecture {dict(spec)!r} ({reason(exc)})") from None

@@ -9,7 +9,9 @@ Departures from the paper, all common practice since:
 * reflection padding in every convolution instead of zero padding, and residual blocks that
   keep their size (the paper pads the input by 40 px and uses unpadded convolutions);
 * nearest-neighbour upsampling followed by a convolution instead of fractionally strided
-  convolutions, which avoids checkerboard artefacts (Odena, Dumoulin & Olah 2016);
+  convolutions, which avoids checkerboard artefacts (Odena, Dumoulin & Olah 2016); bilinear
+  upsampling (``Architecture.upsample``) as an option, since nearest-neighbour steps can leave a
+  faint hatching at the network's total upsampling period;
 * RGB in [0, 1] in and out; the output passes through a sigmoid (the paper: a scaled tanh
   on 0-255), which trains smoothly, keeps every value in range and exports to ONNX as one op.
 
@@ -21,12 +23,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from impasto.config import Upsampling
 from impasto.errors import InputError
 
 
@@ -35,12 +38,14 @@ class Architecture:
     """Size of a transformation network: ``width`` channels after the first convolution (doubled
     by each of the ``stages`` stride-2 downsamplings, halved again by each upsampling),
     ``blocks`` residual blocks at the lowest resolution, and the ``kernel`` size of the first and
-    last convolutions. Johnson et al.: width 32, 5 blocks, 9x9 kernels, 2 stages."""
+    last convolutions, and how each stage ``upsample``s before its convolution. Johnson et al.:
+    width 32, 5 blocks, 9x9 kernels, 2 stages (with nearest-neighbour resize-convolutions)."""
 
     width: int = 32
     blocks: int = 5
     kernel: int = 9
     stages: int = 2
+    upsample: Upsampling = "nearest"
 
     def __post_init__(self) -> None:
         sizes = (self.width, self.blocks, self.kernel, self.stages)
@@ -48,6 +53,8 @@ class Architecture:
             raise InputError(f"width must be a positive integer, blocks and stages non-negative, got {self}")
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise InputError(f"kernel must be a positive odd integer, got {self.kernel}")
+        if self.upsample not in get_args(Upsampling):
+            raise InputError(f"upsample must be one of {', '.join(get_args(Upsampling))}, got {self.upsample!r}")
 
     @property
     def multiple(self) -> int:
@@ -62,16 +69,19 @@ class Architecture:
 
     def __str__(self) -> str:
         k = self.kernel
-        return f"width-{self.width}, {self.blocks}-block, {k}x{k}-edge, {self.stages}-stage"
+        text = f"width-{self.width}, {self.blocks}-block, {k}x{k}-edge, {self.stages}-stage"
+        return text if self.upsample == "nearest" else f"{text}, {self.upsample}"
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, spec: Any) -> Architecture:
         """The inverse of ``as_dict``, for a model file's record (raises KeyError/TypeError/
-        ValueError on a malformed one, which the readers turn into one line)."""
-        return cls(int(spec["width"]), int(spec["blocks"]), int(spec["kernel"]), int(spec["stages"]))
+        ValueError on a malformed one, which the readers turn into one line). Files written before
+        the upsampling became a choice used nearest-neighbour."""
+        return cls(int(spec["width"]), int(spec["blocks"]), int(spec["kernel"]), int(spec["stages"]),
+                   str(spec.get("upsample", "nearest")))  # type: ignore[arg-type]
 
 
 # Named variants; the CLI's --variant. "fast" quarters the convolutions' cost (half the channels);
@@ -121,13 +131,30 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class UpsampleConvLayer(nn.Sequential):
-    """Nearest-neighbour upsampling by 2 then a ConvLayer: the resize-convolution of Odena,
-    Dumoulin & Olah (2016, "Deconvolution and Checkerboard Artifacts"), replacing the paper's
-    fractionally strided convolution."""
+def upsample2(x: Tensor, mode: Upsampling) -> Tensor:
+    """``x`` at twice its height and width; bilinear with half-pixel centres (align_corners off),
+    which ONNX exports as one Resize that onnxruntime and OpenCV dnn both run."""
+    if mode == "nearest":
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
-    def __init__(self, inputs: int, outputs: int, kernel: int = 3) -> None:
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(inputs, outputs, kernel))
+
+class Upsample2(nn.Module):
+    def __init__(self, mode: Upsampling) -> None:
+        super().__init__()
+        self.mode: Upsampling = mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return upsample2(x, self.mode)
+
+
+class UpsampleConvLayer(nn.Sequential):
+    """Upsampling by 2 then a ConvLayer: the resize-convolution of Odena, Dumoulin & Olah (2016,
+    "Deconvolution and Checkerboard Artifacts"), replacing the paper's fractionally strided
+    convolution."""
+
+    def __init__(self, inputs: int, outputs: int, kernel: int = 3, mode: Upsampling = "nearest") -> None:
+        super().__init__(Upsample2(mode), ConvLayer(inputs, outputs, kernel))
 
 
 class TransformNet(nn.Module):
@@ -140,7 +167,7 @@ class TransformNet(nn.Module):
         widths = [arch.width * 2**i for i in range(arch.stages + 1)]
         pairs = list(itertools.pairwise(widths))
         downs = [ConvLayer(a, b, 3, 2) for a, b in pairs]
-        ups = [UpsampleConvLayer(b, a) for a, b in reversed(pairs)]
+        ups = [UpsampleConvLayer(b, a, mode=arch.upsample) for a, b in reversed(pairs)]
         self.encoder = nn.Sequential(ConvLayer(3, arch.width, arch.kernel), *downs)
         self.residuals = nn.Sequential(*(ResidualBlock(widths[-1]) for _ in range(arch.blocks)))
         self.decoder = nn.Sequential(*ups, ConvLayer(arch.width, 3, arch.kernel, norm=False))

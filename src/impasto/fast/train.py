@@ -65,11 +65,12 @@ class TrainingDiverged(ImpastoError):
 
 
 def architecture_of(config: TrainConfig) -> Architecture:
-    """The config's variant, with its width, number of blocks and edge kernel replaced where given."""
+    """The config's variant, with its width, number of blocks, edge kernel and upsampling
+    replaced where given."""
     base = architecture(config.variant)
     blocks = base.blocks if config.blocks is None else config.blocks
     return dataclasses.replace(base, width=config.width or base.width, blocks=blocks,
-                               kernel=config.kernel or base.kernel)
+                               kernel=config.kernel or base.kernel, upsample=config.upsample or base.upsample)
 
 
 class _Trainer:
@@ -257,7 +258,7 @@ def train(
     loop.run()
     model = FastModel(trainer.net.eval().requires_grad_(False), name, _training_info(trainer, loop, photos), str(out))
     save_model(model.network, out, name, model.training)
-    complete = trainer.iteration >= config.iterations
+    complete = loop.finished
     return TrainResult(model, out, trainer.iteration, trainer.seconds, loop.validation, complete)
 
 
@@ -277,8 +278,10 @@ class _Loop:
         self.trainer, self.previews, self.preview_folder = trainer, previews, preview_folder
         self.checkpoint, self.style_name, self.on_event, self.cancel = checkpoint, style_name, on_event, cancel
         self.validation: list[dict[str, float]] = []
+        self.finished = False
 
     def run(self) -> None:
+        """Train to the last iteration or the time limit (``finished``), or until cancelled."""
         t, config = self.trainer, self.trainer.config
         if t.iteration == 0 and self.previews is not None and config.preview_every:
             self.preview()
@@ -290,7 +293,9 @@ class _Loop:
                 if not math.isfinite(losses["total"]):
                     raise TrainingDiverged(f"training diverged at iteration {t.iteration} (loss {losses['total']}); "
                                            "resume from the last checkpoint with a lower --learning-rate")
-                self._after_step(losses)
+                self.finished = self._after_step(losses)
+                if self.finished:
+                    return
                 if is_cancelled(self.cancel):
                     if config.checkpoint_every:
                         t.checkpoint(self.checkpoint, self.style_name)
@@ -301,10 +306,12 @@ class _Loop:
             if saved is not None:
                 t.checkpoint(saved, self.style_name)
             raise TrainingInterrupted(t.iteration, saved) from None
+        self.finished = True
 
-    def _after_step(self, losses: dict[str, float]) -> None:
+    def _after_step(self, losses: dict[str, float]) -> bool:
+        """Previews, checkpoints and the event after an iteration; whether it was the last."""
         t, config = self.trainer, self.trainer.config
-        last = t.iteration == config.iterations
+        last = t.iteration == config.iterations or out_of_time(config, t.seconds)
         validation, preview, saved = None, None, None
         if self.previews is not None and config.preview_every and (t.iteration % config.preview_every == 0 or last):
             validation, preview = self.preview()
@@ -313,6 +320,7 @@ class _Loop:
             saved = self.checkpoint
         if self.on_event is not None:
             self.on_event(TrainStep(t.iteration, config.iterations, t.seconds, losses, validation, preview, saved))
+        return last
 
     def preview(self) -> tuple[dict[str, float], Path | None]:
         assert self.previews is not None
@@ -324,6 +332,11 @@ class _Loop:
         # One strip: the held-out photos side by side.
         images.save_image(torch.cat(list(outputs), dim=-1), path)
         return losses, path
+
+
+def out_of_time(config: TrainingSettings, seconds: float) -> bool:
+    """Whether a run with ``seconds`` of training behind it has used its ``minutes``."""
+    return config.minutes is not None and seconds >= 60 * config.minutes
 
 
 def _training_info(trainer: _Trainer, loop: _Loop, photos: Photos) -> dict[str, Any]:

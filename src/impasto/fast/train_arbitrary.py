@@ -53,6 +53,7 @@ from impasto.fast.train import (
     check_model_path,
     checkpoint_path,
     load_training_state,
+    out_of_time,
     read_checkpoint,
     training_runtime,
 )
@@ -341,7 +342,7 @@ def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[T
             if not math.isfinite(losses["total"]):
                 raise ImpastoError(f"training diverged at iteration {trainer.iteration}; resume from the last "
                                    "checkpoint with a lower --learning-rate")
-            last = trainer.iteration == config.iterations
+            last = trainer.iteration == config.iterations or out_of_time(config, trainer.seconds)
             validation = None
             if config.validate_every and (trainer.iteration % config.validate_every == 0 or last):
                 validation = trainer.validate(*held)
@@ -352,6 +353,8 @@ def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[T
             if on_event is not None:
                 on_event(TrainStep(trainer.iteration, config.iterations, trainer.seconds, losses, validation,
                                    None, saved))
+            if last:
+                return True
             if is_cancelled(cancel):
                 if config.checkpoint_every:
                     trainer.checkpoint(ckpt)
@@ -361,7 +364,7 @@ def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[T
         if config.checkpoint_every:
             trainer.checkpoint(ckpt)
         raise TrainingInterrupted(trainer.iteration, ckpt if config.checkpoint_every else None) from None
-    return trainer.iteration >= config.iterations
+    return True
 
 
 class ValidationLog:

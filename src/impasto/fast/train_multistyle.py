@@ -183,9 +183,9 @@ class _Trainer:
     def continue_from(self, model: MultiStyleModel, label: str) -> None:
         """Carry on a model's training from its file alone (a checkpoint does not survive a change
         of machine, the model file does): its weights, iteration count (so the batches go on
-        where they stopped) and seconds; Adam starts afresh."""
-        arch = self.net.arch.as_dict()
-        if model.network.arch.as_dict() != arch:
+        where they stopped) and seconds; Adam starts afresh. The upsampling may differ: the
+        weights fit either, so a nearest-neighbour network can go on training as a bilinear one."""
+        if replace(model.network.arch, upsample=self.net.arch.upsample) != self.net.arch:
             found = model.network.arch
             raise InputError(f"--init-from: {label} is a {found} network, not {self.net.arch}: give its --width "
                              f"{found.width}, --blocks {found.blocks} and --kernel {found.kernel}")
@@ -263,14 +263,14 @@ def train_multistyle(
     model = _model(trainer, loop.validation, names, style_images, base_model, photos, str(out))
     save_multistyle(model, out)
     return MultiTrainResult(model, out, trainer.iteration, trainer.seconds, loop.validation,
-                            trainer.iteration >= config.iterations)
+                            loop.finished)
 
 
 def _with_layout(config: TrainConfig, arch: Architecture) -> TrainConfig:
     """``config`` with the layout of the model it continues where it gives none."""
     return replace(config, width=config.width or arch.width,
                    blocks=arch.blocks if config.blocks is None else config.blocks,
-                   kernel=config.kernel or arch.kernel)
+                   kernel=config.kernel or arch.kernel, upsample=config.upsample or arch.upsample)
 
 
 def _continue(trainer: _Trainer, model: MultiStyleModel, label: str) -> None:

@@ -229,12 +229,17 @@ class Store:
 
     def fail_running(self, message: str, status: str = FAILED) -> int:
         """End every running job (there is one worker, so at most one) as ``status``; returns
-        how many were."""
+        how many were. Called only when no worker runs, so the hidden temporary file of a write
+        the worker was killed in can go: the atomic writer leaves the target as it was."""
         assert status in FINISHED
-        with self._connect() as db:
-            changed = db.execute("UPDATE jobs SET status = ?, finished = ?, eta = NULL, message = ? WHERE status = ?",
-                                 (status, time.time(), message, RUNNING)).rowcount
-        return int(changed)
+        with self._transaction() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = ?", (RUNNING,))]
+            db.execute("UPDATE jobs SET status = ?, finished = ?, eta = NULL, message = ? WHERE status = ?",
+                       (status, time.time(), message, RUNNING))
+        for job_id in ids:
+            for leftover in self.folder(job_id).glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
+        return len(ids)
 
     def request_cancel(self, job_id: str) -> Job | None:
         """Cancel a job: a queued one at once, a running one when the worker next looks (after

@@ -10,6 +10,12 @@ A run is asked to stop (after its current iteration, keeping the best image so f
 job's row asks for a cancel, when the server asks the worker to stop, or when the server has
 died. The cancel state lives in the job's row rather than in a flag shared with the server, so a
 cancel can never reach the wrong job when one job ends and the next begins.
+
+The server talks to the worker through one pipe per worker process: a byte wakes it when a job
+is queued, and closing the pipe asks it to stop. Nothing else is shared between the two, because
+a process killed while it waits on a shared ``multiprocessing`` Event leaves the Event's
+condition counting a sleeper that will never wake: the next ``set()`` (a wake, or the server's
+stop) then blocks for ever. Writing to or closing a pipe never waits on the other end.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,30 @@ WORKER_NICENESS = 10
 QUICK_DEATH_SECONDS, MAX_QUICK_DEATHS = 30.0, 3
 
 
+class _ServerLink:
+    """The worker's end of its pipe from the server: a byte wakes it, the end of the pipe (the
+    server closed it, or died) asks it to stop. ``is_set`` makes it the stop flag of
+    :func:`run_one`."""
+
+    def __init__(self, pipe: Connection) -> None:
+        self.pipe = pipe
+        self.stopping = False
+
+    def wait(self, timeout: float) -> None:
+        """Return when woken, asked to stop, or after ``timeout`` seconds; wakes are used up."""
+        try:
+            while self.pipe.poll(timeout):
+                self.pipe.recv_bytes()
+                timeout = 0
+        except (EOFError, OSError):
+            self.stopping = True
+
+    def is_set(self) -> bool:
+        if not self.stopping:
+            self.wait(0)
+        return self.stopping
+
+
 class _Flag:
     """The cancel flag of one job, for :class:`~impasto.events.CancelToken`."""
 
@@ -48,30 +80,36 @@ class _Flag:
         self.store.request_cancel(self.job_id)
 
     def is_set(self) -> bool:
-        if self.stop.is_set():
-            return True
+        # The server's death first: it also ends the pipe, which would read as a request to stop,
+        # and a job the server did not stop is left for the next server to mark.
         parent = multiprocessing.parent_process()
         if parent is not None and not parent.is_alive():
             self.server_gone = True
             return True
+        if self.stop.is_set():
+            return True
         return self.store.cancel_requested(self.job_id)
 
 
-def main(data: Path, preview_seconds: float, stop: Any, wake: Any, niceness: int = WORKER_NICENESS) -> None:
-    """The worker process: run queued jobs until ``stop`` is set or the server is gone."""
+def main(data: Path, preview_seconds: float, server: Connection, niceness: int = WORKER_NICENESS) -> None:
+    """The worker process: run queued jobs until the server closes ``server`` or is gone."""
+    # Ctrl-C in a terminal signals the whole process group. The server asks this process to stop
+    # through the pipe instead, so that the running job ends interrupted with its best image
+    # rather than dying mid-iteration (and being taken by the server for a crashed worker).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="impasto studio worker: %(message)s")
     if niceness:
         with contextlib.suppress(OSError):
             os.nice(niceness)
     store = Store(data)
+    link = _ServerLink(server)
     parent = multiprocessing.parent_process()
-    while not stop.is_set() and (parent is None or parent.is_alive()):
+    while not link.is_set() and (parent is None or parent.is_alive()):
         job = store.claim_next()
         if job is None:
-            wake.wait(IDLE_POLL_SECONDS)
-            wake.clear()
+            link.wait(IDLE_POLL_SECONDS)
             continue
-        if not run_one(store, job, preview_seconds, stop):
+        if not run_one(store, job, preview_seconds, link):
             return
 
 
@@ -163,10 +201,20 @@ def _finish(store: Store, job: Job, outcome: Any, stopping: bool) -> None:
     log.info("job %s stopped", job.id)
 
 
+def _ended(exitcode: int | None) -> str:
+    """How a process ended, from its exit code (negative: the signal that ended it)."""
+    return f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
+
+
 class Worker:
     """The server's handle on the worker process: started with the server, restarted if it dies
     (its running job is then marked failed), stopped with the server (its running job ends as
-    interrupted, keeping the best image so far)."""
+    interrupted, keeping the best image so far).
+
+    Each worker process gets a new pipe (the module's docstring says why a pipe). ``_lock``
+    orders the three threads that use it: the event loop's wakes, the watcher that replaces a
+    dead worker, and the shutdown's stop, so that no write reaches a closed pipe and no worker is
+    started once the stop has begun."""
 
     def __init__(self, data: Path, preview_seconds: float, niceness: int = WORKER_NICENESS) -> None:
         self.data = data
@@ -175,9 +223,9 @@ class Worker:
         self.started = 0.0
         # spawn, not fork: the server has threads, and torch must not inherit a forked state.
         self.context = multiprocessing.get_context("spawn")
-        self.stop_event = self.context.Event()
-        self.wake_event = self.context.Event()
         self.process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+        self._lock = threading.Lock()
         self._watch: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -190,55 +238,78 @@ class Worker:
         return self.process is not None and self.process.is_alive()
 
     def start(self) -> None:
-        self._spawn()
+        with self._lock:
+            self._spawn()
         self._watch = threading.Thread(target=self._supervise, name="impasto-worker-watch", daemon=True)
         self._watch.start()
 
     def _spawn(self) -> None:
-        self.process = self.context.Process(
-            target=main, args=(self.data, self.preview_seconds, self.stop_event, self.wake_event, self.niceness),
+        """Start a worker process with a new pipe; called holding ``_lock``."""
+        if self._pipe is not None:
+            self._pipe.close()
+        reader, writer = self.context.Pipe(duplex=False)
+        process = self.context.Process(
+            target=main, args=(self.data, self.preview_seconds, reader, self.niceness),
             name="impasto-studio-worker", daemon=True,
         )
         self.started = time.monotonic()
-        self.process.start()
+        process.start()
+        # The reading end now lives in the worker only, so that a write to a dead worker fails at
+        # once; and writes never block, so that a worker that reads nothing cannot hold the server
+        # (a full pipe already holds a wake).
+        reader.close()
+        os.set_blocking(writer.fileno(), False)
+        self.process, self._pipe = process, writer
 
     def _supervise(self) -> None:
         failures = 0
         while not self._closing.wait(1.0):
             process = self.process
-            if process is None or process.is_alive() or self._closing.is_set():
+            if process is None or process.is_alive():
                 continue
-            code = process.exitcode
-            Store(self.data).fail_running(f"the worker process stopped unexpectedly (exit code {code})")
+            if self._closing.is_set():  # ended by stop(), which marks its job interrupted
+                return
+            how = _ended(process.exitcode)
+            Store(self.data).fail_running(f"the worker process stopped ({how}); the job was not finished")
             # One that dies at once again and again cannot start (a broken install): stop trying.
             failures = failures + 1 if time.monotonic() - self.started < QUICK_DEATH_SECONDS else 1
             if failures >= MAX_QUICK_DEATHS:
-                log.error("the worker process keeps stopping at start (exit code %s); jobs stay queued", code)
+                log.error("the worker process keeps stopping at start (%s); jobs stay queued", how)
                 return
-            log.error("the worker process stopped (exit code %s); starting another", code)
-            self._spawn()
+            with self._lock:
+                if self._closing.is_set():  # a stop began meanwhile: no new worker to leave behind
+                    return
+                log.error("the worker process stopped (%s); starting another", how)
+                self._spawn()
 
     def wake(self) -> None:
-        if not self._closing.is_set():
-            self.wake_event.set()
+        """Tell the worker a job is queued. Called on the event loop: it never blocks."""
+        with self._lock:
+            if self._pipe is None or self._closing.is_set():
+                return
+            # Broken pipe: the worker has died, and its successor looks at the queue when it starts.
+            # Would block: the pipe is full of wakes already.
+            with contextlib.suppress(OSError):
+                self._pipe.send_bytes(b"w")
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Ask the worker to stop, wait up to ``timeout`` seconds, then end it."""
-        self._closing.set()
-        self.stop_event.set()
-        self.wake_event.set()
-        process = self.process
-        if process is None:
-            return
-        process.join(timeout)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the worker to stop, wait up to ``timeout`` seconds (a running job ends its iteration
+        and keeps its best image), then end it: a server stops within seconds whatever it runs."""
+        with self._lock:
+            self._closing.set()
+            process, pipe = self.process, self._pipe
+            self._pipe = None
+        if pipe is not None:
+            pipe.close()  # the worker reads the pipe's end as the request to stop
+        if process is not None:
+            process.join(timeout)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
         if self._watch is not None:
             self._watch.join(2)
         # If it had to be ended mid-job, the job is interrupted rather than left running.
         Store(self.data).fail_running("the server stopped while this job ran", status=INTERRUPTED)
-        # Released now rather than at exit, where the resource tracker would report them leaked.
-        self.process = None
-        del self.stop_event, self.wake_event
-

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The five-painting network's candidates, trained side by side on one CUDA GPU for the same
+# wall time each: Johnson et al.'s width with nearest-neighbour (the paper's) and bilinear
+# upsampling, bilinear with a total-variation term, and a half-width network between it and the
+# shipped one. Each writes OUT/NAME.pt (its held-out loss curve inside) and OUT/NAME.json.
+#
+#   PHOTOS=photos/ PAINTINGS=paintings/ training/cuda.sh            # all candidates, 7 minutes each
+#   MINUTES=30 OUT=runs/ training/cuda.sh w32_bilinear_tv              # one, longer
+#
+# PAINTINGS holds starry_night.jpg the_scream.jpg shipwreck.jpg composition_vii.jpg seated_nude.jpg.
+# Continue any of them on a CPU with `impasto train ... --init-from OUT/NAME.pt` (training/README.md).
+set -euo pipefail
+
+PHOTOS=${PHOTOS:?PHOTOS: the folder of training photos}
+PAINTINGS=${PAINTINGS:?PAINTINGS: the folder of the five paintings}
+OUT=${OUT:-training/cuda}
+MINUTES=${MINUTES:-7}
+DEVICE=${DEVICE:-cuda}
+WORKERS=${WORKERS:-3}
+IMPASTO=${IMPASTO:-impasto}
+
+declare -A CANDIDATES=(
+    [w32_nearest]="--width 32"
+    [w32_bilinear]="--width 32 --upsample bilinear"
+    [w32_bilinear_tv]="--width 32 --upsample bilinear --tv-weight 3e6"
+    [w16_bilinear_tv]="--width 16 --upsample bilinear --tv-weight 3e6"
+)
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(w32_nearest w32_bilinear w32_bilinear_tv w16_bilinear_tv)
+for name in "${names[@]}"; do
+    [ -n "${CANDIDATES[$name]:-}" ] || { echo "cuda.sh: unknown candidate $name: choose from ${!CANDIDATES[*]}" >&2; exit 2; }
+done
+
+mkdir -p "$OUT"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+paintings=()
+for p in starry_night the_scream shipwreck composition_vii seated_nude; do paintings+=("$PAINTINGS/$p.jpg"); done
+
+# The shipped network's objective (content relu2_2; style relu1_1 ... relu4_1, β 100; paintings
+# and crops at 256 px); batches of 16, as Dumoulin et al.'s, since a GPU runs them as fast as 4.
+# Each process keeps two CPU threads: the GPU does the work, the cores decode photos.
+pids=()
+for name in "${names[@]}"; do
+    # shellcheck disable=SC2086  # the candidate's options are split on purpose
+    OMP_NUM_THREADS=2 $IMPASTO train "${paintings[@]}" --data "$PHOTOS" -o "$OUT/$name.pt" \
+        --device "$DEVICE" --workers "$WORKERS" --minutes "$MINUTES" --iterations 1000000 \
+        --batch-size 16 --crop-size 256 --style-size 256 --content-layers relu2_2 \
+        --style-layers relu1_1 relu2_1 relu3_1 relu4_1 --style-weight 100 --learning-rate 1e-3 \
+        --preview-every 250 --preview-dir "$scratch/$name" --checkpoint "$scratch/$name.ckpt" \
+        --checkpoint-every 1000 -q --json ${CANDIDATES[$name]} > "$OUT/$name.json" 2>&1 &
+    pids+=($!)
+done
+status=0
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { status=1; echo "cuda.sh: ${names[$i]} failed:" >&2; tail -n 5 "$OUT/${names[$i]}.json" >&2; }
+done
+exit $status
