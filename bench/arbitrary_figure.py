@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from impasto import images
-from impasto.fast import arbitrary
-from impasto.fast.data import Photos, centre_crop
+from impasto.fast.arbitrary import model as arbitrary
 from impasto.fast.stylize import stylize
+from impasto.fast.training.data import Photos, centre_crop
 from impasto.losses import gram_batch, relative_style_loss
 from impasto.vgg import VGG19, load_weights
 

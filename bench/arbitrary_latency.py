@@ -23,7 +23,7 @@ import torch
 from impasto import images
 from impasto.config import ApplyConfig
 from impasto.fast.apply import apply
-from impasto.fast.arbitrary import ArbitraryNet, save_arbitrary
+from impasto.fast.arbitrary.model import ArbitraryNet, save_arbitrary
 from impasto.fast.network import Architecture
 from impasto.runtime import cpu_has_native_bf16, describe_cpu
 

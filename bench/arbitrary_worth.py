@@ -33,10 +33,10 @@ from PIL import Image, ImageDraw
 import impasto
 from impasto import images
 from impasto.config import TransferConfig
-from impasto.fast import arbitrary
-from impasto.fast.data import Photos
+from impasto.fast.arbitrary import model as arbitrary
 from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
+from impasto.fast.training.data import Photos
 from impasto.runtime import describe_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

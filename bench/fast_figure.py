@@ -26,9 +26,9 @@ from PIL import Image, ImageDraw
 
 import impasto
 from impasto import images
-from impasto.fast.arbitrary import resize_short_side
-from impasto.fast.data import Photos, centre_crop
+from impasto.fast.arbitrary.model import resize_short_side
 from impasto.fast.stylize import stylize
+from impasto.fast.training.data import Photos, centre_crop
 from impasto.runtime import describe_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

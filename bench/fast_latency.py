@@ -34,10 +34,10 @@ import torch
 import impasto
 from impasto import images
 from impasto.fast.backends import BACKENDS, export_onnx, make_backend
-from impasto.fast.data import Photos
 from impasto.fast.model import FastModel, load_model
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
 from impasto.fast.stylize import stylize
+from impasto.fast.training.data import Photos
 
 ROOT = Path(__file__).resolve().parents[2] / "shared"
 CONTENT = ROOT / "images" / "content" / "tubingen.jpg"

@@ -38,10 +38,10 @@ import impasto
 from impasto import images
 from impasto.config import TransferConfig
 from impasto.events import CancelToken, Iteration
-from impasto.fast.data import Photos
 from impasto.fast.model import FastModel
-from impasto.fast.multistyle import Objective, describe_file, resolve
+from impasto.fast.multistyle.model import Objective, describe_file, resolve
 from impasto.fast.stylize import stylize
+from impasto.fast.training.data import Photos
 from impasto.runtime import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[2] / "shared"

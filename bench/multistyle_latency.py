@@ -30,7 +30,7 @@ from impasto import images
 from impasto.config import ApplyConfig
 from impasto.fast.apply import apply
 from impasto.fast.backends import export_onnx, make_backend
-from impasto.fast.multistyle import MultiStyleModel, MultiStyleNet, Objective, StyleEntry, bind, save_multistyle
+from impasto.fast.multistyle.model import MultiStyleModel, MultiStyleNet, Objective, StyleEntry, bind, save_multistyle
 from impasto.fast.network import Architecture
 from impasto.runtime import cpu_has_native_bf16, describe_cpu
 

@@ -1,7 +1,7 @@
 """Benchmark: train fast style networks for a wall-time budget each, then score them (not a test).
 
 For a machine lent for minutes (a GPU): each job of a JSON file trains one network with
-`impasto.fast.train` for about its ``seconds`` of training time. A short first stint measures the
+`impasto.fast.single.train` for about its ``seconds`` of training time. A short first stint measures the
 time per iteration; the run then resumes from its checkpoint up to the iteration count the
 budget allows (batches are seeded by iteration, so this is the same run as one uninterrupted).
 Afterwards every model is scored as `fast_latency.py --quality` does: the paper's style loss of
@@ -32,9 +32,9 @@ import torch
 from fast_latency import PHOTOS, ROOT, style_loss_rows
 from impasto.config import train_config
 from impasto.events import TrainStep
-from impasto.fast.data import Photos
 from impasto.fast.model import load_model
-from impasto.fast.train import train
+from impasto.fast.single.train import train
+from impasto.fast.training.data import Photos
 
 CALIBRATION = 60  # iterations of the first stint; the first few include start-up
 

@@ -28,11 +28,11 @@ from torch import Tensor
 import impasto
 from impasto import images
 from impasto.config import TransferConfig
+from impasto.fast.frames import stylize_video
 from impasto.fast.model import load_model
 from impasto.fast.stylize import stylize
 from impasto.runtime import describe_cpu
 from impasto.video.flow import FlowEstimator, grey, warp
-from impasto.video.frames import stylize_video
 from impasto.video.metrics import frames_of, style_losses, warping_error
 from impasto.video.optimise import VideoTransferConfig, transfer_video
 from impasto.video.synthetic import MOVES, camera_clip, write_clip

@@ -15,14 +15,14 @@ from conftest import CORPORA, needs_corpus, training_photos
 from impasto import images
 from impasto.config import ArbitraryConfig
 from impasto.errors import InputError, WeightsError
-from impasto.fast import arbitrary
-from impasto.fast.arbitrary import ArbitraryNet, Paintings, held_out_painting, read_arbitrary, save_arbitrary
+from impasto.fast.arbitrary import model as arbitrary
+from impasto.fast.arbitrary.model import ArbitraryNet, Paintings, held_out_painting, read_arbitrary, save_arbitrary
+from impasto.fast.arbitrary.style_code import feature_statistics, statistics_size
+from impasto.fast.arbitrary.train import initialise_from, make_batch, train_arbitrary
 from impasto.fast.conditional import BoundNet, ConditionalNet
-from impasto.fast.data import Photos
 from impasto.fast.network import Architecture
-from impasto.fast.style_code import feature_statistics, statistics_size
 from impasto.fast.stylize import stylize
-from impasto.fast.train_arbitrary import initialise_from, make_batch, train_arbitrary
+from impasto.fast.training.data import Photos
 from impasto.losses import gram_batch, relative_style_loss
 from impasto.vgg import VGG19
 
@@ -186,8 +186,8 @@ def test_a_model_file_cannot_run_code_when_loaded(tmp_path: Path) -> None:
 
 def test_the_predictor_reads_statistics_standardised_by_the_training_paintings(
         trained: Path, painting_dir: Path, tmp_path: Path) -> None:
-    from impasto.fast.style_code import SCALE_FLOOR
-    from impasto.fast.train_arbitrary import painting_crop
+    from impasto.fast.arbitrary.style_code import SCALE_FLOOR
+    from impasto.fast.arbitrary.train import painting_crop
 
     predictor = read_arbitrary(trained).network.predictor
     training = Paintings(painting_dir, TINY.painting_holdout_percent).training
@@ -291,8 +291,8 @@ def test_bound_network_runs_like_a_per_style_network() -> None:
 def test_init_from_a_multistyle_model_starts_from_its_convolutions_and_mean_style(
         tmp_path: Path, photo_dir: Path, painting_dir: Path) -> None:
     from impasto.config import train_config
-    from impasto.fast.multistyle import read_multistyle
-    from impasto.fast.train_multistyle import train_multistyle
+    from impasto.fast.multistyle.model import read_multistyle
+    from impasto.fast.multistyle.train import train_multistyle
 
     base = tmp_path / "multi.pt"
     multi = train_config("gatys", width=8, blocks=1, kernel=3, iterations=3, batch_size=2, crop_size=32,

@@ -12,8 +12,8 @@ from PIL import Image
 
 from impasto import images
 from impasto.cli import main
-from impasto.fast import arbitrary
-from impasto.fast.arbitrary import ArbitraryNet, save_arbitrary
+from impasto.fast.arbitrary import model as arbitrary
+from impasto.fast.arbitrary.model import ArbitraryNet, save_arbitrary
 from impasto.fast.backends import GAMMABETA, INPUT, OUTPUT, export_conditional_onnx, make_backend
 from impasto.fast.network import Architecture
 from impasto.fast.stylize import stylize

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pickle
 import time
 
 import pytest
@@ -127,3 +128,17 @@ def test_apply_config_errors() -> None:
 def test_arbitrary_config_errors_name_the_option(change: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         ArbitraryConfig(**change)
+
+
+def test_an_input_error_names_the_setting_it_is_about() -> None:
+    with pytest.raises(InputError) as caught:
+        TransferConfig(style_weight=-1.0)
+    assert caught.value.field == "style_weight"
+    assert caught.value.problem == "must be a non-negative number, got -1.0"
+    assert str(caught.value) == "--style-weight: must be a non-negative number, got -1.0"
+    with pytest.raises(InputError) as caught:
+        ApplyConfig("starry_night", strength=2.0)
+    assert caught.value.field == "strength"
+    # Errors cross process boundaries (the studio's worker) with their field.
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (again.field, again.problem, str(again)) == (caught.value.field, caught.value.problem, str(caught.value))

@@ -330,7 +330,7 @@ def test_fast_path_errors_are_one_line_and_exit_2(tmp_path: Path, small_pair, ca
 
     photos = tmp_path / "photos"
     training_photos(photos, 2, 48)
-    from impasto.fast import train as training
+    from impasto.fast.single import train as training
 
     step = training._Trainer.step
 

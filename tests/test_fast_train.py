@@ -11,9 +11,10 @@ from impasto import images
 from impasto.config import TrainConfig, train_config
 from impasto.errors import InputError
 from impasto.events import CancelToken, TrainStep
-from impasto.fast.data import Photos, batches, held_out
 from impasto.fast.model import read_model
-from impasto.fast.train import _loss_scale, train
+from impasto.fast.single.train import _loss_scale, train
+from impasto.fast.training.data import Photos, batches, held_out
+from impasto.fast.training.loop import TrainingDiverged
 from impasto.losses import Weights, perceptual_objective
 
 # Six photos named photo_0 ... photo_5; at 25 % the name hash holds out photo_1 and photo_4.
@@ -167,14 +168,14 @@ def test_bad_folders(tmp_path: Path, style_file: Path) -> None:
 
 def test_divergence_stops_with_one_line(tmp_path: Path, photo_dir: Path, style_file: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from impasto.fast import train as module
+    from impasto.fast.single import train as module
 
     def diverging(self: module._Trainer, batch: torch.Tensor) -> dict[str, float]:
         self.iteration += 1
         return {"content": 1.0, "style": float("nan"), "tv": 0.0, "total": float("nan")}
 
     monkeypatch.setattr(module._Trainer, "step", diverging)
-    with pytest.raises(module.TrainingDiverged, match=r"diverged at iteration 1 .* lower --learning-rate"):
+    with pytest.raises(TrainingDiverged, match=r"diverged at iteration 1 .* lower --learning-rate"):
         train(style_file, photo_dir, tmp_path / "m.pt", dataclasses.replace(TINY, preview_every=0))
     assert not (tmp_path / "m.pt").exists()
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import impasto
@@ -39,6 +41,15 @@ def test_only_the_cli_imports_the_cli() -> None:
     assert not {m: t for m, t in offenders.items() if t}
 
 
+def test_video_never_imports_the_fast_path() -> None:
+    # One way only: the fast path applies its networks over frames with the video package's
+    # reading, writing and flow (``fast.frames``); the video package knows no fast network.
+    graph = _graph()
+    offenders = {m: sorted(t for t in targets if t == "impasto.fast" or t.startswith("impasto.fast."))
+                 for m, targets in graph.items() if m == "impasto.video" or m.startswith("impasto.video.")}
+    assert not {m: t for m, t in offenders.items() if t}
+
+
 def test_the_imports_form_no_circles() -> None:
     graph = _graph()
     state: dict[str, int] = {}
@@ -66,8 +77,17 @@ def test_the_layout_has_a_home_for_each_responsibility() -> None:
     graph = _graph()
     for module in ("impasto.config", "impasto.runtime", "impasto.storage", "impasto.events", "impasto.images",
                    "impasto.jobs", "impasto.losses.paper", "impasto.gatys.schedule", "impasto.gatys.loop",
-                   "impasto.gatys.api", "impasto.fast.apply", "impasto.video.io", "impasto.research.report"):
+                   "impasto.gatys.api", "impasto.fast.apply", "impasto.video.io", "impasto.research.report",
+                   # the fast networks' three families, a folder each, and the training they share
+                   "impasto.fast.single.train", "impasto.fast.multistyle.train", "impasto.fast.arbitrary.train",
+                   "impasto.fast.training.loop", "impasto.fast.training.data"):
         assert module in graph
     # events has no I/O: it imports neither the file system helpers nor Pillow.
     events_source = (ROOT / "events.py").read_text()
     assert "storage" not in graph["impasto.events"] and "open(" not in events_source and "PIL" not in events_source
+
+
+def test_the_configs_import_without_torch() -> None:
+    # A fresh interpreter: this one has imported torch long since.
+    code = "import impasto.config, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -261,8 +261,8 @@ def arbitrary_data(tmp_path: Path) -> tuple[Path, Path]:
     import torch
 
     from impasto import images
-    from impasto.fast.arbitrary import Paintings
-    from impasto.fast.data import Photos
+    from impasto.fast.arbitrary.model import Paintings
+    from impasto.fast.training.data import Photos
 
     photos, paintings = tmp_path / "photos", tmp_path / "paintings"
     paintings.mkdir()
@@ -294,7 +294,7 @@ def tiny_arbitrary(iterations: int) -> list[str]:
 
 
 def network_state(path: Path) -> dict:
-    from impasto.fast.arbitrary import read_arbitrary
+    from impasto.fast.arbitrary.model import read_arbitrary
 
     return read_arbitrary(path).network.state_dict()
 
@@ -331,7 +331,7 @@ def test_train_arbitrary_writes_a_job_file_that_reruns_it(tmp_path: Path, arbitr
 def test_ctrl_c_in_train_arbitrary_keeps_the_checkpoint_and_resume_continues_batch_for_batch(
     tmp_path: Path, arbitrary_data, capsys, monkeypatch, one_thread
 ) -> None:
-    from impasto.fast import train_arbitrary
+    from impasto.fast.arbitrary import train as train_arbitrary
 
     photos, paintings = arbitrary_data
     straight = tmp_path / "straight.pt"

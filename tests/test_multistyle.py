@@ -16,8 +16,7 @@ from impasto import examples, images
 from impasto.config import train_config
 from impasto.errors import InputError, WeightsError
 from impasto.events import TrainStep
-from impasto.fast.data import Photos, centre_crop
-from impasto.fast.multistyle import (
+from impasto.fast.multistyle.model import (
     FORMAT,
     MultiStyleNet,
     Objective,
@@ -26,10 +25,11 @@ from impasto.fast.multistyle import (
     read_multistyle,
     style_vector,
 )
+from impasto.fast.multistyle.train import _Trainer, style_assignment, train_multistyle
 from impasto.fast.network import Architecture
 from impasto.fast.stylize import stylize
-from impasto.fast.train import training_runtime
-from impasto.fast.train_multistyle import _Trainer, style_assignment, train_multistyle
+from impasto.fast.training.data import Photos, centre_crop
+from impasto.fast.training.loop import training_runtime
 from impasto.losses import gram_batch
 from impasto.vgg import VGG19, positions
 

@@ -17,7 +17,7 @@ from impasto.cli import main
 from impasto.config import train_config
 from impasto.fast import model as fast_model
 from impasto.fast.backends import GAMMABETA, INPUT, OUTPUT, export_conditional_onnx, make_backend
-from impasto.fast.multistyle import (
+from impasto.fast.multistyle.model import (
     MultiStyleModel,
     MultiStyleNet,
     StyleEntry,

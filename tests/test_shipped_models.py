@@ -14,8 +14,8 @@ from conftest import CORPORA, EXAMPLES, SEATED_NUDE, needs_corpus
 from impasto import images
 from impasto.cli import main
 from impasto.config import SHIPPED_ARBITRARY
-from impasto.fast import arbitrary
-from impasto.fast.multistyle import Objective, installed_styles, resolve, shipped_multistyle
+from impasto.fast.arbitrary import model as arbitrary
+from impasto.fast.multistyle.model import Objective, installed_styles, resolve, shipped_multistyle
 from impasto.fast.stylize import stylize
 from impasto.losses import gram_batch, relative_style_loss
 from impasto.vgg import VGG19, load_weights

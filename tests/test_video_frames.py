@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from impasto.events import CancelToken, Frames
+from impasto.fast.frames import stylize_video
 from impasto.fast.model import FastModel
 from impasto.fast.network import Architecture, TransformNet
-from impasto.video.frames import stylize_video
 
 cv2 = pytest.importorskip("cv2")
 

@@ -14,10 +14,10 @@ import torch
 from impasto import images
 from impasto.cli import main
 from impasto.errors import InputError
-from impasto.fast.multistyle import resolve
+from impasto.fast.frames import stylize_video
+from impasto.fast.multistyle.model import resolve
 from impasto.fast.stylize import stylize
 from impasto.video.flow import Motion, warp
-from impasto.video.frames import stylize_video
 from impasto.video.io import ENCODERS, Encoder, VideoReader, VideoWriter
 from impasto.video.metrics import frames_of, video_warping_error, warping_error
 from impasto.video.synthetic import MOVES, camera_clip, write_clip

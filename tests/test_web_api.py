@@ -179,7 +179,7 @@ def test_options_show_the_shipped_networks_licence(client: TestClient) -> None:
 
 def test_without_an_arbitrary_network_fast_mode_refuses_a_painting(
         tmp_path: Path, photo: bytes, painting: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    from impasto.fast import arbitrary
+    from impasto.fast.arbitrary import model as arbitrary
 
     monkeypatch.setattr(arbitrary, "arbitrary_installed", lambda: False)
     with _client(tmp_path) as client:

@@ -3,12 +3,17 @@
 Each config is a frozen dataclass validated on creation (one-line InputErrors naming the CLI
 option); ``to_dict``/``from_dict`` turn it into JSON and back, so a run is reproducible from the
 job file it writes. Choices are Literals whose values the CLI offers via :func:`choices`.
+
+Plain data: importing this module imports neither torch nor Pillow, so that commands which need
+neither (``--help``, the ONNX path, ``doctor``) and programs that only read or write job files
+stay light (``tests/test_imports.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -16,15 +21,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from impasto.errors import InputError
-from impasto.images import DEFAULT_MAX_PIXELS
-from impasto.runtime import check_device
-from impasto.vgg import check_layers
+from impasto.layers import check_layers
 
 Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["noise", "content", "style"]
 PreserveColor = Literal["none", "luminance", "histogram"]
-# "auto", "cpu", "cuda" or "cuda:N" (checked by runtime.check_device).
+# "auto", "cpu", "cuda" or "cuda:N" (checked by check_device; ``runtime.resolve_runtime`` finds it).
 Device = str
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Convolution = Literal["auto", "direct", "winograd"]
 WeightsFormat = Literal["auto", "caffe", "torchvision"]
@@ -33,6 +37,10 @@ Pooling = Literal["max", "avg"]
 # How a region's mask reaches each style layer (gatys.regions): the paper's share of the
 # receptive field, the simpler area downsampling, or erosion.
 RegionGuides = Literal["inside", "resize", "erode"]
+
+# The most pixels an image read from disk may have (``images.load_image``): a decompression bomb's
+# guard, far above any photo.
+DEFAULT_MAX_PIXELS = 80_000_000
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -144,7 +152,7 @@ class TransferConfig:
         """Blend weights of ``count`` style images, normalised to sum to one."""
         weights = self.style_blend or (1.0,) * count
         if len(weights) != count:
-            raise InputError(f"--style-blend: {len(weights)} weights given for {count} style images")
+            raise _refused("style-blend", f"{len(weights)} weights given for {count} style images")
         total = sum(weights)
         return tuple(w / total for w in weights)
 
@@ -161,9 +169,9 @@ def validate(config: TransferConfig) -> None:
     check_int(config.lbfgs_history, "lbfgs-history")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
+        raise _refused("learning-rate", f"must be positive, got {config.learning_rate}")
     if not (math.isfinite(config.style_scale) and config.style_scale > 0):
-        raise InputError(f"--style-scale: must be positive, got {config.style_scale}")
+        raise _refused("style-scale", f"must be positive, got {config.style_scale}")
     if config.style_size is not None:
         check_int(config.style_size, "style-size", minimum=32)
     check_int(config.max_pixels, "max-pixels")
@@ -173,18 +181,18 @@ def validate(config: TransferConfig) -> None:
     for kind in ("content", "style"):
         layers = getattr(config, f"{kind}_layers")
         if not layers:
-            raise InputError(f"--{kind}-layers: at least one layer is needed")
+            raise _refused(f"{kind}-layers", "at least one layer is needed")
         check_layers(layers)
         _check_weights(getattr(config, f"{kind}_layer_weights"), len(layers), f"{kind}-layer-weights")
     if config.style_blend is not None:
         _check_weights(config.style_blend, None, "style-blend")
         if sum(config.style_blend) <= 0:
-            raise InputError("--style-blend: the weights must not all be zero")
+            raise _refused("style-blend", "the weights must not all be zero")
     for name, choice in _CHOICES.items():
         allowed = get_args(choice)
         if getattr(config, name) not in allowed:
             option = name.replace("_", "-")
-            raise InputError(f"--{option}: {getattr(config, name)!r} is not one of {', '.join(allowed)}")
+            raise _refused(option, f"{getattr(config, name)!r} is not one of {', '.join(allowed)}")
 
 
 #: The painting of a region that keeps the photo as it is.
@@ -205,7 +213,7 @@ class RegionSpec:
         """``MASK=PAINTING`` or ``MASK=keep`` (split at the last ``=``)."""
         mask, sep, style = text.rpartition("=")
         if not sep or not mask or not style:
-            raise InputError(f"--region {text}: expected MASK=PAINTING or MASK={KEEP}")
+            raise _refused(f"region {text}", f"expected MASK=PAINTING or MASK={KEEP}")
         return cls(Path(mask), None if style == KEEP else Path(style))
 
     def to_dict(self) -> dict[str, str]:
@@ -225,11 +233,11 @@ def check_output_settings(profile: str, bit_depth: int | None, quality: int) -> 
     """The settings of how an image is written, in form (whether a profile's file is usable is
     checked before a job starts, ``images.check_output_path``)."""
     if not isinstance(profile, str) or not profile:
-        raise InputError(f"--output-profile: source, srgb or an ICC profile's file, got {profile!r}")
+        raise _refused("output-profile", f"source, srgb or an ICC profile's file, got {profile!r}")
     if bit_depth not in (None, 8, 16) or isinstance(bit_depth, bool):
-        raise InputError(f"--bit-depth: 8 or 16, got {bit_depth!r}")
+        raise _refused("bit-depth", f"8 or 16, got {bit_depth!r}")
     if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
-        raise InputError(f"--quality: an integer from 1 to 100, got {quality!r}")
+        raise _refused("quality", f"an integer from 1 to 100, got {quality!r}")
 
 
 TILE_MODES = ("auto", "off")
@@ -238,13 +246,13 @@ MIN_TILE_SIZE = 64
 
 def _check_tile(tile: str, max_memory: float | None) -> None:
     if not isinstance(tile, str) or not (tile in TILE_MODES or tile.isdigit()):
-        raise InputError(f"--tile: {tile!r} is not auto, off or a tile size in px")
+        raise _refused("tile", f"{tile!r} is not auto, off or a tile size in px")
     if tile.isdigit() and int(tile) < MIN_TILE_SIZE:
-        raise InputError(f"--tile: tiles must be at least {MIN_TILE_SIZE} px, got {tile}")
+        raise _refused("tile", f"tiles must be at least {MIN_TILE_SIZE} px, got {tile}")
     if max_memory is not None and not (
         isinstance(max_memory, (int, float)) and math.isfinite(max_memory) and max_memory > 0
     ):
-        raise InputError(f"--max-memory: must be a positive number of GiB, got {max_memory}")
+        raise _refused("max-memory", f"must be a positive number of GiB, got {max_memory}")
 
 
 _CHOICES = {
@@ -262,24 +270,38 @@ _CHOICES = {
 def _check_loss_weights(content: float, style: float, tv: float) -> None:
     for name, value in (("content-weight", content), ("style-weight", style), ("tv-weight", tv)):
         if not math.isfinite(value) or value < 0:
-            raise InputError(f"--{name}: must be a non-negative number, got {value}")
+            raise _refused(name, f"must be a non-negative number, got {value}")
     if content == 0 and style == 0:
-        raise InputError("--content-weight and --style-weight are both zero: nothing to optimise")
+        raise InputError("--content-weight and --style-weight are both zero: nothing to optimise",
+                         field="content_weight", problem="are both zero: nothing to optimise")
+
+
+def check_device(device: str) -> None:
+    """The device setting in form (whether that device exists is ``runtime.resolve_runtime``'s
+    question, which needs torch)."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        raise _refused("device", f"{device!r} is not auto, cpu, cuda or cuda:N")
+
+
+def _refused(option: str, problem: str) -> InputError:
+    """The error of a setting, as the CLI names it (``--option: problem``), with the setting's
+    field (the option's name with underscores: the config field, and the studio's form field)."""
+    return InputError(f"--{option}: {problem}", field=option.replace("-", "_"), problem=problem)
 
 
 def check_int(value: int, name: str, minimum: int = 1) -> None:
     if not isinstance(value, int) or value < minimum:
-        raise InputError(f"--{name}: must be an integer of at least {minimum}, got {value}")
+        raise _refused(name, f"must be an integer of at least {minimum}, got {value}")
 
 
 def _check_weights(weights: tuple[float, ...] | None, count: int | None, name: str) -> None:
     if weights is None:
         return
     if count is not None and len(weights) != count:
-        raise InputError(f"--{name}: {len(weights)} weights given for {count} layers")
+        raise _refused(name, f"{len(weights)} weights given for {count} layers")
     for w in weights:
         if not math.isfinite(w) or w < 0:
-            raise InputError(f"--{name}: weights must be non-negative numbers, got {w}")
+            raise _refused(name, f"weights must be non-negative numbers, got {w}")
 
 
 FastVariant = Literal["johnson", "fast", "lite"]
@@ -341,21 +363,34 @@ def validate_training(config: TrainingSettings) -> None:
     check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
     check_int(config.workers, "workers", minimum=0)
     if config.minutes is not None and not (isinstance(config.minutes, int | float) and config.minutes > 0):
-        raise InputError(f"--minutes: must be a positive number, got {config.minutes}")
+        raise _refused("minutes", f"must be a positive number, got {config.minutes}")
     if not isinstance(config.seed, int):
-        raise InputError(f"--seed: must be an integer, got {config.seed}")
+        raise _refused("seed", f"must be an integer, got {config.seed}")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise InputError(f"--learning-rate: must be positive, got {config.learning_rate}")
+        raise _refused("learning-rate", f"must be positive, got {config.learning_rate}")
     _check_percent(config.holdout_percent, "holdout-percent")
     check_device(config.device)
     if config.precision not in get_args(TrainPrecision):
-        raise InputError(f"--precision: {config.precision!r} is not one of {', '.join(get_args(TrainPrecision))}")
+        raise _refused("precision", f"{config.precision!r} is not one of {', '.join(get_args(TrainPrecision))}")
+
+
+def _check_layout(width: int | None, blocks: int | None, kernel: int | None, *, optional: bool = True) -> None:
+    """A fast network's layout: first layer's channels, residual blocks, edge kernel (with
+    ``optional``, None leaves one to the variant)."""
+    if width is not None or not optional:
+        check_int(width, "width")  # type: ignore[arg-type]
+    if blocks is not None or not optional:
+        check_int(blocks, "blocks", minimum=0)  # type: ignore[arg-type]
+    if kernel is not None or not optional:
+        check_int(kernel, "kernel")  # type: ignore[arg-type]
+        if kernel % 2 == 0:  # type: ignore[operator]
+            raise _refused("kernel", f"must be odd, got {kernel}")
 
 
 def _check_percent(value: float, name: str) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value < 100):
-        raise InputError(f"--{name}: must lie in [0, 100), got {value}")
+        raise _refused(name, f"must lie in [0, 100), got {value}")
 
 
 @dataclass(frozen=True)
@@ -403,27 +438,20 @@ class TrainConfig(TrainingSettings):
 def validate_train(config: TrainConfig) -> None:
     """Raise InputError with a one-line message for the first training setting that cannot work."""
     validate_training(config)
-    if config.width is not None:
-        check_int(config.width, "width")
-    if config.blocks is not None:
-        check_int(config.blocks, "blocks", minimum=0)
-    if config.kernel is not None:
-        check_int(config.kernel, "kernel")
-        if config.kernel % 2 == 0:
-            raise InputError(f"--kernel: must be odd, got {config.kernel}")
+    _check_layout(config.width, config.blocks, config.kernel)
     check_int(config.previews, "previews", minimum=0)
     check_int(config.preview_every, "preview-every", minimum=0)
     for kind in ("content", "style"):
         layers = getattr(config, f"{kind}_layers")
         if not layers:
-            raise InputError(f"--{kind}-layers: at least one layer is needed")
+            raise _refused(f"{kind}-layers", "at least one layer is needed")
         check_layers(layers)
     _check_weights(config.style_layer_weights, len(config.style_layers), "style-layer-weights")
     for name, choice in {"variant": FastVariant, "objective": TrainObjective}.items():
         if getattr(config, name) not in get_args(choice):
-            raise InputError(f"--{name}: {getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")
+            raise _refused(name, f"{getattr(config, name)!r} is not one of {', '.join(get_args(choice))}")
     if config.upsample is not None and config.upsample not in get_args(Upsampling):
-        raise InputError(f"--upsample: {config.upsample!r} is not one of {', '.join(get_args(Upsampling))}")
+        raise _refused("upsample", f"{config.upsample!r} is not one of {', '.join(get_args(Upsampling))}")
 
 
 # The loss settings each training objective starts from; anything given overrides them.
@@ -442,7 +470,7 @@ TRAIN_OBJECTIVES: dict[str, dict[str, Any]] = {
 def train_config(objective: TrainObjective = "relative", **settings: Any) -> TrainConfig:
     """A TrainConfig with ``objective``'s default weights and layers, then ``settings``."""
     if objective not in TRAIN_OBJECTIVES:
-        raise InputError(f"--objective: {objective!r} is not one of {', '.join(TRAIN_OBJECTIVES)}")
+        raise _refused("objective", f"{objective!r} is not one of {', '.join(TRAIN_OBJECTIVES)}")
     return TrainConfig(objective=objective, **{**TRAIN_OBJECTIVES[objective], **settings})
 
 
@@ -454,7 +482,7 @@ PAINTING_HOLDOUT_PERCENT = 10.0
 @dataclass(frozen=True)
 class ArbitraryConfig(TrainingSettings):
     """Settings of training the any-painting network (Ghiasi et al. 2017; ``impasto
-    train-arbitrary``, ``fast.train_arbitrary``).
+    train-arbitrary``, ``fast.arbitrary.train``).
 
     Ghiasi et al. train batches of 8 at 256 px for 4 million steps on 80,000 paintings; these
     defaults keep their batch and crop and take 40,000 steps (about a GPU-hour). The rest are
@@ -485,15 +513,41 @@ class ArbitraryConfig(TrainingSettings):
 
     def __post_init__(self) -> None:
         validate_training(self)
-        check_int(self.width, "width")
-        check_int(self.blocks, "blocks", minimum=0)
-        check_int(self.kernel, "kernel")
-        if self.kernel % 2 == 0:
-            raise InputError(f"--kernel: must be odd, got {self.kernel}")
+        _check_layout(self.width, self.blocks, self.kernel, optional=False)
         _check_percent(self.painting_holdout_percent, "painting-holdout-percent")
         check_int(self.validation_photos, "validation-photos")
         check_int(self.validation_paintings, "validation-paintings")
         check_int(self.validate_every, "validate-every", minimum=0)
+
+
+# Optical flow between video frames (``video.flow``): DIS or Farneback.
+FlowMethod = Literal["dis", "farneback"]
+
+# The loss is in 0-255 pixel units averaged over values, while the paper's content and style
+# terms are sums reaching 1e10-1e12: 1e8 makes a typical flicker (RMS 0.06) cost about as much
+# as the content term, and at 64 px, 10 iterations a frame, it cut the warping error 3.3-3.5x
+# while the content dissolved over the frames (each held to a blurred copy of the last). 1e7
+# with a sharp warp and 30 iterations a frame: 3.6-4.6x on a pan, a zoom and both at 128 px
+# (docs/video.md).
+DEFAULT_TEMPORAL_WEIGHT = 1e7
+
+
+@dataclass(frozen=True)
+class VideoTransferConfig:
+    """``transfer`` settings for every frame, and how frames are tied together: ``temporal``
+    (warped initialisation and temporal loss; false: every frame on its own, from
+    ``transfer.init``), the temporal loss's weight, and the flow method."""
+
+    transfer: TransferConfig = dataclasses.field(default_factory=TransferConfig)
+    temporal: bool = True
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
+    flow: FlowMethod = "dis"
+
+    def __post_init__(self) -> None:
+        if self.flow not in get_args(FlowMethod):
+            raise _refused("flow", f"{self.flow!r} is not one of {', '.join(get_args(FlowMethod))}")
+        if not (self.temporal_weight >= 0 and self.temporal_weight != float("inf")):
+            raise _refused("temporal-weight", f"must be a finite number >= 0, got {self.temporal_weight}")
 
 
 Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
@@ -536,28 +590,28 @@ class ApplyConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.style, str) or not self.style:
-            raise InputError("--style: a shipped style's name or a model file is needed")
+            raise _refused("style", "a shipped style's name or a model file is needed")
         check_output_settings(self.output_profile, self.bit_depth, self.quality)
         if self.size is not None:
             check_int(self.size, "size", minimum=32)
         check_int(self.batch_size, "batch-size")
         _check_style_images(self)
         if self.backend not in get_args(Backend):
-            raise InputError(f"--backend: {self.backend!r} is not one of {', '.join(get_args(Backend))}")
+            raise _refused("backend", f"{self.backend!r} is not one of {', '.join(get_args(Backend))}")
 
 
 def _check_style_images(config: ApplyConfig) -> None:
     if config.style_weights is not None:
         if len(config.style_weights) != len(config.style_images):
-            raise InputError(f"--style-blend: {len(config.style_weights)} weights given for "
-                             f"{len(config.style_images)} style images")
+            raise _refused("style-blend", f"{len(config.style_weights)} weights given for "
+                                          f"{len(config.style_images)} style images")
         if any(not (math.isfinite(w) and w >= 0) for w in config.style_weights) or sum(config.style_weights) <= 0:
-            raise InputError(f"--style-blend: must be non-negative with a positive sum, got {config.style_weights}")
+            raise _refused("style-blend", f"must be non-negative with a positive sum, got {config.style_weights}")
     if not (isinstance(config.strength, (int, float)) and 0 <= config.strength <= 1):
-        raise InputError(f"--strength: must lie in [0, 1], got {config.strength}")
+        raise _refused("strength", f"must lie in [0, 1], got {config.strength}")
     # Whether the network can take a strength (a one-style network cannot) is known once it is read.
     if config.mix is not None and config.style_images:
-        raise InputError("--style: names styles of a multi-style model; not with --style-image")
+        raise _refused("style", "names styles of a multi-style model; not with --style-image")
 
 
 Config = TypeVar("Config", TransferConfig, TrainConfig, ArbitraryConfig, ApplyConfig)

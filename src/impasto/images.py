@@ -36,8 +36,8 @@ from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin, TiffTags, Unid
 from torch import Tensor
 
 from impasto import profiles, storage
+from impasto.config import DEFAULT_MAX_PIXELS
 
-DEFAULT_MAX_PIXELS = 80_000_000
 MIN_SIDE = 32
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}

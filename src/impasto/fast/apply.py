@@ -21,9 +21,9 @@ from impasto.config import ApplyConfig
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, is_cancelled
 from impasto.fast.backends import Backend, make_backend
+from impasto.fast.frames import stylize_video
 from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
-from impasto.video.frames import stylize_video
 from impasto.video.io import VIDEO_SUFFIXES, check_video_output, cv2_module, is_video
 
 
@@ -115,8 +115,8 @@ def apply(
 def _load(config: ApplyConfig) -> FastModel:
     """The network to apply: a per-style model, a style (or a mix) of a multi-style model, or an
     arbitrary-style model bound to the style images (their style code computed here, once per run)."""
-    from impasto.fast.arbitrary import bind_files, refuse_without_paintings
-    from impasto.fast.multistyle import resolve
+    from impasto.fast.arbitrary.model import bind_files, refuse_without_paintings
+    from impasto.fast.multistyle.model import resolve
 
     if config.style_images:
         return bind_files(config.style, config.style_images, config.style_weights, config.strength)

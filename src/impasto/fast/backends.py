@@ -230,7 +230,7 @@ def export_conditional_onnx(network: ConditionalNet, path: str | os.PathLike[str
                             opset: int = OPSET) -> bytes:
     """The conditional transformer as an ONNX graph with two inputs: the image (dynamic batch,
     height and width) and its γ/β, (1 or batch, ``code_size``), so that one graph serves every
-    style code (``arbitrary.bind`` bakes one code in with ``export_onnx`` instead)."""
+    style code (``fast.arbitrary.model.bind`` bakes one code in with ``export_onnx`` instead)."""
     _require("onnx")
     net = copy.deepcopy(network).float().cpu().eval()
     example = (torch.rand(1, 3, 67, 93), net.identity())

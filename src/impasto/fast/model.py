@@ -198,7 +198,7 @@ def shipped_models() -> dict[str, str | None]:
 
 def available_styles() -> list[str]:
     """Names of the shipped one-style files, sorted; empty when none are installed (the styles of
-    shipped multi-style models too: ``multistyle.installed_styles``)."""
+    shipped multi-style models too: ``fast.multistyle.model.installed_styles``)."""
     folder = _models_folder()
     if not folder.is_dir():
         return []
@@ -212,7 +212,7 @@ def _is_path(spec: str | os.PathLike[str]) -> bool:
 
 def load_model(spec: str | os.PathLike[str]) -> FastModel:
     """A one-style model from a file path, or a shipped one-style file's name (any shipped style,
-    mixes and multi-style files: ``multistyle.resolve``)."""
+    mixes and multi-style files: ``fast.multistyle.model.resolve``)."""
     if _is_path(spec):
         return read_model(spec)
     names = available_styles()

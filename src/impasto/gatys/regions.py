@@ -100,7 +100,8 @@ def check_mask(mask: Tensor, label: str, photo: tuple[int, int]) -> Tensor:
     h, w = mask.shape[-2:]
     height, width = photo
     if abs((w / h) / (width / height) - 1) > ASPECT_TOLERANCE:
-        raise InputError(f"{label}: mask is {w}x{h}, the photo is {width}x{height} (the aspect ratios must match)")
+        problem = f"mask is {w}x{h}, the photo is {width}x{height} (the aspect ratios must match)"
+        raise InputError(f"{label}: {problem}", field=label, problem=problem)
     return resize(mask, photo)
 
 

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from impasto.config import FlowMethod
 from impasto.video.io import cv2_module
 
-FlowMethod = Literal["dis", "farneback"]
 FLOW_METHODS: tuple[FlowMethod, ...] = ("dis", "farneback")
 
 

@@ -26,46 +26,23 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch.nn.functional as F
 from torch import Tensor
 
 from impasto import images, storage
-from impasto.config import TransferConfig, to_dict
+from impasto.config import VideoTransferConfig, to_dict
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, Frames, is_cancelled
 from impasto.gatys.api import transfer
 from impasto.losses import Term
-from impasto.video.flow import FlowMethod, Motion
+from impasto.video.flow import Motion
 from impasto.video.io import VideoReader, VideoWriter, check_video_output, to_tensor
 from impasto.video.temporal import warp_sharp
 
-# The loss is in 0-255 pixel units averaged over values, while the paper's content and style
-# terms are sums reaching 1e10-1e12: 1e8 makes a typical flicker (RMS 0.06) cost about as much
-# as the content term, and at 64 px, 10 iterations a frame, it cut the warping error 3.3-3.5x
-# while the content dissolved over the frames (each held to a blurred copy of the last). 1e7
-# with a sharp warp and 30 iterations a frame: 3.6-4.6x on a pan, a zoom and both at 128 px
-# (docs/video.md).
-DEFAULT_TEMPORAL_WEIGHT = 1e7
 SETTINGS = "settings.json"
-
-
-@dataclass(frozen=True)
-class VideoTransferConfig:
-    """``transfer`` settings for every frame, and how frames are tied together: ``temporal``
-    (warped initialisation and temporal loss; false: every frame on its own, from
-    ``transfer.init``), the temporal loss's weight, and the flow method."""
-
-    transfer: TransferConfig = field(default_factory=TransferConfig)
-    temporal: bool = True
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
-    flow: FlowMethod = "dis"
-
-    def __post_init__(self) -> None:
-        if not (self.temporal_weight >= 0 and self.temporal_weight != float("inf")):
-            raise InputError(f"--temporal-weight: must be a finite number >= 0, got {self.temporal_weight}")
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,9 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     """The studio application; ``worker=False`` leaves jobs queued (for tests of the API alone)."""
     from contextlib import asynccontextmanager
 
-    from impasto.fast.arbitrary import arbitrary_installed
+    from impasto.fast.arbitrary.model import arbitrary_installed
     from impasto.fast.model import shipped_models
-    from impasto.fast.multistyle import installed_styles
+    from impasto.fast.multistyle.model import installed_styles
     from impasto.web.worker import Worker
 
     jobs = Store(settings.data)
@@ -341,9 +341,8 @@ def _create_job(app: FastAPI, wanted: forms.JobRequest, files: dict[str, bytes],
     except FieldError as exc:
         raise ApiError(400, str(exc), exc.field) from None
     except InputError as exc:
-        field = str(exc).split(":", 1)[0]
         known = ("content", "style", "style_name", *(f for f in files if f.startswith("region_")))
-        raise ApiError(400, str(exc), field if field in known else None) from None
+        raise ApiError(400, str(exc), exc.field if exc.field in known else None) from None
     job_id = jobs.new_id()
     folder = jobs.folder(job_id)
     folder.mkdir()
@@ -386,7 +385,7 @@ def _decode_regions(wanted: tuple[forms.RegionRequest, ...], files: dict[str, by
             try:
                 painting = catalogue.find(region.style_name, "optimise")
             except InputError as exc:
-                raise FieldError(f"{region.style_field}_name", str(exc).split(": ", 1)[1]) from None
+                raise FieldError(f"{region.style_field}_name", exc.problem) from None
             assert painting.example is not None
             style = images.resize_long_side(images.load_image(painting.example), settings.stored_side)
         out.append((mask, style))

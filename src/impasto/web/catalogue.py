@@ -66,7 +66,8 @@ class Catalogue:
             offered = [n for n, p in self.paintings.items() if mode in p.modes]
             what = "a shipped style" if mode == "fast" else "an example painting"
             listed = ", ".join(offered) if offered else "none on this server"
-            raise InputError(f"style_name: {name!r} is not {what} (offered: {listed})")
+            problem = f"{name!r} is not {what} (offered: {listed})"
+            raise InputError(f"style_name: {problem}", field="style_name", problem=problem)
         return painting
 
     def thumbnail(self, name: str) -> Path | None:
@@ -98,7 +99,7 @@ def _examples(folder: Path | None) -> dict[str, Path]:
 def _render(painting: Painting) -> torch.Tensor:
     if painting.example is not None:
         return images.resize_long_side(images.load_image(painting.example), THUMBNAIL_SIDE)
-    from impasto.fast.multistyle import resolve
+    from impasto.fast.multistyle.model import resolve
     from impasto.fast.stylize import stylize
 
     return stylize(resolve(painting.name), swatch(THUMBNAIL_SIDE)).clamp(0, 1)

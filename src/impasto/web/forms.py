@@ -45,15 +45,16 @@ FAST_COLOUR = ("none", "luminance")
 WEB_PROFILES = ("source", "srgb")
 OUTPUT_FIELDS = ("output_profile", "bit_depth", "quality")
 MAX_SEED = 2**63 - 1
-_OPTION = re.compile(r"^--([a-z][a-z-]*)(?: and --[a-z-]+)?:? ")
 
 
 class FieldError(InputError):
     """A request field that cannot be used: ``field`` names it; the message starts with it."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
+        super().__init__(f"{field}: {problem}", field=field, problem=problem)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.field, self.problem)
 
 
 @dataclass(frozen=True)
@@ -199,12 +200,8 @@ def _fast_config(values: dict[str, Any], style_name: str | None) -> ApplyConfig:
 
 
 def _config(kind: type, values: dict[str, Any]) -> Any:
-    """The config, its validation's messages (which name CLI options) naming the form field."""
+    """The config; its validation's errors as the form field they are about (``InputError.field``)."""
     try:
         return kind(**values)
     except InputError as exc:
-        message = str(exc)
-        found = _OPTION.match(message)
-        if found is None:
-            raise FieldError("settings", message) from None
-        raise FieldError(found.group(1).replace("-", "_"), message[found.end():]) from None
+        raise FieldError(exc.field or "settings", exc.problem) from None

@@ -52,8 +52,8 @@ from impasto.fast import model as fast_model
 from impasto.fast.conditional import BoundNet, ConditionalNet
 from impasto.fast.model import MODEL_SUFFIX, FastModel, check_version
 from impasto.fast.network import Architecture
+from impasto.layers import check_layers
 from impasto.storage import load_torch, reason
-from impasto.vgg import check_layers
 
 FORMAT = "impasto-multistyle"
 VERSION = 1

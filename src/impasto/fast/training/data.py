@@ -2,26 +2,33 @@
 training and held-out files, random crops, and reproducible batches.
 
 Every batch is drawn from a generator seeded by (seed, iteration), so a resumed run sees exactly
-the batches an uninterrupted one would, with any number of decoding workers.
+the batches an uninterrupted one would, with any number of decoding workers. ``batch_stream`` is
+every training's batch source: photo crops here, photo and painting pairs for the any-painting
+network (``fast.arbitrary.train.make_batch``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
 from impasto import images
-from impasto.config import TrainConfig
+from impasto.config import TrainingSettings
 from impasto.errors import InputError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 # A batch gives up on a folder where this many files in a row cannot be decoded.
 MAX_BAD_IN_A_ROW = 50
+
+T = TypeVar("T")
 
 
 def held_out(name: str, percent: float) -> bool:
@@ -109,35 +116,52 @@ def centre_crop(photo: Tensor, size: int) -> Tensor:
     return photo[..., top : top + size, left : left + size]
 
 
-class _Batches(torch.utils.data.Dataset[Tensor | str]):
+class _Batches(torch.utils.data.Dataset[Any]):
     """Batch ``i`` of a run, the same in any process: a worker returns an error's message rather
     than raising, since DataLoader would re-raise it wrapped in a traceback."""
 
-    def __init__(self, photos: Photos, config: TrainConfig) -> None:
-        self.photos, self.config = photos, config
+    def __init__(self, make: Callable[[int], Any], iterations: int) -> None:
+        self.make, self.iterations = make, iterations
 
     def __len__(self) -> int:
-        return self.config.iterations
+        return self.iterations
 
-    def __getitem__(self, iteration: int) -> Tensor | str:
-        generator = batch_generator(self.config.seed, iteration)
+    def __getitem__(self, iteration: int) -> Any:
         try:
-            return self.photos.batch(self.config.batch_size, self.config.crop_size, generator)
+            return self.make(iteration)
         except InputError as exc:
-            return str(exc)
+            return _Failed(str(exc))
 
 
-def batches(photos: Photos, config: TrainConfig, start: int, pin_memory: bool = False) -> Iterator[Tensor]:
-    """The batches of iterations ``start`` ... ``config.iterations - 1``, in order."""
+@dataclass(frozen=True)
+class _Failed:
+    message: str
+
+
+def batch_stream(make: Callable[[int], T], config: TrainingSettings, start: int,
+                 pin_memory: bool = False) -> Iterator[T]:
+    """``make(i)`` for the iterations ``start`` ... ``config.iterations - 1``, in order, made ahead
+    by ``config.workers`` processes (``make`` must pickle for them): every training's one batch
+    source, whatever a family's batch holds."""
     loader = torch.utils.data.DataLoader(
-        _Batches(photos, config), batch_size=None, sampler=range(start, config.iterations),
+        _Batches(make, config.iterations), batch_size=None, sampler=range(start, config.iterations),
         num_workers=config.workers, pin_memory=pin_memory, persistent_workers=False,
         prefetch_factor=4 if config.workers else None,
     )
     for batch in loader:
-        if isinstance(batch, str):
-            raise InputError(batch)
+        if isinstance(batch, _Failed):
+            raise InputError(batch.message)
         yield batch
+
+
+def photo_batch(photos: Photos, config: TrainingSettings, iteration: int) -> Tensor:
+    """Batch ``iteration`` of a run on photos alone: ``batch_size`` random crops."""
+    return photos.batch(config.batch_size, config.crop_size, batch_generator(config.seed, iteration))
+
+
+def batches(photos: Photos, config: TrainingSettings, start: int, pin_memory: bool = False) -> Iterator[Tensor]:
+    """The photo batches of iterations ``start`` ... ``config.iterations - 1``, in order."""
+    return batch_stream(functools.partial(photo_batch, photos, config), config, start, pin_memory)
 
 
 def batch_generator(seed: int, iteration: int) -> torch.Generator:

@@ -31,11 +31,11 @@ from impasto import images, storage
 from impasto.config import PAINTING_HOLDOUT_PERCENT, SHIPPED_ARBITRARY
 from impasto.errors import InputError, WeightsError
 from impasto.fast import model as fast_model
+from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, StylePredictor, feature_statistics
 from impasto.fast.conditional import BoundNet, ConditionalNet
-from impasto.fast.data import PHOTO_SUFFIXES, held_out
 from impasto.fast.model import FastModel, check_version
 from impasto.fast.network import Architecture
-from impasto.fast.style_code import STATISTIC_LAYERS, StylePredictor, feature_statistics
+from impasto.fast.training.data import PHOTO_SUFFIXES, held_out
 from impasto.storage import load_torch, reason
 from impasto.vgg import VGG19, VGGWeights, deepest, load_weights
 
@@ -238,7 +238,7 @@ def shipped_arbitrary() -> ArbitraryModel:
 
 
 def describe_arbitrary(model: ArbitraryModel) -> dict[str, Any]:
-    """An arbitrary-style model as ``multistyle.describe`` lists styles; it has no style name, any
+    """An arbitrary-style model as ``fast.multistyle.model.describe`` lists styles; it has no style name, any
     painting being its style (``impasto styles --json``)."""
     return {"name": None, "kind": "arbitrary", "model": Path(model.source).name,
             "architecture": str(model.network.arch), "iterations": model.training.get("iterations"),

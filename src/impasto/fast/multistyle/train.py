@@ -7,40 +7,39 @@ Which style each image gets: image j of batch i is stylised with the trainable s
 (i × batch_size + j) mod K, K trainable styles. Styles take turns in a fixed order, so every
 style gets the same share of images (to within one), each batch mixes min(batch size, K) of them
 (as Dumoulin et al.'s batches of random styles do), and the assignment depends on the iteration
-alone: a resumed run repeats an uninterrupted one batch for batch, as ``fast.data`` makes the
+alone: a resumed run repeats an uninterrupted one batch for batch, as ``fast.training.data`` makes the
 photo crops do.
 
-The objective of each style is the paper's (Gatys et al. 2016, eq. 7; ``multistyle.Objective``),
+The objective of each style is the paper's (Gatys et al. 2016, eq. 7; ``fast.multistyle.model.Objective``),
 computed as ``impasto transfer`` computes it: E_l = Σ (G - A)² / (4 N² M²) with M the crop's
 positions and A the painting's Gram matrix brought to M positions (``gatys.targets``: the painting
 at ``style_size`` px has its own number of positions), so that a network's output can be scored
 by ``impasto.evaluate`` on the very objective it was trained on. Departure: each
-image's loss is divided by its style's loss of a black image (``train._loss_scale``), so that
+image's loss is divided by its style's loss of a black image (``fast.single.train._loss_scale``), so that
 paintings of very different Gram energy pull the shared convolutions alike; each style's own
 optimum is unchanged, the reported losses stay in the paper's units.
 
-Everything else is ``fast.train``'s: its loop, previews, checkpoints, resume, cancellation and
-runtime policy (the network under autocast, VGG-19 in the runtime's formats with a float32 input
-stage, never cast wholesale).
+Everything else is every training's (``fast.training.loop``): the loop, previews, checkpoints,
+resume, cancellation and runtime policy (the network under autocast, VGG-19 in the runtime's
+formats with a float32 input stage, never cast wholesale).
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from impasto import images, storage
+from impasto import images
 from impasto.config import TrainConfig, to_dict
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken
-from impasto.fast.data import Photos
-from impasto.fast.multistyle import (
+from impasto.fast.multistyle.model import (
     MultiStyleModel,
     MultiStyleNet,
     StyleEntry,
@@ -50,15 +49,16 @@ from impasto.fast.multistyle import (
     save_multistyle,
 )
 from impasto.fast.network import Architecture
-from impasto.fast.train import (
+from impasto.fast.single.train import _loss_scale, architecture_of
+from impasto.fast.training.data import Photos
+from impasto.fast.training.loop import (
     FINAL_WINDOW,
-    _Loop,
-    _loss_scale,
-    architecture_of,
+    Previews,
+    Trainer,
+    TrainResult,
     check_model_path,
     checkpoint_path,
-    load_training_state,
-    read_checkpoint,
+    run,
     training_runtime,
 )
 from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
@@ -68,28 +68,26 @@ from impasto.vgg import VGG19, deepest, load_weights
 CHECKPOINT_FORMAT = "impasto-multistyle-checkpoint"
 
 
-@dataclass
-class MultiTrainResult:
-    model: MultiStyleModel
-    path: Path
-    iterations: int
-    seconds: float
-    validation: list[dict[str, float]] = field(default_factory=list)
-    complete: bool = True
-
-
 def style_assignment(iteration: int, batch_size: int, trainable: list[int]) -> Tensor:
     """The style index of each image of batch ``iteration`` (the module's docstring)."""
     first = iteration * batch_size
     return torch.tensor([trainable[(first + j) % len(trainable)] for j in range(batch_size)])
 
 
-class _Trainer:
-    """The state of one run, with the interface ``fast.train``'s loop drives."""
+class _Trainer(Trainer):
+    """The state of one run, with the interface ``fast.training.loop``'s loop drives."""
+
+    checkpoint_format = CHECKPOINT_FORMAT
+    checkpoint_what = "an impasto multi-style training checkpoint"
 
     def __init__(self, paintings: list[Tensor], photos: Photos, config: TrainConfig, runtime: Runtime,
-                 base: MultiStyleModel | None) -> None:
-        self.config, self.runtime, self.photos = config, runtime, photos
+                 base: MultiStyleModel | None, *, label: str = "", previews: Previews | None = None) -> None:
+        super().__init__()
+        self.config: TrainConfig = config
+        self.runtime, self.photos = runtime, photos
+        # The styles' names, comma-separated: a checkpoint continues only the same styles.
+        self.label = label
+        self.previews = previews or Previews(None, None, 0)
         self.target = objective_of(config)
         self.layers = (*config.content_layers, *config.style_layers)
         self.vgg = runtime.vgg(VGG19(load_weights(), deepest(self.layers)))
@@ -104,8 +102,6 @@ class _Trainer:
         # per position, which ``batch_style_loss`` asks of a crop of any size.
         self.grams = dict(zip(self.trainable, (self._style_grams(p) for p in paintings), strict=True))
         self.scales = {k: _loss_scale(config, self.weights, g) for k, g in self.grams.items()}
-        self.iteration, self.seconds = 0, 0.0
-        self.history: list[dict[str, Any]] = []
 
     def _network(self, count: int, base: MultiStyleModel | None) -> tuple[MultiStyleNet, list[int]]:
         if base is None:
@@ -165,9 +161,9 @@ class _Trainer:
         self.history.append(row)
         return {k: v for k, v in row.items() if k != "styles"}
 
-    def validate(self, previews: Tensor) -> tuple[dict[str, float], Tensor]:
+    def held_out(self, previews: Tensor) -> tuple[dict[str, float], Tensor]:
         """Held-out losses of every preview under every trainable style, and the previews as
-        (photos, 3, styles × H, W): the loop's strip then shows one row per style."""
+        (photos, 3, styles × H, W): the preview strip then shows one row per style."""
         self.net.eval()
         count, k = previews.shape[0], len(self.trainable)
         styles = torch.tensor(self.trainable).repeat_interleave(count)
@@ -179,6 +175,16 @@ class _Trainer:
         h, w = outputs.shape[-2:]
         grid = outputs.float().cpu().reshape(k, count, 3, h, w).permute(1, 2, 0, 3, 4).reshape(count, 3, k * h, w)
         return losses, grid
+
+    @property
+    def validate_every(self) -> int:
+        return self.previews.every
+
+    def validate(self) -> tuple[dict[str, Any], Path | None]:
+        assert self.previews.photos is not None
+        losses, outputs = self.held_out(self.previews.photos)
+        self.validation.append({"iteration": self.iteration, **losses})
+        return losses, self.previews.write(self.iteration, outputs)
 
     def continue_from(self, model: MultiStyleModel, label: str) -> None:
         """Carry on a model's training from its file alone (a checkpoint does not survive a change
@@ -193,23 +199,13 @@ class _Trainer:
         self.iteration = int(model.training.get("iterations", 0))
         self.seconds = float(model.training.get("seconds", 0.0))
 
-    def checkpoint(self, path: Path, names: str) -> None:
-        storage.save_torch({
-            "format": CHECKPOINT_FORMAT, "version": 1, "iteration": self.iteration, "seconds": self.seconds,
-            "architecture": self.net.arch.as_dict(), "styles": names, "trainable": self.trainable,
-            "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "history": self.history,
-        }, path)
+    def checkpoint_fields(self) -> dict[str, Any]:
+        return {"styles": self.label, "trainable": self.trainable}
 
-    def restore(self, path: Path, names: str) -> None:
-        state = read_checkpoint(path, CHECKPOINT_FORMAT, "an impasto multi-style training checkpoint")
-        arch = self.net.arch.as_dict()
-        if state.get("architecture") != arch:
-            raise InputError(f"{path}: checkpoint of a network {state.get('architecture')}, not {arch}")
-        if state.get("styles") != names or state.get("trainable") != self.trainable:
-            raise InputError(f"{path}: checkpoint trained styles {state.get('styles')!r}, not {names!r}")
-        load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
-        self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
-        self.history = list(state.get("history", []))
+    def check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        super().check_checkpoint(path, state)
+        if state.get("styles") != self.label or state.get("trainable") != self.trainable:
+            raise InputError(f"{path}: checkpoint trained styles {state.get('styles')!r}, not {self.label!r}")
 
 
 def train_multistyle(
@@ -226,7 +222,7 @@ def train_multistyle(
     resume: bool = False,
     on_event: Callback | None = None,
     cancel: CancelToken | None = None,
-) -> MultiTrainResult:
+) -> TrainResult[MultiStyleModel]:
     """Train one network for several paintings (or, with ``base`` a multi-style model file, only
     the new paintings' vectors) on the photos of ``data_dir``; write the model to ``output``.
 
@@ -234,7 +230,7 @@ def train_multistyle(
     ignored with ``resume``, where the checkpoint holds more). ``names`` default to the
     paintings' file names. Previews (a grid: a row per style, a column
     per held-out photo), checkpoints (default ``OUTPUT.ckpt``), ``resume``, ``on_event`` and
-    ``cancel`` behave as in ``fast.train.train``.
+    ``cancel`` behave as in ``fast.single.train.train``.
     """
     config = config or TrainConfig()
     out = check_model_path(output)
@@ -247,23 +243,19 @@ def train_multistyle(
     names = _names(style_images, names, base_model)
     paintings = [images.resize_long_side(images.load_image(p), config.style_size) for p in style_images]
     photos = Photos(data_dir, config.holdout_percent)
-    previews = photos.previews(config.previews, config.crop_size) if config.previews else None
-    folder = Path(preview_dir) if preview_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    trainer = _Trainer(paintings, photos, config, training_runtime(config), base_model)
+    previews = Previews.of(photos, config.previews, config.crop_size, config.preview_every, preview_dir)
     label = ",".join([*(base_model.names if base_model else []), *names])
+    trainer = _Trainer(paintings, photos, config, training_runtime(config), base_model, label=label,
+                       previews=previews)
     if resume:
-        trainer.restore(ckpt, label)
+        trainer.restore(ckpt)
     elif start is not None:
         _continue(trainer, start, label)
-    loop = _Loop(trainer, previews, folder, ckpt, label, on_event, cancel)  # type: ignore[arg-type]
-    loop.run()
+    complete = run(trainer, ckpt, on_event, cancel)
     trainer.net.eval().requires_grad_(False)
-    model = _model(trainer, loop.validation, names, style_images, base_model, photos, str(out))
+    model = _model(trainer, trainer.validation, names, style_images, base_model, photos, str(out))
     save_multistyle(model, out)
-    return MultiTrainResult(model, out, trainer.iteration, trainer.seconds, loop.validation,
-                            loop.finished)
+    return TrainResult(model, out, trainer.iteration, trainer.seconds, trainer.validation, complete)
 
 
 def _with_layout(config: TrainConfig, arch: Architecture) -> TrainConfig:

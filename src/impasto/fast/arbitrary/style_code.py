@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from impasto.vgg import CHANNELS
+from impasto.layers import CHANNELS
 
 #: The layers whose statistics describe a painting (also the training's style layers).
 STATISTIC_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")

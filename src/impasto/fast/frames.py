@@ -1,6 +1,9 @@
 """Video through a fast style network: frame by frame, or temporally consistent (the previous
 output warped by optical flow and blended in where the flow is reliable, see
-:mod:`impasto.video.temporal`)."""
+:mod:`impasto.video.temporal`).
+
+It lives with the fast path, which uses ``impasto.video``'s reading, writing and flow; the video
+package never imports the fast one (``tests/test_imports.py``)."""
 
 from __future__ import annotations
 

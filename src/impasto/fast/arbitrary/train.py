@@ -11,20 +11,19 @@ energies span orders of magnitude, and the batch's gradient would follow the lou
 relative terms weigh every painting alike. (``--strength 0`` needs no term of its own: the
 transformer's residual output returns the photo at the identity vector, ``fast.conditional``.)
 
-Held-out photos (``fast.data.Photos``) × held-out paintings (``arbitrary.Paintings``) give the
-validation loss; neither is ever in a training batch. Batch ``i`` is drawn from a generator
+Held-out photos (``fast.training.data.Photos``) × held-out paintings (``fast.arbitrary.model.Paintings``)
+give the validation loss; neither is ever in a training batch. Batch ``i`` is drawn from a generator
 seeded by (seed, i), so ``resume`` continues batch for batch. VGG-19 runs under the runtime's
 policy (float32 input stage, never cast wholesale); the transformer trains under autocast.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ from torch import Tensor
 
 from impasto import images, storage
 from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, ArbitraryConfig, to_dict
-from impasto.errors import ImpastoError, InputError
-from impasto.events import Callback, CancelToken, Event, TrainStep, is_cancelled
-from impasto.fast.arbitrary import (
+from impasto.errors import InputError
+from impasto.events import Callback, CancelToken, Event, TrainStep
+from impasto.fast.arbitrary.model import (
     ArbitraryModel,
     ArbitraryNet,
     Paintings,
@@ -44,19 +43,11 @@ from impasto.fast.arbitrary import (
     resize_short_side,
     save_arbitrary,
 )
-from impasto.fast.data import Photos, batch_generator, centre_crop, random_crop
-from impasto.fast.multistyle import MultiStyleModel, read_multistyle
+from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, feature_statistics
+from impasto.fast.multistyle.model import MultiStyleModel, read_multistyle
 from impasto.fast.network import Architecture
-from impasto.fast.style_code import STATISTIC_LAYERS, feature_statistics
-from impasto.fast.train import (
-    TrainingInterrupted,
-    check_model_path,
-    checkpoint_path,
-    load_training_state,
-    out_of_time,
-    read_checkpoint,
-    training_runtime,
-)
+from impasto.fast.training.data import Photos, batch_generator, batch_stream, centre_crop, random_crop
+from impasto.fast.training.loop import Trainer, TrainResult, check_model_path, checkpoint_path, run, training_runtime
 from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
 from impasto.runtime import Runtime
 from impasto.vgg import VGG19, deepest, load_weights
@@ -66,16 +57,6 @@ CHECKPOINT_FORMAT = "impasto-arbitrary-checkpoint"
 SPLIT_SETTINGS = ("holdout_percent", "painting_holdout_percent")
 # Training paintings whose statistics standardise the style predictor's input (a few seconds).
 STANDARDISING_PAINTINGS = 64
-
-
-@dataclass
-class ArbitraryResult:
-    model: ArbitraryModel
-    path: Path
-    iterations: int
-    seconds: float
-    validation: list[dict[str, float]] = field(default_factory=list)
-    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,37 +81,17 @@ def make_batch(photos: Photos, paintings: Paintings, config: ArbitraryConfig, it
     return Batch(crops, torch.cat([painting_crop(f, config.style_size, generator) for f in files]), files)
 
 
-class _Batches(torch.utils.data.Dataset[Batch | str]):
-    def __init__(self, photos: Photos, paintings: Paintings, config: ArbitraryConfig) -> None:
-        self.photos, self.paintings, self.config = photos, paintings, config
-
-    def __len__(self) -> int:
-        return self.config.iterations
-
-    def __getitem__(self, iteration: int) -> Batch | str:
-        try:
-            return make_batch(self.photos, self.paintings, self.config, iteration)
-        except InputError as exc:  # a worker's exception would come back wrapped in a traceback
-            return str(exc)
-
-
-def batches(photos: Photos, paintings: Paintings, config: ArbitraryConfig, start: int) -> Iterator[Batch]:
-    """Batches ``start`` ... ``iterations - 1`` in order, decoded ahead by ``workers`` processes."""
-    loader = torch.utils.data.DataLoader(
-        _Batches(photos, paintings, config), batch_size=None, sampler=range(start, config.iterations),
-        num_workers=config.workers, prefetch_factor=4 if config.workers else None,
-    )
-    for batch in loader:
-        if isinstance(batch, str):
-            raise InputError(batch)
-        yield batch
-
-
-class _Trainer:
+class _Trainer(Trainer):
     """Networks, optimiser, and the losses of a batch."""
 
-    def __init__(self, config: ArbitraryConfig, runtime: Runtime) -> None:
-        self.config, self.runtime = config, runtime
+    checkpoint_format = CHECKPOINT_FORMAT
+    checkpoint_what = "an arbitrary-style training checkpoint"
+
+    def __init__(self, config: ArbitraryConfig, runtime: Runtime, photos: Photos, paintings: Paintings,
+                 held: tuple[Tensor, Tensor]) -> None:
+        super().__init__()
+        self.config: ArbitraryConfig = config
+        self.runtime, self.photos, self.paintings, self.held = runtime, photos, paintings, held
         self.content_layers = JOHNSON_CONTENT_LAYERS
         self.style_layers = FAST_STYLE_LAYERS
         layers = (*self.content_layers, *self.style_layers, *STATISTIC_LAYERS)
@@ -145,15 +106,16 @@ class _Trainer:
             dict.fromkeys(self.content_layers, 1.0 / len(self.content_layers)),
             dict.fromkeys(self.style_layers, 1.0 / len(self.style_layers)),
         )
-        self.iteration, self.seconds = 0, 0.0
-        self.history: list[dict[str, float]] = []
-        self.validation: list[dict[str, float]] = []
         self.origin: dict[str, Any] | None = None
 
-    def standardise(self, paintings: Paintings) -> None:
+    def batches(self) -> Iterator[Batch]:
+        return batch_stream(functools.partial(make_batch, self.photos, self.paintings, self.config), self.config,
+                            self.iteration)
+
+    def standardise(self) -> None:
         """Standardise the style predictor's input by the statistics of up to
         ``STANDARDISING_PAINTINGS`` training paintings spread through the list (centre crops)."""
-        files = paintings.training
+        files = self.paintings.training
         chosen = files[:: max(1, len(files) // STANDARDISING_PAINTINGS)][:STANDARDISING_PAINTINGS]
         if len(chosen) < 2:
             return
@@ -219,8 +181,13 @@ class _Trainer:
         self.history.append(losses)
         return losses
 
-    def validate(self, photos: Tensor, paintings: Tensor) -> dict[str, float]:
-        """Held-out losses over every held-out photo × held-out painting pair."""
+    @property
+    def validate_every(self) -> int:
+        return self.config.validate_every
+
+    def validate(self) -> tuple[dict[str, Any], None]:
+        """Held-out losses over every held-out photo × held-out painting pair (no preview)."""
+        photos, paintings = self.held
         self.net.eval()
         n, m = photos.shape[0], paintings.shape[0]
         with torch.no_grad():
@@ -233,23 +200,18 @@ class _Trainer:
         row = {"iteration": self.iteration, "seconds": round(self.seconds, 1), **terms.as_floats(),
                "code_spread": spread}
         self.validation.append(row)
-        return row
+        return row, None
 
-    def checkpoint(self, path: Path) -> None:
-        storage.save_torch({
-            "format": CHECKPOINT_FORMAT, "version": 1, "iteration": self.iteration, "seconds": self.seconds,
-            "architecture": self.net.arch.as_dict(), "style_size": self.net.style_size,
-            "split": {name: getattr(self.config, name) for name in SPLIT_SETTINGS},
-            "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "history": self.history, "validation": self.validation, "initialised_from": self.origin,
-        }, path)
+    def checkpoint_fields(self) -> dict[str, Any]:
+        return {"style_size": self.net.style_size,
+                "split": {name: getattr(self.config, name) for name in SPLIT_SETTINGS},
+                "validation": self.validation, "initialised_from": self.origin}
 
-    def restore(self, path: Path) -> None:
-        state = read_checkpoint(path, CHECKPOINT_FORMAT, "an arbitrary-style training checkpoint")
+    def check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
         self._check_fits(path, state.get("architecture"), state.get("style_size"), state.get("split") or {})
-        load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
-        self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
-        self.history, self.validation = list(state.get("history", [])), list(state.get("validation", []))
+
+    def restore_fields(self, state: dict[str, Any]) -> None:
+        self.validation = list(state.get("validation", []))
         self.origin = state.get("initialised_from")
 
 
@@ -292,7 +254,7 @@ def train_arbitrary(
     init_from: str | os.PathLike[str] | None = None,
     on_event: Callback | None = None,
     cancel: CancelToken | None = None,
-) -> ArbitraryResult:
+) -> TrainResult[ArbitraryModel]:
     """Train the arbitrary-style network; write the model to ``output`` (a .pt file).
 
     ``init_from``: a model file of the same architecture to start from: a multi-style model
@@ -310,61 +272,22 @@ def train_arbitrary(
     ckpt = checkpoint_path(out, checkpoint, bool(config.checkpoint_every or resume))
     photos = Photos(photo_dir, config.holdout_percent)
     paintings = Paintings(painting_dir, config.painting_holdout_percent)
-    held_photos, held_paintings = validation_set(photos, paintings, config)
-    trainer = _Trainer(config, training_runtime(config))
+    held = validation_set(photos, paintings, config)
+    trainer = _Trainer(config, training_runtime(config), photos, paintings, held)
     if resume:
         trainer.restore(ckpt)
     elif init_from is not None and is_arbitrary_file(init_from):
         trainer.continue_from(read_arbitrary(init_from))
     else:
-        trainer.standardise(paintings)
+        trainer.standardise()
         if init_from is not None:
             trainer.initialise(read_multistyle(init_from))
-    complete = _loop(trainer, photos, paintings, (held_photos, held_paintings), ckpt, on_event, cancel)
+    complete = run(trainer, ckpt, on_event, cancel)
     net = trainer.net.eval().requires_grad_(False)
     info = _training_info(trainer, photos, paintings)
     save_arbitrary(net, out, info)
-    return ArbitraryResult(ArbitraryModel(net, info, str(out)), out, trainer.iteration, trainer.seconds,
-                           trainer.validation, complete)
-
-
-def _loop(trainer: _Trainer, photos: Photos, paintings: Paintings, held: tuple[Tensor, Tensor], ckpt: Path,
-          on_event: Callback | None, cancel: CancelToken | None) -> bool:
-    """Iterations with validation, checkpoints and events; whether the run reached its end."""
-    config = trainer.config
-    if trainer.iteration == 0 and config.validate_every:
-        trainer.validate(*held)
-    try:
-        start = time.perf_counter()
-        for batch in batches(photos, paintings, config, trainer.iteration):
-            losses = trainer.step(batch)
-            trainer.seconds += time.perf_counter() - start
-            if not math.isfinite(losses["total"]):
-                raise ImpastoError(f"training diverged at iteration {trainer.iteration}; resume from the last "
-                                   "checkpoint with a lower --learning-rate")
-            last = trainer.iteration == config.iterations or out_of_time(config, trainer.seconds)
-            validation = None
-            if config.validate_every and (trainer.iteration % config.validate_every == 0 or last):
-                validation = trainer.validate(*held)
-            saved = None
-            if config.checkpoint_every and (trainer.iteration % config.checkpoint_every == 0 or last):
-                trainer.checkpoint(ckpt)
-                saved = ckpt
-            if on_event is not None:
-                on_event(TrainStep(trainer.iteration, config.iterations, trainer.seconds, losses, validation,
-                                   None, saved))
-            if last:
-                return True
-            if is_cancelled(cancel):
-                if config.checkpoint_every:
-                    trainer.checkpoint(ckpt)
-                return False
-            start = time.perf_counter()
-    except KeyboardInterrupt:
-        if config.checkpoint_every:
-            trainer.checkpoint(ckpt)
-        raise TrainingInterrupted(trainer.iteration, ckpt if config.checkpoint_every else None) from None
-    return True
+    return TrainResult(ArbitraryModel(net, info, str(out)), out, trainer.iteration, trainer.seconds,
+                       trainer.validation, complete)
 
 
 class ValidationLog:
