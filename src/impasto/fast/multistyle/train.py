@@ -54,7 +54,7 @@ from impasto.fast.training.data import Photos
 from impasto.fast.training.loop import (
     FINAL_WINDOW,
     Previews,
-    Trainer,
+    PreviewTrainer,
     TrainResult,
     check_model_path,
     checkpoint_path,
@@ -74,7 +74,7 @@ def style_assignment(iteration: int, batch_size: int, trainable: list[int]) -> T
     return torch.tensor([trainable[(first + j) % len(trainable)] for j in range(batch_size)])
 
 
-class _Trainer(Trainer):
+class _Trainer(PreviewTrainer):
     """The state of one run, with the interface ``fast.training.loop``'s loop drives."""
 
     checkpoint_format = CHECKPOINT_FORMAT
@@ -175,16 +175,6 @@ class _Trainer(Trainer):
         h, w = outputs.shape[-2:]
         grid = outputs.float().cpu().reshape(k, count, 3, h, w).permute(1, 2, 0, 3, 4).reshape(count, 3, k * h, w)
         return losses, grid
-
-    @property
-    def validate_every(self) -> int:
-        return self.previews.every
-
-    def validate(self) -> tuple[dict[str, Any], Path | None]:
-        assert self.previews.photos is not None
-        losses, outputs = self.held_out(self.previews.photos)
-        self.validation.append({"iteration": self.iteration, **losses})
-        return losses, self.previews.write(self.iteration, outputs)
 
     def continue_from(self, model: MultiStyleModel, label: str) -> None:
         """Carry on a model's training from its file alone (a checkpoint does not survive a change

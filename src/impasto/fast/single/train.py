@@ -29,7 +29,7 @@ from impasto.fast.network import Architecture, architecture, build
 from impasto.fast.training.data import Photos
 from impasto.fast.training.loop import (
     Previews,
-    Trainer,
+    PreviewTrainer,
     TrainResult,
     check_model_path,
     checkpoint_path,
@@ -52,7 +52,7 @@ def architecture_of(config: TrainConfig) -> Architecture:
                                kernel=config.kernel or base.kernel, upsample=config.upsample or base.upsample)
 
 
-class _Trainer(Trainer):
+class _Trainer(PreviewTrainer):
     """The state of one training run: networks, targets, optimiser, photos and losses so far."""
 
     checkpoint_format = CHECKPOINT_FORMAT
@@ -117,16 +117,6 @@ class _Trainer(Trainer):
         with torch.no_grad():
             terms, outputs = self.objective(previews)
         return terms.as_floats(), outputs.float().cpu()
-
-    @property
-    def validate_every(self) -> int:
-        return self.previews.every
-
-    def validate(self) -> tuple[dict[str, Any], Path | None]:
-        assert self.previews.photos is not None
-        losses, outputs = self.held_out(self.previews.photos)
-        self.validation.append({"iteration": self.iteration, **losses})
-        return losses, self.previews.write(self.iteration, outputs)
 
     def checkpoint_fields(self) -> dict[str, Any]:
         return {"style": self.style_name}

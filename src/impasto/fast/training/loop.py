@@ -170,6 +170,26 @@ class Previews:
         return path
 
 
+class PreviewTrainer(Trainer):
+    """A trainer validated on ``previews``, the held-out photos it writes as preview strips: the
+    one-style and multi-style families. ``held_out`` gives their losses and outputs."""
+
+    previews: Previews
+
+    def held_out(self, photos: Tensor) -> tuple[dict[str, float], Tensor]:
+        raise NotImplementedError
+
+    @property
+    def validate_every(self) -> int:
+        return self.previews.every
+
+    def validate(self) -> tuple[dict[str, Any], Path | None]:
+        assert self.previews.photos is not None
+        losses, outputs = self.held_out(self.previews.photos)
+        self.validation.append({"iteration": self.iteration, **losses})
+        return losses, self.previews.write(self.iteration, outputs)
+
+
 def run(trainer: Trainer, checkpoint: Path, on_event: Callback | None, cancel: CancelToken | None) -> bool:
     """Train to the last iteration or the time limit, or until cancelled; whether the run reached
     its end (the module's docstring says what happens on the way)."""
