@@ -9,10 +9,13 @@ from impasto.losses import (
     Targets,
     Weights,
     batch_content_loss,
+    batch_lattice_energy,
     batch_style_loss,
     batch_total_variation,
     gram,
     gram_batch,
+    lattice_pattern,
+    mean_lattice_energy,
     mean_total_variation,
     objective,
     perceptual_objective,
@@ -93,3 +96,33 @@ def test_gatys_normalisation_is_the_paper_objective_per_image() -> None:
     train = perceptual_objective(features, image, content, {"relu1_1": gram_batch(style)[0]}, weights, "gatys")
     for a, b in zip(paper.as_floats().values(), train.as_floats().values(), strict=True):
         assert a == pytest.approx(b, rel=1e-5)
+
+
+def test_lattice_pattern_is_the_part_repeating_at_the_period() -> None:
+    torch.manual_seed(0)
+    tile = torch.rand(1, 3, 4, 4)
+    pattern = tile - tile.mean(dim=(2, 3), keepdim=True)
+    image = 0.3 + 0.1 * pattern.repeat(1, 1, 8, 8)
+    assert torch.allclose(lattice_pattern(image, 4), 0.1 * pattern, atol=1e-6)
+    # A smooth ramp's phase means differ by its slope per pixel alone (0.5 / 31 at most 1.5 phases away).
+    ramp = torch.linspace(0, 0.5, 32).reshape(1, 1, 1, 32).expand(1, 3, 32, 32).contiguous()
+    assert lattice_pattern(ramp, 4).abs().max() <= 0.5 / 31 * 1.5 + 1e-6
+    # Energies by hand: 64 tiles of the pattern, squared and summed (batch average); the mean per value.
+    expected = (0.1 * pattern).pow(2).sum() * 64
+    assert torch.allclose(batch_lattice_energy(image.repeat(2, 1, 1, 1), 4), expected, rtol=1e-5)
+    assert torch.allclose(mean_lattice_energy(image, 4), (0.1 * pattern).pow(2).mean(), rtol=1e-5)
+    assert float(mean_lattice_energy(torch.full((1, 3, 16, 16), 0.5), 4)) == 0.0
+
+
+def test_grid_weight_adds_its_term_only_when_positive() -> None:
+    torch.manual_seed(0)
+    outputs = torch.rand(2, 3, 16, 16)
+    features = {"relu1_1": torch.rand(2, 4, 16, 16)}
+    grams = {"relu1_1": gram_batch(torch.rand(1, 4, 16, 16))[0]}
+    off = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0})
+    on = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0}, grid=10.0)
+    plain = perceptual_objective(features, outputs, features, grams, off, "gatys")
+    gridded = perceptual_objective(features, outputs, features, grams, on, "gatys", period=4)
+    assert "grid" not in plain.terms
+    assert torch.allclose(gridded.terms["grid"], 10.0 * batch_lattice_energy(outputs, 4))
+    assert torch.allclose(gridded.total - plain.total, gridded.terms["grid"])

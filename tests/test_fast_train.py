@@ -140,6 +140,7 @@ def test_a_worker_reports_an_undecodable_folder_in_one_line(tmp_path: Path) -> N
     ({"objective": "magic"}, "--objective"),
     ({"upsample": "cubic"}, "--upsample"),
     ({"minutes": -1.0}, "--minutes"),
+    ({"grid_weight": -1.0}, "--grid-weight"),
     ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
 ])
 def test_config_validation(change: dict, message: str) -> None:

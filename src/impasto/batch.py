@@ -113,7 +113,7 @@ def task(job: Job, label: str) -> Task:
     record = jobs.to_record(job)
     # Paths in the record are absolute, so the key names the same files from any folder.
     key = hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
-    main = job.target if isinstance(job, jobs.TransferJob) else job.output
+    main = job.target
     return Task(key, label, record, (main.absolute(), job.job_file.absolute()))
 
 

@@ -329,6 +329,9 @@ class TrainingSettings:
     * ``minutes``: end the run once it has trained this long (in training steps) and write the
       model as at its last iteration; ``iterations`` stays the upper bound. For a machine lent
       for a fixed time.
+    * ``grid_weight``: weight of a term against the pattern that repeats at the network's
+      upsampling factor (``losses.lattice_pattern``, in the units of the TV term), the hatching
+      a strided network can leave; off by default. Not part of the objective a model records.
     """
 
     # The command-line option that sets ``style_size`` (its meaning differs between the configs).
@@ -341,6 +344,7 @@ class TrainingSettings:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
+    grid_weight: float = 0.0
     learning_rate: float = 1e-3
     holdout_percent: float = 2.0
     checkpoint_every: int = 200
@@ -367,6 +371,9 @@ def validate_training(config: TrainingSettings) -> None:
     if not isinstance(config.seed, int):
         raise _refused("seed", f"must be an integer, got {config.seed}")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
+    if not (isinstance(config.grid_weight, int | float) and math.isfinite(config.grid_weight)
+            and config.grid_weight >= 0):
+        raise _refused("grid-weight", f"must be a non-negative number, got {config.grid_weight}")
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise _refused("learning-rate", f"must be positive, got {config.learning_rate}")
     _check_percent(config.holdout_percent, "holdout-percent")

@@ -69,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "where it stopped (without a checkpoint: Adam starts afresh)")
     g = p.add_argument_group("objective")
     for name, what in (("content_weight", "weight of the content term"), ("style_weight", "weight of the style term"),
-                       ("tv_weight", "total-variation weight")):
+                       ("tv_weight", "total-variation weight"),
+                       ("grid_weight", "weight against the pattern repeating at the upsampling factor")):
         g.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name),
                        help=f"{what} (default: %(default)g)")
     g = p.add_argument_group("optimisation")

@@ -9,15 +9,14 @@ from typing import Any
 
 from impasto.cli.exits import EXIT_CANCELLED, EXIT_OK
 from impasto.cli.progress import ProgressBar
-from impasto.jobs import ApplyJob, Job, TransferJob, run
+from impasto.jobs import Job, TransferJob, run
 
 
 def run_job(job: Job, *, quiet: bool = False, as_json: bool = False) -> int:
     """Run ``job`` with a progress bar unless ``quiet``; print what it wrote, and with ``as_json``
     the result as one JSON object on stdout. A KeyboardInterrupt becomes ``JobInterrupted``,
     which ``impasto.cli.main`` reports."""
-    unit = "frame" if isinstance(job, ApplyJob) else "it"
-    bar = None if quiet else ProgressBar(unit)
+    bar = None if quiet else ProgressBar(job.unit)
     try:
         outcome = run(job, on_event=bar)
     finally:

@@ -89,13 +89,15 @@ class Targets:
 
 @dataclass(frozen=True)
 class Weights:
-    """α, β, the total-variation weight and the per-layer weights w_l."""
+    """α, β, the total-variation weight and the per-layer weights w_l; ``grid``, the weight of a
+    feed-forward network's lattice term (``losses.perceptual.lattice_pattern``), training only."""
 
     content: float
     style: float
     tv: float
     content_layers: Mapping[str, float]
     style_layers: Mapping[str, float]
+    grid: float = 0.0
 
 
 def widen(x: Tensor) -> Tensor:

@@ -66,6 +66,34 @@ def mean_total_variation(images: Tensor) -> Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
+def lattice_pattern(images: Tensor, period: int) -> Tensor:
+    """The part of (B, C, H, W) images that repeats every ``period`` pixels on both axes: for each
+    of the period × period phases (row mod period, column mod period), the mean of the pixels of
+    that phase minus the mean of all phases; (B, C, period, period), at least float32.
+
+    Why: a network that downsamples by strides of 2 and upsamples by as many doublings treats the
+    pixels of one phase alike and can leave a fixed pattern of its upsampling factor all over its
+    output, the 4-px hatching of a two-stage network. A photo has next to none (its phase means
+    agree to a few 10⁻⁴), so the squared pattern measures the hatching alone, without asking
+    for a smoother image."""
+    b, c, h, w = images.shape
+    tiles = widen(images[..., : h - h % period, : w - w % period])
+    phases = tiles.reshape(b, c, h // period, period, w // period, period).mean(dim=(2, 4))
+    return phases - phases.mean(dim=(2, 3), keepdim=True)
+
+
+def batch_lattice_energy(images: Tensor, period: int) -> Tensor:
+    """Σ over the pixels of the squared ``lattice_pattern`` tiled over each image, averaged over
+    the batch: in the units of ``batch_total_variation``."""
+    b, _, h, w = images.shape
+    return lattice_pattern(images, period).pow(2).sum() * (h // period) * (w // period) / b
+
+
+def mean_lattice_energy(images: Tensor, period: int) -> Tensor:
+    """The mean squared ``lattice_pattern`` per pixel value: in the units of ``mean_total_variation``."""
+    return lattice_pattern(images, period).pow(2).mean()
+
+
 def perceptual_objective(
     features: Mapping[str, Tensor],
     outputs: Tensor,
@@ -73,18 +101,26 @@ def perceptual_objective(
     grams: Mapping[str, Tensor],
     weights: Weights,
     normalisation: str = "relative",
+    period: int = 4,
 ) -> LossTerms:
     """Johnson et al.'s training objective for a batch of network ``outputs``: feature
     reconstruction against the photos' ``content`` features, style reconstruction against one
     painting's ``grams`` (from ``gram_batch``), and a TV term, each weighted as ``weights`` says.
     ``normalisation`` "relative" divides each term by its target's energy; "gatys" uses the
-    batch average of Gatys et al.'s own terms (the objective of ``objective`` above)."""
+    batch average of Gatys et al.'s own terms (the objective of ``objective`` above). A positive
+    ``weights.grid`` adds a "grid" term, the outputs' lattice energy at the network's upsampling
+    factor ``period``."""
     zero = outputs.new_zeros((), dtype=torch.float32)
     if normalisation == "gatys":
         content_loss, style_loss, tv_loss = batch_content_loss, batch_style_loss, batch_total_variation
+        lattice = batch_lattice_energy
     else:
         content_loss, style_loss, tv_loss = relative_content_loss, relative_style_loss, mean_total_variation
+        lattice = mean_lattice_energy
     c = sum((w * content_loss(features[n], content[n]) for n, w in weights.content_layers.items()), zero)
     s = sum((w * style_loss(features[n], grams[n]) for n, w in weights.style_layers.items()), zero)
     t = tv_loss(outputs) if weights.tv > 0 else zero
-    return LossTerms({"content": weights.content * c, "style": weights.style * s, "tv": weights.tv * t})
+    terms = {"content": weights.content * c, "style": weights.style * s, "tv": weights.tv * t}
+    if weights.grid > 0:
+        terms["grid"] = weights.grid * lattice(outputs, period)
+    return LossTerms(terms)

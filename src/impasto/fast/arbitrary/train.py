@@ -105,6 +105,7 @@ class _Trainer(Trainer):
             config.content_weight, config.style_weight, config.tv_weight,
             dict.fromkeys(self.content_layers, 1.0 / len(self.content_layers)),
             dict.fromkeys(self.style_layers, 1.0 / len(self.style_layers)),
+            config.grid_weight,
         )
         self.origin: dict[str, Any] | None = None
 
@@ -168,7 +169,8 @@ class _Trainer(Trainer):
         with self.runtime.autocast():
             outputs = self.net(x, statistics)
         features = self.vgg(self.runtime.prepare(outputs.float()), (*self.content_layers, *self.style_layers))
-        return perceptual_objective(features, outputs, content, grams, self.weights, "relative")
+        return perceptual_objective(features, outputs, content, grams, self.weights, "relative",
+                                    self.net.arch.multiple)
 
     def step(self, batch: Batch) -> dict[str, float]:
         self.net.train()

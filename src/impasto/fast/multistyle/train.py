@@ -97,7 +97,7 @@ class _Trainer(PreviewTrainer):
         params = [self.net.styles[i] for i in self.trainable] if frozen else list(self.net.parameters())
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate)
         self.weights = Weights(config.content_weight, config.style_weight, config.tv_weight,
-                               dict(self.target.content_layers), dict(self.target.style_layers))
+                               dict(self.target.content_layers), dict(self.target.style_layers), config.grid_weight)
         # Per trainable style: A_l / (N_l M_l) for each style layer, the painting's statistics
         # per position, which ``batch_style_loss`` asks of a crop of any size.
         self.grams = dict(zip(self.trainable, (self._style_grams(p) for p in paintings), strict=True))
@@ -134,7 +134,7 @@ class _Trainer(PreviewTrainer):
             rows = (styles == k).nonzero().flatten().to(outputs.device)
             terms[k] = perceptual_objective({n: f[rows] for n, f in features.items()}, outputs[rows],
                                             {n: c[rows] for n, c in content.items()}, self.grams[k], self.weights,
-                                            "gatys")
+                                            "gatys", self.net.arch.multiple)
         return terms, outputs
 
     def _record(self, terms: dict[int, LossTerms], counts: dict[int, int]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class _Trainer(PreviewTrainer):
             dict.fromkeys(config.content_layers, 1.0 / len(config.content_layers)),
             dict(zip(config.style_layers, config.style_layer_weights or
                      (1.0 / len(config.style_layers),) * len(config.style_layers), strict=True)),
+            config.grid_weight,
         )
         self.grams = self._style_grams(style)
         self.loss_scale = _loss_scale(config, self.weights, self.grams)
@@ -97,7 +98,8 @@ class _Trainer(PreviewTrainer):
             outputs = self.net(x)
         # VGG-19 outside autocast: its layers carry their own formats (float32 input stage).
         features = self.vgg(self.runtime.prepare(outputs.float()), self.layers)
-        terms = perceptual_objective(features, outputs, content, self.grams, self.weights, self.config.objective)
+        terms = perceptual_objective(features, outputs, content, self.grams, self.weights, self.config.objective,
+                                     architecture_of(self.config).multiple)
         return terms, outputs
 
     def step(self, batch: Tensor) -> dict[str, float]:

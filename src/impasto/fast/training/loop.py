@@ -196,6 +196,9 @@ def run(trainer: Trainer, checkpoint: Path, on_event: Callback | None, cancel: C
     config, every = trainer.config, trainer.validate_every
     if trainer.iteration == 0 and every:
         trainer.validate()
+    # ``minutes`` counts this run's steps: a run continued from a model file or checkpoint brings
+    # the seconds of the runs before it.
+    behind = trainer.seconds
     try:
         start = time.perf_counter()
         for batch in trainer.batches():
@@ -204,7 +207,7 @@ def run(trainer: Trainer, checkpoint: Path, on_event: Callback | None, cancel: C
             if not math.isfinite(losses["total"]):
                 raise TrainingDiverged(f"training diverged at iteration {trainer.iteration} (loss {losses['total']}); "
                                        "resume from the last checkpoint with a lower --learning-rate")
-            last = trainer.iteration == config.iterations or out_of_time(config, trainer.seconds)
+            last = trainer.iteration == config.iterations or out_of_time(config, trainer.seconds - behind)
             validation, preview, saved = None, None, None
             if every and (trainer.iteration % every == 0 or last):
                 validation, preview = trainer.validate()
@@ -230,7 +233,7 @@ def run(trainer: Trainer, checkpoint: Path, on_event: Callback | None, cancel: C
 
 
 def out_of_time(config: TrainingSettings, seconds: float) -> bool:
-    """Whether a run with ``seconds`` of training behind it has used its ``minutes``."""
+    """Whether a run that has trained ``seconds`` has used its ``minutes``."""
     return config.minutes is not None and seconds >= 60 * config.minutes
 
 
