@@ -34,8 +34,9 @@ import torch
 import impasto
 from impasto import images
 from impasto.fast.backends import BACKENDS, export_onnx, make_backend
-from impasto.fast.model import FastModel, load_model
+from impasto.fast.model import FastModel
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
+from impasto.fast.styles import resolve
 from impasto.fast.stylize import stylize
 from impasto.fast.training.data import Photos
 
@@ -150,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.model:
-        model = load_model(args.model)
+        model = resolve(args.model)
         label = model.style
     else:
         arch = Architecture(*map(int, args.arch.split(","))) if args.arch else args.variant

@@ -39,7 +39,8 @@ from impasto import images
 from impasto.config import TransferConfig
 from impasto.events import CancelToken, Iteration
 from impasto.fast.model import FastModel
-from impasto.fast.multistyle.model import Objective, describe_file, resolve
+from impasto.fast.multistyle.model import Objective
+from impasto.fast.styles import describe_file, resolve
 from impasto.fast.stylize import stylize
 from impasto.fast.training.data import Photos
 from impasto.runtime import describe_cpu

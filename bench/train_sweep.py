@@ -32,7 +32,7 @@ import torch
 from fast_latency import PHOTOS, ROOT, style_loss_rows
 from impasto.config import train_config
 from impasto.events import TrainStep
-from impasto.fast.model import load_model
+from impasto.fast.model import read_model
 from impasto.fast.single.train import train
 from impasto.fast.training.data import Photos
 
@@ -84,7 +84,7 @@ def main() -> None:
     print(f"training done after {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     references: dict[str, dict[Path, tuple[float, float]]] = {}
     for result in results:
-        model = load_model(args.out / f"{result['name']}.pt")
+        model = read_model(args.out / f"{result['name']}.pt")
         photos = Photos(args.data, model.training["settings"]["holdout_percent"]).held_out[: result["quality_photos"]]
         rows = style_loss_rows(model, args.styles / result["style"], photos, args.quality_size, 300,
                                references.setdefault(result["style"], {}))

@@ -29,7 +29,7 @@ import impasto
 from impasto import images
 from impasto.config import TransferConfig
 from impasto.fast.frames import stylize_video
-from impasto.fast.model import load_model
+from impasto.fast.styles import resolve
 from impasto.fast.stylize import stylize
 from impasto.runtime import describe_cpu
 from impasto.video.flow import FlowEstimator, grey, warp
@@ -92,7 +92,7 @@ def flow_methods(clip: list[Tensor]) -> dict[str, dict[str, float]]:
 
 
 def fast_path(source: Path, out: Path, style: str, blend: bool = True) -> dict[str, dict[str, float]]:
-    model = load_model(style)
+    model = resolve(style)
     painting = images.load_image(STYLES / f"{model.style}.jpg")
     originals = list(frames_of(source))
     rows = {}
@@ -140,7 +140,7 @@ def coding_cost(source: Path, out: Path, style: str) -> dict[str, dict[str, floa
     from impasto.video.io import ENCODERS, VideoWriter
     from impasto.video.temporal import TemporalBlender
 
-    model = load_model(style)
+    model = resolve(style)
     painting = images.load_image(STYLES / f"{model.style}.jpg")
     originals = list(frames_of(source))
     with torch.no_grad():
@@ -167,7 +167,7 @@ def resampling_cost(source: Path, style: str, scales: tuple[float, ...] = (1.022
     """Style loss of stylised frames magnified about their centre by each of ``scales`` (one and
     two steps of the zoom clip) with each warp kernel, against the frames themselves: what
     carrying a texture across a zoom costs before any codec."""
-    model = load_model(style)
+    model = resolve(style)
     painting = images.load_image(STYLES / f"{model.style}.jpg")
     with torch.no_grad():
         frames = [stylize(model, f) for f in list(frames_of(source))[0:20:3]]

@@ -29,7 +29,7 @@ from impasto.vgg import VGG19
 PAINTINGS = CORPORA / "paintings"
 # lr 1e-3: at 3e-3 the standardised predictor's tiny training ends with one painting's code near
 # the other's on AVX2 kernels (0.97 of the distance; 0.42 at 1e-3, 0.43 with AVX2).
-TINY = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=128, batch_size=4, crop_size=32, style_size=32,
+TINY = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=128, batch_size=4, crop_size=32, style_crop_size=32,
                        learning_rate=1e-3, holdout_percent=25.0, painting_holdout_percent=25.0,
                        validation_photos=2, validation_paintings=2, validate_every=32, checkpoint_every=32,
                        device="cpu")
@@ -192,7 +192,7 @@ def test_the_predictor_reads_statistics_standardised_by_the_training_paintings(
     predictor = read_arbitrary(trained).network.predictor
     training = Paintings(painting_dir, TINY.painting_holdout_percent).training
     vgg = arbitrary.statistics_vgg()
-    statistics = torch.cat([arbitrary.painting_statistics(vgg, painting_crop(f, TINY.style_size, None))
+    statistics = torch.cat([arbitrary.painting_statistics(vgg, painting_crop(f, TINY.style_crop_size, None))
                             for f in training])
     standardised = (statistics - predictor.mean) / predictor.scale
     # Zero mean over the training paintings; unit deviation wherever the floor did not bind.
@@ -300,7 +300,7 @@ def test_init_from_a_multistyle_model_starts_from_its_convolutions_and_mean_styl
                          precision="fp32")
     train_multistyle([painting_dir / "painting_0.png", painting_dir / "painting_1.png"], photo_dir, base, multi)
     model = read_multistyle(base)
-    net = ArbitraryNet(model.network.arch, TINY.style_size)
+    net = ArbitraryNet(model.network.arch, TINY.style_crop_size)
     initialise_from(net, model)
     for name, tensor in model.network.transformer.state_dict().items():
         assert torch.equal(net.transformer.state_dict()[name], tensor), name

@@ -16,7 +16,9 @@ from impasto.fast.arbitrary import model as arbitrary
 from impasto.fast.arbitrary.model import ArbitraryNet, save_arbitrary
 from impasto.fast.backends import GAMMABETA, INPUT, OUTPUT, export_conditional_onnx, make_backend
 from impasto.fast.network import Architecture
+from impasto.fast.styles import load_style
 from impasto.fast.stylize import stylize
+from impasto.style_spec import AnyPainting
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,7 @@ def test_export_bakes_a_paintings_style_code_into_the_graph(tmp_path: Path, mode
     code, _, err = run(capsys, "export", model_file, "--style-image", style, "--strength", "0.8", "-o", out)
     assert code == 0, err
     photo = images.load_image(content)
-    expected = stylize(arbitrary.bind_files(model_file, [style], strength=0.8), photo)
+    expected = stylize(load_style(AnyPainting(model_file, (style,), strength=0.8)), photo)
     session = ort.InferenceSession(out.read_bytes(), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: photo.numpy()})[0]
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)

@@ -12,7 +12,7 @@ import torch
 from impasto import runtime
 from impasto.cli import main
 from impasto.fast.backends import BACKENDS, NEEDS
-from impasto.fast.model import NON_COMMERCIAL
+from impasto.fast.styles import NON_COMMERCIAL
 
 KEYS = {"impasto", "python", "platform", "packages", "optional", "cpu", "transfer", "cuda", "apply_backends", "extras",
         "vgg19_weights", "models"}

@@ -14,6 +14,7 @@ from conftest import training_photos
 from impasto import images
 from impasto.cli import main
 from impasto.fast import model as fast_model
+from impasto.fast import styles
 from impasto.fast.network import Architecture, TransformNet
 from impasto.fast.stylize import stylize
 
@@ -34,7 +35,7 @@ def model_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_shipped_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fast_model, "_models_folder", lambda: tmp_path / "no_models")
+    monkeypatch.setattr(styles, "_models_folder", lambda: tmp_path / "no_models")
 
 
 def test_styles_without_models(capsys, no_shipped_models) -> None:
@@ -46,7 +47,7 @@ def test_styles_lists_shipped_models(tmp_path: Path, model_file: Path, capsys, m
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(fast_model, "_models_folder", lambda: folder)
+    monkeypatch.setattr(styles, "_models_folder", lambda: folder)
     code, out, _ = run(capsys, "styles")
     assert code == 0 and "| tiny | width-4, 1-block, 9x9-edge, 2-stage | 7 |" in out
 
@@ -54,7 +55,7 @@ def test_styles_lists_shipped_models(tmp_path: Path, model_file: Path, capsys, m
 def test_styles_show_the_shipped_networks_licence(capsys) -> None:
     code, out, _ = run(capsys, "styles")
     assert code == 0
-    licence = fast_model.NON_COMMERCIAL
+    licence = styles.NON_COMMERCIAL
     assert "non-commercial research" in licence
     assert f"licence (shipped model 'paper_fig3.pt'): {licence}" in out
     assert f"licence (any_painting.pt): {licence}" in out
@@ -224,7 +225,7 @@ def test_apply_to_a_video_frame_by_frame(tmp_path: Path, model_file: Path, capsy
     inputs, _ = _read_video(source)
     outputs, fps = _read_video(out)
     assert len(outputs) == 7 and fps == pytest.approx(12.0) and outputs[0].shape == (1, 3, 40, 48)
-    model = fast_model.load_model(model_file)
+    model = fast_model.read_model(model_file)
     for frame, styled in zip(inputs, outputs, strict=True):
         # Each output frame is the network's output for that frame, up to mp4v's lossy coding of
         # tiny frames (a few grey levels), and far from the input frame.
@@ -357,3 +358,20 @@ def fast_model_file(folder: Path) -> Path:
     path = folder / "tiny_arch.pt"
     fast_model.save_model(TransformNet(Architecture(4, 1)), path, "tiny", {})
     return path
+
+
+def test_apply_reports_each_batch_of_photos_written(tmp_path: Path, model_file: Path, small_pair) -> None:
+    from impasto.config import ApplyConfig
+    from impasto.events import Photos
+    from impasto.fast.apply import apply
+
+    content, _ = small_pair
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"p{i}.png")
+        Image.open(content).save(photos[-1])
+    events: list[Photos] = []
+    apply(photos, tmp_path / "out", ApplyConfig(str(model_file), batch_size=2), on_event=events.append)
+    # Batches of two: after the first two photos, then after the third, each naming its last file.
+    assert [(e.step, e.total, e.name) for e in events] == [(2, 3, "p1.png"), (3, 3, "p2.png")]
+    assert all(isinstance(e, Photos) and e.seconds >= 0 and e.record()["step"] == e.step for e in events)

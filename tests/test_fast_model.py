@@ -9,9 +9,10 @@ import torch
 
 from impasto import colour
 from impasto.errors import InputError, WeightsError
-from impasto.fast import model as fast_model
-from impasto.fast.model import FORMAT, available_styles, load_model, read_model, save_model
+from impasto.fast import styles
+from impasto.fast.model import FORMAT, read_model, save_model
 from impasto.fast.network import Architecture, TransformNet
+from impasto.fast.styles import one_style_names, resolve
 from impasto.fast.stylize import stylize
 
 
@@ -79,24 +80,24 @@ def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, model_fil
     bad = tmp_path / "bad.pt"
     make(bad, model_file)
     with pytest.raises(WeightsError) as info:
-        load_model(bad)
+        read_model(bad)
     message = str(info.value)
     assert message.startswith(f"{bad}: ") and phrase in message and "\n" not in message, message
 
 
 def test_shipped_styles(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fast_model, "_models_folder", lambda: tmp_path / "absent")
-    assert available_styles() == []
+    monkeypatch.setattr(styles, "_models_folder", lambda: tmp_path / "absent")
+    assert one_style_names() == []
     with pytest.raises(InputError, match="no styles are installed"):
-        load_model("starry_night")
+        resolve("starry_night")
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(fast_model, "_models_folder", lambda: folder)
-    assert available_styles() == ["tiny"]
-    assert load_model("tiny").style == "tiny"
+    monkeypatch.setattr(styles, "_models_folder", lambda: folder)
+    assert one_style_names() == ["tiny"]
+    assert resolve("tiny").style == "tiny"
     with pytest.raises(InputError, match="installed: tiny"):
-        load_model("mosaic")
+        resolve("mosaic")
 
 
 def test_colour_preservation_keeps_the_photos_chroma(net: TransformNet, content64: torch.Tensor) -> None:
@@ -141,5 +142,5 @@ def test_pickled_objects_are_refused(tmp_path: Path, model_file: Path) -> None:
     bad = tmp_path / "evil.pt"
     torch.save({**_record(model_file), "training": Path("/")}, bad)
     with pytest.raises(WeightsError, match="objects other than tensors") as info:
-        load_model(bad)
+        read_model(bad)
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)

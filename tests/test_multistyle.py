@@ -21,7 +21,6 @@ from impasto.fast.multistyle.model import (
     MultiStyleNet,
     Objective,
     bind,
-    parse_mix,
     read_multistyle,
     style_vector,
 )
@@ -31,6 +30,7 @@ from impasto.fast.stylize import stylize
 from impasto.fast.training.data import Photos, centre_crop
 from impasto.fast.training.loop import training_runtime
 from impasto.losses import gram_batch
+from impasto.style_spec import parse_mix
 from impasto.vgg import VGG19, positions
 
 HOLDOUT = 25.0  # holds out photo_1 and photo_4 of six (test_fast_train)

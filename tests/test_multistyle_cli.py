@@ -16,6 +16,7 @@ from impasto import images
 from impasto.cli import main
 from impasto.config import train_config
 from impasto.fast import model as fast_model
+from impasto.fast import styles
 from impasto.fast.backends import GAMMABETA, INPUT, OUTPUT, export_conditional_onnx, make_backend
 from impasto.fast.multistyle.model import (
     MultiStyleModel,
@@ -68,7 +69,7 @@ def shipped(tmp_path: Path, multi_file: Path, monkeypatch: pytest.MonkeyPatch) -
     settings = {"objective": "relative", "crop_size": 256, "style_size": 256}
     fast_model.save_model(TransformNet(Architecture(4, 1)), folder / "old.pt", "old", {"settings": settings,
                                                                                         "iterations": 7})
-    monkeypatch.setattr(fast_model, "_models_folder", lambda: folder)
+    monkeypatch.setattr(styles, "_models_folder", lambda: folder)
     return folder
 
 

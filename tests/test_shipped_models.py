@@ -13,11 +13,12 @@ import impasto
 from conftest import CORPORA, EXAMPLES, SEATED_NUDE, needs_corpus
 from impasto import images
 from impasto.cli import main
-from impasto.config import SHIPPED_ARBITRARY
 from impasto.fast.arbitrary import model as arbitrary
-from impasto.fast.multistyle.model import Objective, installed_styles, resolve, shipped_multistyle
+from impasto.fast.multistyle.model import Objective
+from impasto.fast.styles import installed_styles, load_style, resolve, shipped_arbitrary, shipped_multistyle
 from impasto.fast.stylize import stylize
 from impasto.losses import gram_batch, relative_style_loss
+from impasto.style_spec import AnyPainting
 from impasto.vgg import VGG19, load_weights
 
 PAPER_PAINTINGS = ("starry_night", "the_scream", "shipwreck", "composition_vii", "seated_nude")
@@ -103,7 +104,7 @@ def _gram_distance(vgg: VGG19, image: torch.Tensor, painting: torch.Tensor) -> f
 def test_the_installed_any_painting_network_paints_toward_paintings_it_never_saw(
         photo: torch.Tensor, tmp_path: Path) -> None:
     assert all(arbitrary.held_out_painting(name) for name in HELD_OUT)
-    model = arbitrary.shipped_arbitrary()
+    model = shipped_arbitrary()
     vgg = VGG19(load_weights(), "relu4_1")
     paintings = [images.resize_long_side(images.load_image(PAINTINGS / name), 256) for name in HELD_OUT]
     outputs = [stylize(arbitrary.bind(model, [p]), photo) for p in paintings]
@@ -120,6 +121,6 @@ def test_apply_style_image_without_a_model_uses_the_installed_network(tmp_path: 
     painting = EXAMPLES / "style" / "the_scream.jpg"
     out = tmp_path / "out.png"
     assert main(["apply", "--style-image", str(painting), str(tubingen_path), "-o", str(out), "--size", "96"]) == 0
-    expected = stylize(arbitrary.bind_files(SHIPPED_ARBITRARY, [painting]),
+    expected = stylize(load_style(AnyPainting(None, (painting,))),
                        images.resize_long_side(images.load_image(tubingen_path), 96))
     assert (images.load_image(out) - expected).abs().max() <= 1 / 255 + 1e-6

@@ -15,7 +15,7 @@ from impasto import images
 from impasto.cli import main
 from impasto.errors import InputError
 from impasto.fast.frames import stylize_video
-from impasto.fast.multistyle.model import resolve
+from impasto.fast.styles import resolve
 from impasto.fast.stylize import stylize
 from impasto.video.flow import Motion, warp
 from impasto.video.io import ENCODERS, Encoder, VideoReader, VideoWriter

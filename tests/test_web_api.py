@@ -16,7 +16,8 @@ from PIL import Image
 
 from colour_profiles import display_p3
 from impasto import examples, images
-from impasto.config import SHIPPED_ARBITRARY, TransferConfig
+from impasto.config import TransferConfig
+from impasto.style_spec import SHIPPED_ARBITRARY
 from impasto.web import store
 from impasto.web.app import StudioSettings, create_app
 
@@ -171,7 +172,7 @@ def test_the_jpeg_download_keeps_the_results_profile_at_the_jobs_quality(
 
 
 def test_options_show_the_shipped_networks_licence(client: TestClient) -> None:
-    from impasto.fast.model import NON_COMMERCIAL
+    from impasto.fast.styles import NON_COMMERCIAL
 
     assert client.get("/api/options").json()["licence"] == NON_COMMERCIAL
     assert "non-commercial research" in NON_COMMERCIAL
@@ -179,9 +180,9 @@ def test_options_show_the_shipped_networks_licence(client: TestClient) -> None:
 
 def test_without_an_arbitrary_network_fast_mode_refuses_a_painting(
         tmp_path: Path, photo: bytes, painting: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    from impasto.fast.arbitrary import model as arbitrary
+    from impasto.fast import styles
 
-    monkeypatch.setattr(arbitrary, "arbitrary_installed", lambda: False)
+    monkeypatch.setattr(styles, "arbitrary_installed", lambda: False)
     with _client(tmp_path) as client:
         assert client.get("/api/options").json()["any_painting_fast"] is False
         fast = client.post("/api/jobs", data={"mode": "fast"},

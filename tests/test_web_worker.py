@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from impasto import evaluate, images
-from impasto.config import SHIPPED_ARBITRARY, ApplyConfig, TransferConfig, to_dict
+from impasto.config import ApplyConfig, TransferConfig, to_dict
 from impasto.events import Event
 from impasto.storage import read_json
+from impasto.style_spec import SHIPPED_ARBITRARY
 from impasto.web import store
 from impasto.web.progress import LiveRecorder, remaining_pixels, time_left
 from impasto.web.store import Store

@@ -154,7 +154,8 @@ def apply_style(style: str | None = None, model: Path | None = None, paintings: 
     ``paintings`` paintings mixed by ``weights`` for the any-painting network (``model``, or the
     installed one). Named in the outputs' names by the style (``a-0.7+b-0.3``), the model file
     and the paintings."""
-    from impasto.config import SHIPPED_ARBITRARY, ApplyConfig
+    from impasto.config import ApplyConfig
+    from impasto.style_spec import SHIPPED_ARBITRARY
 
     common: dict[str, Any] = {"size": size, "strength": strength, "backend": backend}
     parts = [model.stem] if model is not None else []
@@ -259,9 +260,10 @@ def plan_manifest(path: Path, output: Path) -> list[Task]:
 
 
 def _manifest_job(row: dict[str | None, Any], label: str, inputs: Path, output: Path) -> Job:
-    from impasto.config import SHIPPED_ARBITRARY, ApplyConfig, TransferConfig, from_dict
+    from impasto.config import ApplyConfig, TransferConfig, from_dict
     from impasto.images import IMAGE_SUFFIXES
     from impasto.jobs import ApplyJob, TransferJob
+    from impasto.style_spec import SHIPPED_ARBITRARY
 
     if row.get(None):
         raise InputError(f"{label}: more fields than the header names")
@@ -727,10 +729,11 @@ def _import_ray(local: bool) -> Any:
     return ray
 
 
-def _connect(ray: Any, address: str | None) -> None:
+def _connect(ray: Any, address: str | None, *, log_to_driver: bool = False) -> None:
     """``ray.init`` for the batch, its messages kept to errors (the progress bar and the summary
-    are the CLI's); a cluster that cannot be reached is one InputError line."""
-    quiet = {"logging_level": "ERROR", "log_to_driver": False}
+    are the CLI's); a cluster that cannot be reached is one InputError line. ``log_to_driver``:
+    the workers' output goes to this process's (the studio's server log)."""
+    quiet = {"logging_level": "ERROR", "log_to_driver": log_to_driver}
     try:
         if address is None:
             ray.init(include_dashboard=False, **quiet)

@@ -18,10 +18,11 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from impasto.errors import InputError
 from impasto.layers import check_layers
+from impasto.style_spec import SHIPPED_ARBITRARY, StyleSpec, parse_style
 
 Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["noise", "content", "style"]
@@ -334,13 +335,9 @@ class TrainingSettings:
       a strided network can leave; off by default. Not part of the objective a model records.
     """
 
-    # The command-line option that sets ``style_size`` (its meaning differs between the configs).
-    style_size_option: ClassVar[str] = "style-size"
-
     iterations: int = 2000
     batch_size: int = 4
     crop_size: int = 256
-    style_size: int = 256
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
@@ -363,7 +360,6 @@ def validate_training(config: TrainingSettings) -> None:
     check_int(config.iterations, "iterations")
     check_int(config.batch_size, "batch-size")
     check_int(config.crop_size, "crop-size", minimum=32)
-    check_int(config.style_size, config.style_size_option, minimum=32)
     check_int(config.checkpoint_every, "checkpoint-every", minimum=0)
     check_int(config.workers, "workers", minimum=0)
     if config.minutes is not None and not (isinstance(config.minutes, int | float) and config.minutes > 0):
@@ -426,6 +422,7 @@ class TrainConfig(TrainingSettings):
     The settings every training shares, and their defaults, are ``TrainingSettings``'.
     """
 
+    style_size: int = 256
     variant: FastVariant = "johnson"
     width: int | None = None
     blocks: int | None = None
@@ -445,6 +442,7 @@ class TrainConfig(TrainingSettings):
 def validate_train(config: TrainConfig) -> None:
     """Raise InputError with a one-line message for the first training setting that cannot work."""
     validate_training(config)
+    check_int(config.style_size, "style-size", minimum=32)
     _check_layout(config.width, config.blocks, config.kernel)
     check_int(config.previews, "previews", minimum=0)
     check_int(config.preview_every, "preview-every", minimum=0)
@@ -495,9 +493,9 @@ class ArbitraryConfig(TrainingSettings):
     defaults keep their batch and crop and take 40,000 steps (about a GPU-hour). The rest are
     ``TrainingSettings``'. Beyond them:
 
-    * ``style_size`` is the painting's *shorter* side, cropped square (at random in training,
-      centred for validation), so that every painting of a batch has one shape; the long side
-      elsewhere, hence its own option name, ``--style-crop-size``.
+    * ``style_crop_size``: the painting's shorter side, then cropped square (at random in training,
+      centred for validation), so that every painting of a batch has one shape. (``style_size``
+      elsewhere is a long side, whole painting.)
     * ``width``, ``blocks``, ``kernel``: the conditional transformer, chosen by measured CPU
       latency (docs/arbitrary.md).
     * ``painting_holdout_percent`` of the paintings, chosen by a hash of their file names (salted
@@ -506,13 +504,12 @@ class ArbitraryConfig(TrainingSettings):
       the first ``validation_paintings`` held-out paintings, every ``validate_every`` iterations.
     """
 
-    style_size_option: ClassVar[str] = "style-crop-size"
-
     iterations: int = 40_000
     batch_size: int = 8
     width: int = 8
     blocks: int = 5
     kernel: int = 5
+    style_crop_size: int = 256
     painting_holdout_percent: float = PAINTING_HOLDOUT_PERCENT
     validation_photos: int = 4
     validation_paintings: int = 4
@@ -521,6 +518,7 @@ class ArbitraryConfig(TrainingSettings):
     def __post_init__(self) -> None:
         validate_training(self)
         _check_layout(self.width, self.blocks, self.kernel, optional=False)
+        check_int(self.style_crop_size, "style-crop-size", minimum=32)
         _check_percent(self.painting_holdout_percent, "painting-holdout-percent")
         check_int(self.validation_photos, "validation-photos")
         check_int(self.validation_paintings, "validation-paintings")
@@ -557,11 +555,110 @@ class VideoTransferConfig:
             raise _refused("temporal-weight", f"must be a finite number >= 0, got {self.temporal_weight}")
 
 
+# The experiments of Gatys et al. (2016) (``research.experiments``): the α/β rows of Fig. 4,
+# Adam's learning rates against L-BFGS, and the comparisons' size and iterations: one scale,
+# where L-BFGS needs a few hundred iterations to settle.
+TRADEOFF_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
+ADAM_LEARNING_RATES = (0.01, 0.02, 0.05)
+COMPARE_SIZE = 256
+COMPARE_ITERATIONS = 300
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Settings every experiment of ``research.experiments`` shares, as the figure commands name
+    them; by itself, ``impasto compare-init``'s. Every result's long side ``size``, the
+    ``iterations`` (at the final scale), the ``seed`` of the noise start, and the fields of the
+    ``TransferConfig`` the runs start from (``transfer_config``); each experiment sets the rest
+    (weights, layers, optimiser, start). The comparisons run at one scale, hence no schedule here
+    and their own defaults (``COMPARE_SIZE``, ``COMPARE_ITERATIONS``)."""
+
+    size: int = COMPARE_SIZE
+    iterations: int = COMPARE_ITERATIONS
+    seed: int = 0
+    pooling: Pooling = "max"
+    device: Device = "auto"
+    precision: Precision = "auto"
+
+    def __post_init__(self) -> None:
+        # The figures compare runs from one start, so the seed is always set, never drawn.
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise _refused("seed", f"must be an integer, got {self.seed!r}")
+        self.transfer_config()  # the shared fields, checked by TransferConfig in its own words
+
+    def transfer_config(self) -> TransferConfig:
+        """The base of every run (the experiments' ``base``), TransferConfig's defaults elsewhere."""
+        return TransferConfig(size=self.size, iterations=self.iterations, seed=self.seed, scales=1,
+                              pooling=self.pooling, device=self.device, precision=self.precision)
+
+
+@dataclass(frozen=True)
+class OptimizerComparisonConfig(ExperimentConfig):
+    """``impasto compare-optimizers``: L-BFGS against Adam at each of ``adam_learning_rates``
+    (steps in [0, 1] pixel units)."""
+
+    adam_learning_rates: tuple[float, ...] = ADAM_LEARNING_RATES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive(self.adam_learning_rates, "adam-learning-rates", "learning rate")
+
+
+@dataclass(frozen=True)
+class FigureConfig(ExperimentConfig):
+    """The paper's figures (Fig. 3 and 4), coarse to fine by default as ``TransferConfig`` is:
+    its size, ``iterations`` at the final scale, ``coarse_iterations`` at each coarser one, and
+    ``scales`` (None: halving down to ``TransferConfig.min_scale_size``; 1: the paper's)."""
+
+    size: int = TransferConfig.size
+    iterations: int = TransferConfig.iterations
+    scales: int | None = None
+    coarse_iterations: int | None = TransferConfig.coarse_iterations
+
+    def transfer_config(self) -> TransferConfig:
+        return dataclasses.replace(super().transfer_config(), scales=self.scales,
+                                   coarse_iterations=self.coarse_iterations)
+
+
+@dataclass(frozen=True)
+class GalleryConfig(FigureConfig):
+    """``impasto gallery`` (Fig. 3); ``with_reference`` also places neural-style's published
+    outputs beside ours."""
+
+    with_reference: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.with_reference, bool):
+            raise _refused("with-reference", f"must be true or false, got {self.with_reference!r}")
+
+
+@dataclass(frozen=True)
+class TradeoffConfig(FigureConfig):
+    """``impasto tradeoff`` (Fig. 4): a row of the grid per α/β ratio of ``ratios``."""
+
+    ratios: tuple[float, ...] = TRADEOFF_RATIOS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive(self.ratios, "ratios", "α/β ratio")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``impasto report`` has no settings: the report of a run is drawn from its files. The empty
+    config is there so that a report's job file reads as every other kind's."""
+
+
+def _check_positive(values: tuple[float, ...], option: str, what: str) -> None:
+    """A list option of positive numbers (``--ratios``, ``--adam-learning-rates``), not empty."""
+    if not values or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+        raise _refused(option, f"need at least one {what}, each positive, got {list(values)}")
+
+
 Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
 
 
-# ``ApplyConfig.style`` of the arbitrary-style model installed with impasto.
-SHIPPED_ARBITRARY = "arbitrary"
 
 
 @dataclass(frozen=True)
@@ -606,22 +703,84 @@ class ApplyConfig:
         if self.backend not in get_args(Backend):
             raise _refused("backend", f"{self.backend!r} is not one of {', '.join(get_args(Backend))}")
 
+    @property
+    def spec(self) -> StyleSpec:
+        """The style fields as the one typed spec every loader takes (``impasto.style_spec``).
+        Parsed when the network is loaded, not here: the studio stores a job for the installed
+        any-painting network before it binds the uploaded painting."""
+        return parse_style(self.style, self.mix, self.style_images, self.style_weights, self.strength)
+
 
 def _check_style_images(config: ApplyConfig) -> None:
-    if config.style_weights is not None:
-        if len(config.style_weights) != len(config.style_images):
-            raise _refused("style-blend", f"{len(config.style_weights)} weights given for "
-                                          f"{len(config.style_images)} style images")
-        if any(not (math.isfinite(w) and w >= 0) for w in config.style_weights) or sum(config.style_weights) <= 0:
-            raise _refused("style-blend", f"must be non-negative with a positive sum, got {config.style_weights}")
-    if not (isinstance(config.strength, (int, float)) and 0 <= config.strength <= 1):
-        raise _refused("strength", f"must lie in [0, 1], got {config.strength}")
-    # Whether the network can take a strength (a one-style network cannot) is known once it is read.
+    _check_blend(config.style_images, config.style_weights, config.strength)
     if config.mix is not None and config.style_images:
         raise _refused("style", "names styles of a multi-style model; not with --style-image")
 
 
-Config = TypeVar("Config", TransferConfig, TrainConfig, ArbitraryConfig, ApplyConfig)
+def _check_blend(style_images: tuple[Path, ...], weights: tuple[float, ...] | None, strength: float) -> None:
+    """The paintings' weights (--style-blend) and the strength, as apply and export take them."""
+    if weights is not None:
+        if len(weights) != len(style_images):
+            raise _refused("style-blend", f"{len(weights)} weights given for {len(style_images)} style images")
+        if any(not (math.isfinite(w) and w >= 0) for w in weights) or sum(weights) <= 0:
+            raise _refused("style-blend", f"must be non-negative with a positive sum, got {weights}")
+    # Whether the network can take a strength (a one-style network cannot) is known once it is read.
+    if not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
+        raise _refused("strength", f"must lie in [0, 1], got {strength}")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Settings of writing a fast network as an ONNX graph (``impasto export``), as its command
+    line names them.
+
+    ``model`` is a model file's path or a shipped style's name; with ``style_images``, an
+    arbitrary-style model file (None: the installed one), whose paintings' style codes, mixed by
+    ``style_weights`` (default equal), are baked into the graph. ``style`` picks a multi-style
+    model's style or mix (NAME:W,NAME:W), also baked in; ``strength`` moves a multi-style or
+    arbitrary-style network's γ/β from the identity (0) to the style's (1), as ``ApplyConfig``'s.
+    ``input_height`` and ``input_width`` fix the graph's input size (None: any size).
+    """
+
+    model: str | None = None
+    style: str | None = None
+    style_images: tuple[Path, ...] = ()
+    style_weights: tuple[float, ...] | None = None
+    strength: float = 1.0
+    input_height: int | None = None
+    input_width: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model is None and not self.style_images:
+            problem = "give a model file, a shipped style's name, or --style-image PAINTING"
+            raise InputError(f"export: {problem}", field="model", problem=problem)
+        if self.model is not None and (not isinstance(self.model, str) or not self.model):
+            raise InputError(f"model: a model file or a shipped style's name is needed, got {self.model!r}",
+                             field="model", problem=f"a model file or a shipped style's name is needed, got "
+                             f"{self.model!r}")
+        if self.style is not None and (not isinstance(self.style, str) or not self.style):
+            raise _refused("style", f"a style's name or a mix NAME:W,NAME:W is needed, got {self.style!r}")
+        _check_blend(self.style_images, self.style_weights, self.strength)
+        for name in ("input_height", "input_width"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name.replace("_", "-"))
+        if (self.input_height is None) != (self.input_width is None):
+            # The same words as ``fast.backends.export_onnx``, which the library's callers reach directly.
+            missing = "input_height" if self.input_height is None else "input_width"
+            raise InputError("give both --input-height and --input-width for a fixed-size graph, or neither",
+                             field=missing, problem="give both sides of a fixed-size graph, or neither")
+        self.spec  # noqa: B018 -- the style fields agree, as ApplyConfig's
+
+    @property
+    def spec(self) -> StyleSpec:
+        """The style fields as the one typed spec every loader takes (``impasto.style_spec``);
+        paintings without a model go to the installed any-painting model."""
+        return parse_style(self.model or SHIPPED_ARBITRARY, self.style, self.style_images, self.style_weights,
+                           self.strength)
+
+
+Config = TypeVar("Config", TransferConfig, TrainConfig, ArbitraryConfig, ApplyConfig, VideoTransferConfig,
+                   ExportConfig, ExperimentConfig, ReportConfig)
 
 
 def choices(literal: Any) -> tuple[str, ...]:
@@ -629,8 +788,10 @@ def choices(literal: Any) -> tuple[str, ...]:
     return tuple(get_args(literal))
 
 
-def to_dict(config: TransferConfig | TrainingSettings | ApplyConfig) -> dict[str, Any]:
-    """A config as JSON-ready data (tuples as lists, paths as strings)."""
+def to_dict(config: TransferConfig | TrainingSettings | ApplyConfig | VideoTransferConfig | ExportConfig
+            | ExperimentConfig | ReportConfig) -> dict[str, Any]:
+    """A config as JSON-ready data (tuples as lists, paths as strings, a config inside another,
+    as ``VideoTransferConfig.transfer``, as its own object)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -638,6 +799,8 @@ def to_dict(config: TransferConfig | TrainingSettings | ApplyConfig) -> dict[str
             value = [str(v) if isinstance(v, Path) else v for v in value]
         elif isinstance(value, Path):
             value = str(value)
+        elif _is_settings(type(value)):
+            value = to_dict(value)
         out[f.name] = value
     return out
 
@@ -664,6 +827,9 @@ def coerce(value: Any, hint: Any, label: str) -> Any:
         return None
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
     for option in options:
+        if _is_settings(option) and isinstance(value, dict):
+            # A config inside another: its own problems name their place (``config.transfer.size``).
+            return from_dict(option, value, label)
         converted = _as(value, option)
         if converted is not _NO:
             return converted
@@ -672,6 +838,12 @@ def coerce(value: Any, hint: Any, label: str) -> Any:
 
 
 _NO = object()
+
+
+def _is_settings(option: Any) -> bool:
+    """Whether ``option`` is a config class (a dataclass read field by field, ``from_dict``), not
+    a value with its own record (``RegionSpec``)."""
+    return isinstance(option, type) and dataclasses.is_dataclass(option) and option is not RegionSpec
 
 
 def _as(value: Any, option: Any) -> Any:
@@ -703,9 +875,14 @@ def _as(value: Any, option: Any) -> Any:
 def _name(option: Any) -> str:
     origin = typing.get_origin(option)
     if origin is tuple:
-        return f"a list of {_name(typing.get_args(option)[0])}s"
+        # "a list of paths", not "a list of a paths".
+        item = _name(typing.get_args(option)[0])
+        article, _, noun = item.partition(" ")
+        return f"a list of {noun}s" if article in ("a", "an") else f"a list of {item}"
     if origin is Literal or option is str:
         return "a string"
+    if _is_settings(option):
+        return "an object of settings"
     names = {Path: "a path", bool: "true or false", int: "an integer", float: "a number",
              RegionSpec: f'{{"mask": PATH, "style": PATH or "{KEEP}"}}'}
     return names.get(option, str(option))

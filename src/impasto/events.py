@@ -1,7 +1,8 @@
 """One event protocol for every long job, and a cancel token. No I/O here.
 
 A transfer emits an :class:`Iteration` after each optimiser iteration, a training a
-:class:`TrainStep` after each batch, a video a :class:`Frames` after each batch of frames. All
+:class:`TrainStep` after each batch, a video a :class:`Frames` after each batch of frames, a
+fast network's run over photos a :class:`Photos` after each batch of photos written. All
 are :class:`Event`s: a ``step`` out of ``total`` (both counted from 1), the wall ``seconds`` since
 the job began, the weighted ``losses`` where there are any, and ``record()``, the JSON-ready row.
 A caller passes one callback (:func:`broadcast` joins several); the CLI's progress bar, the
@@ -127,6 +128,18 @@ class Frames(Event):
     """Frames of a video done so far (``total`` 0 when the container does not say)."""
 
     kind: ClassVar[str] = "frames"
+
+    name: str = ""
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Photos(Event):
+    """Photos stylised and written so far by a fast network (``name``: the last one's file)."""
+
+    kind: ClassVar[str] = "photos"
 
     name: str = ""
 

@@ -29,6 +29,9 @@ SNAPSHOT_PATTERN = re.compile(r"^iter_(\d+)\.png$")
 JOB_SUFFIX = ".job.json"
 # The files of a run folder (``impasto transfer --run-dir``).
 RUN_OUTPUT, RUN_HISTORY, RUN_JOB = "output.png", "history.json", "job.json"
+# The job file of ``impasto report``, whose folder is a run folder: RUN_JOB there is the transfer's
+# (``impasto run`` repeats the run, its report included), which the report's must not replace.
+REPORT_JOB = "report.job.json"
 
 
 def one_line(label: str, problem: str) -> InputError:

@@ -38,7 +38,7 @@ INTEGERS = (
     ("--batch-size", "batch_size", "photos per iteration, each with one painting"),
     ("--crop-size", "crop_size", "square photo crops in px"),
     # Not --style-size, the paintings' long side elsewhere: here their shorter side, cropped square.
-    ("--style-crop-size", "style_size", "square painting crops in px, each painting first scaled to this shorter "
+    ("--style-crop-size", "style_crop_size", "square painting crops in px, each painting first scaled to this shorter "
      "side; larger = bigger brush strokes"),
     ("--seed", "seed", "seed of the initialisation and the batch order"),
     ("--workers", "workers", "processes decoding photos ahead; 0 = in the training process, best on a CPU"),

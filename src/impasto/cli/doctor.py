@@ -138,7 +138,7 @@ def _weights() -> dict[str, Any]:
 
 
 def _models() -> dict[str, Any]:
-    from impasto.fast.model import models_folder, shipped_models
+    from impasto.fast.styles import models_folder, shipped_models
 
     return {"folder": str(models_folder()), "files": shipped_models()}
 

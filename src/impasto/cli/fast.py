@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
+import os
 from pathlib import Path
 
 from impasto.cli.exits import EXIT_OK
@@ -21,10 +21,10 @@ from impasto.cli.options import (
     listed,
 )
 from impasto.config import (
-    SHIPPED_ARBITRARY,
     TRAIN_OBJECTIVES,
     ApplyConfig,
     Backend,
+    ExportConfig,
     FastVariant,
     TrainConfig,
     TrainPrecision,
@@ -33,7 +33,8 @@ from impasto.config import (
     train_config,
 )
 from impasto.errors import InputError
-from impasto.jobs import ApplyJob, MultiTrainJob, TrainJob
+from impasto.jobs import ApplyJob, ExportJob, MultiTrainJob, TrainJob
+from impasto.style_spec import SHIPPED_ARBITRARY, is_path
 
 # apply's --preserve-color: transfer's choices but "histogram", which only an optimisation can do.
 APPLY_COLOUR = ("none", "luminance")
@@ -115,6 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--input-width (default: any size)")
     p.add_argument("--input-width", type=int, metavar="PX", help="fix the graph's input width in px, with "
                    "--input-height (default: any size)")
+    add_json(p)
+    add_quiet(p)
     p.set_defaults(run=run_export)
 
 
@@ -297,65 +300,41 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from impasto.fast.arbitrary.model import arbitrary_installed, describe_arbitrary, shipped_arbitrary
-    from impasto.fast.model import MODEL_SUFFIX, available_styles, load_model, shipped_licence
-    from impasto.fast.multistyle.model import describe, describe_file, shipped_multistyle, shipped_styles
+    from impasto.fast import styles
+    from impasto.fast.arbitrary.model import describe_arbitrary
 
+    listed = styles.describe_file(args.model) if args.model is not None else styles.shipped_styles()
+    any_painting = styles.shipped_arbitrary() if args.model is None and styles.arbitrary_installed() else None
     if args.json:
-        listed = describe_file(args.model) if args.model else shipped_styles()
-        if args.model is None and arbitrary_installed():
-            listed.append(describe_arbitrary(shipped_arbitrary()))
-        print(json.dumps(listed, indent=2))
+        print(json.dumps(listed + ([describe_arbitrary(any_painting)] if any_painting else []), indent=2))
         return EXIT_OK
-    if args.model is not None:
-        entries, names = describe_file(args.model), []
-    else:
-        entries, names = [e for m in shipped_multistyle() for e in describe(m)], available_styles()
-    if not names and not entries:
+    if not listed and any_painting is None:
         print("no fast styles are installed; train one with `impasto train` and apply it with --model")
         return EXIT_OK
     print("| style | network | iterations | training | held-out loss |")
     print("|---|---|---|---|---|")
-    for entry in entries:
-        loss = (entry.get("training") or {}).get("validation")
-        print(f"| {entry['name']} | {entry['architecture']} | {entry.get('iterations') or '-'} | {entry['kind']} "
-              f"| {f'{loss:.4g}' if isinstance(loss, float) else '-'} |")
-    for name in names:
-        model = load_model(name)
-        info, arch = model.training, model.architecture
-        validation = info.get("validation") or {}
-        loss = f"{validation['total']:.3g}" if "total" in validation else "-"
-        took = f"{info['seconds'] / 60:.0f} min on {info.get('device', '?')}" if "seconds" in info else "-"
-        print(f"| {name} | {arch} | {info.get('iterations', '-')} | {took} "
-              f"| {loss} |")
-    licences = {e["model"]: e.get("licence") for e in entries}
-    licences |= {n + MODEL_SUFFIX: shipped_licence(n + MODEL_SUFFIX) for n in names}
-    for model_name, licence in licences.items():
+    for entry in listed:
+        validation = (entry.get("training") or {}).get("validation")
+        loss = validation.get("total") if isinstance(validation, dict) else validation
+        print(f"| {entry['name'] or '(any painting)'} | {entry['architecture']} | {entry.get('iterations') or '-'} "
+              f"| {entry['kind']} | {f'{loss:.4g}' if isinstance(loss, float) else '-'} |")
+    for model_name, licence in {e["model"]: e.get("licence") for e in listed}.items():
         if licence:
             print(f"\nlicence ({model_name}): {licence}")
-    if args.model is None and arbitrary_installed():
-        model = shipped_arbitrary()
+    if any_painting is not None:
+        name = Path(any_painting.source).name
         print(f"\nany painting: impasto apply --style-image PAINTING (the installed arbitrary-style network "
-              f"{Path(model.source).name}, {model.training.get('iterations', '?')} iterations)")
-        if model.licence:
-            print(f"licence ({Path(model.source).name}): {model.licence}")
+              f"{name}, {any_painting.training.get('iterations', '?')} iterations)")
+        if any_painting.licence:
+            print(f"licence ({name}): {any_painting.licence}")
     return EXIT_OK
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from impasto.fast.arbitrary.model import bind_files, refuse_without_paintings
-    from impasto.fast.backends import export_onnx
-    from impasto.fast.multistyle.model import resolve
-
-    if args.output.suffix.lower() != ".onnx":
-        raise InputError(f"{args.output}: the output must end in .onnx")
-    if args.style_images:
-        model = bind_files(args.model or SHIPPED_ARBITRARY, args.style_images, args.style_weights, args.strength)
-    elif args.model is None:
-        raise InputError("export: give a model file, a shipped style's name, or --style-image PAINTING")
-    else:
-        refuse_without_paintings(args.model)
-        model = resolve(args.model, args.style, args.strength)
-    data = export_onnx(model, args.output, height=args.input_height, width=args.input_width)
-    print(f"wrote {args.output} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
-    return EXIT_OK
+    # Files by their absolute paths, so that the job file runs from any folder; a style's name
+    # stays a name (``style_spec.is_path`` is the one rule telling them apart).
+    model = os.fspath(Path(args.model).absolute()) if args.model is not None and is_path(args.model) else args.model
+    paintings = tuple(p.absolute() for p in args.style_images or ())
+    weights = tuple(args.style_weights) if args.style_weights else None
+    config = ExportConfig(model, args.style, paintings, weights, args.strength, args.input_height, args.input_width)
+    return run_job(ExportJob(args.output, config), quiet=args.quiet, as_json=args.json)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from impasto.cli.jobs import run_job
 from impasto.cli.options import OUTPUT_FOLDERS, add_json, add_quiet
+from impasto.jobs import KINDS
 
 EXAMPLES = """\
 examples:
@@ -19,9 +20,11 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a job file (transfer, train, train-arbitrary, apply) written by an earlier "
-                       "run", description="Run the job a job file describes: the kind (transfer, train, "
-                       "train-arbitrary, apply), its inputs, outputs and settings, seed included.", epilog=EXAMPLES,
+    # The kinds named from the registry, so that a new kind shows here without an edit.
+    kinds = ", ".join(KINDS)
+    p = sub.add_parser("run", help="run a job file written by an earlier run (any command that writes files)",
+                       description=f"Run the job a job file describes: the kind ({kinds}), its inputs, outputs "
+                       "and settings, seed included.", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("job", type=Path, help="a job file (*.job.json, or job.json in a run folder)")
     p.add_argument("-o", "--output", type=Path,

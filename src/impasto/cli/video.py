@@ -4,20 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from impasto.cli.exits import EXIT_CANCELLED, EXIT_OK
-from impasto.cli.jobs import print_json
-from impasto.cli.progress import ProgressBar
+from impasto.cli.exits import EXIT_OK
+from impasto.cli.jobs import print_json, run_job
 from impasto.cli.transfer import add_transfer_arguments, config_from_args
 from impasto.config import DEFAULT_TEMPORAL_WEIGHT, VideoTransferConfig
 from impasto.errors import InputError
-from impasto.gatys.api import TransferInterrupted
-from impasto.jobs import JobInterrupted
+from impasto.jobs import TransferVideoJob
 from impasto.video.flow import FLOW_METHODS
-from impasto.video.optimise import transfer_video, work_folder
 
 TRANSFER_EXAMPLES = """\
 examples:
@@ -26,6 +21,9 @@ examples:
       --init content
 
   # stopped? the same command continues after the last finished frame (kept in clip_starry.frames/)
+  # the job file beside the video repeats the run, seed included
+  impasto run clip_starry.job.json -o again.mp4
+
   # each frame on its own, for comparison (it flickers)
   impasto transfer-video clip.mp4 starry_night.jpg -o flicker.mp4 --no-temporal --size 256 --init content
 """
@@ -74,25 +72,8 @@ def run_transfer_video(args: argparse.Namespace) -> int:
     if args.output is None:
         raise InputError("-o OUTPUT: the video to write is needed")
     config = VideoTransferConfig(config_from_args(args), args.temporal, args.temporal_weight, args.flow)
-    bar = None if args.quiet else ProgressBar("frame")
-    try:
-        result = transfer_video(args.content, args.styles, args.output, config, on_event=bar)
-    except (TransferInterrupted, KeyboardInterrupt):
-        raise JobInterrupted(f"interrupted; finished frames are kept in {work_folder(args.output)}; run the same "
-                             "command to continue") from None
-    finally:
-        if bar is not None:
-            bar.close()
-    if not args.quiet:
-        resumed = f", {result.resumed} of them from an earlier run" if result.resumed else ""
-        sound = ", with sound" if result.audio else ""
-        print(f"saved {args.output} ({result.frames} frames at {result.fps:g} fps{resumed}{sound}; seed {result.seed}) "
-              f"in {result.seconds:.0f} s", file=sys.stderr)
-    if args.json:
-        print_json({"kind": "transfer-video", "complete": result.complete, "outputs": [os.fspath(args.output)],
-                    "frames": result.frames, "resumed": result.resumed, "fps": result.fps,
-                    "seconds": round(result.seconds, 3), "seed": result.seed, "audio": result.audio})
-    return EXIT_OK if result.complete else EXIT_CANCELLED
+    job = TransferVideoJob(args.content, tuple(args.styles), args.output, config)
+    return run_job(job, quiet=args.quiet, as_json=args.json)
 
 
 def run_metrics(args: argparse.Namespace) -> int:

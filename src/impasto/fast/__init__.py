@@ -4,14 +4,15 @@ a folder each:
 * ``single``: one network per painting (Johnson, Alahi & Fei-Fei, ECCV 2016), trained by
   ``single.train.train(style_image, data_dir, output, TrainConfig(...))``;
 * ``multistyle``: one network, many named styles (Dumoulin et al. 2017): ``model`` (the
-  style-vector table, model files, mixes, strength, ``resolve`` for ``apply``), ``train`` (joint
+  style-vector table, model files, mixes, strength), ``train`` (joint
   training and ``--add-style``);
 * ``arbitrary``: any painting (Ghiasi et al. 2017): ``style_code`` (the style predictor),
   ``model`` (model files, the held-out paintings, ``bind``), ``train``.
 
 What they share: ``network`` (the image transformation network and its named variants),
 ``conditional`` (that network with conditional instance normalisation, for the last two
-families), ``model`` (model files and the shipped styles), ``training`` (the photos, the one
+families), ``model`` (one-style model files), ``styles`` (from a style spec to a network, and
+the shipped models' folder), ``training`` (the photos, the one
 batch source, the one training loop and checkpoint format); and to apply any of them,
 ``backends`` (PyTorch, onnxruntime and OpenCV dnn, and ONNX export), ``stylize`` (a batch of
 images through a network), ``apply`` (files, folders and videos) and ``frames`` (a video's frames).
@@ -21,9 +22,9 @@ images through a network), ``apply`` (files, folders and videos) and ``frames`` 
 >>> out = stylize(model, photo, preserve_color=True)
 """
 
-from impasto.fast.model import FastModel, available_styles, load_model, save_model
-from impasto.fast.multistyle.model import installed_styles, resolve
+from impasto.fast.model import FastModel, read_model, save_model
 from impasto.fast.network import VARIANTS, Architecture, TransformNet, build
+from impasto.fast.styles import installed_styles, load_style, resolve
 from impasto.fast.stylize import stylize
 
 __all__ = [
@@ -31,10 +32,10 @@ __all__ = [
     "Architecture",
     "FastModel",
     "TransformNet",
-    "available_styles",
     "build",
     "installed_styles",
-    "load_model",
+    "load_style",
+    "read_model",
     "resolve",
     "save_model",
     "stylize",

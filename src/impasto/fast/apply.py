@@ -19,10 +19,11 @@ from torch import Tensor
 from impasto import colour, images, storage
 from impasto.config import ApplyConfig
 from impasto.errors import InputError
-from impasto.events import Callback, CancelToken, is_cancelled
+from impasto.events import Callback, CancelToken, Photos, is_cancelled
 from impasto.fast.backends import Backend, make_backend
 from impasto.fast.frames import stylize_video
 from impasto.fast.model import FastModel
+from impasto.fast.styles import load_style
 from impasto.fast.stylize import stylize
 from impasto.video.io import VIDEO_SUFFIXES, check_video_output, cv2_module, is_video
 
@@ -93,14 +94,15 @@ def apply(
     """Stylise photos, videos and folders of them with ``config.style``'s network; write to
     ``output`` (a file for one input, else a folder). Returns what was written, in input order
     for photos, then videos. ``cancel`` stops between batches and frames; what was written stays."""
-    model = _load(config)
+    model = load_style(config.spec)
     inputs = expand_inputs(paths)
     if any(map(is_video, inputs)):
         cv2_module()  # refuses, before any file is written, a video without the video extra
     outputs = output_paths(paths, inputs, Path(output), model.style, config)
     backend = make_backend(config.backend, model)
     pairs = list(zip(inputs, outputs, strict=True))
-    written = _apply_to_photos(model, backend, config, [(i, o) for i, o in pairs if not is_video(i)], cancel)
+    written = _apply_to_photos(model, backend, config, [(i, o) for i, o in pairs if not is_video(i)], on_event,
+                               cancel)
     for source, out in pairs:
         if is_video(source) and not is_cancelled(cancel):
             start = time.perf_counter()
@@ -112,30 +114,20 @@ def apply(
     return written
 
 
-def _load(config: ApplyConfig) -> FastModel:
-    """The network to apply: a per-style model, a style (or a mix) of a multi-style model, or an
-    arbitrary-style model bound to the style images (their style code computed here, once per run)."""
-    from impasto.fast.arbitrary.model import bind_files, refuse_without_paintings
-    from impasto.fast.multistyle.model import resolve
-
-    if config.style_images:
-        return bind_files(config.style, config.style_images, config.style_weights, config.strength)
-    refuse_without_paintings(config.style)
-    return resolve(config.style, config.mix, config.strength)
-
-
 def _apply_to_photos(
     model: FastModel, backend: Backend, config: ApplyConfig, pairs: list[tuple[Path, Path]],
-    cancel: CancelToken | None,
+    on_event: Callback | None, cancel: CancelToken | None,
 ) -> list[Written]:
     """Stylise photos, stacking consecutive ones of one size into batches of ``batch_size``.
 
     The network sees each photo in sRGB; with ``preserve_color`` the result takes the network's
     luminance and the photo's colours in the photo's own colour space, so that colours outside
     sRGB (a Display P3 photo's) come back as they were. Each is written as ``images.save_photo``
-    writes an image made from a photo: in its profile, with its EXIF, at its bit depth."""
+    writes an image made from a photo: in its profile, with its EXIF, at its bit depth. A
+    :class:`~impasto.events.Photos` event follows each batch written."""
     pending: list[tuple[Path, Path, Tensor, Tensor, images.PhotoInfo]] = []
     written: list[Written] = []
+    began = time.perf_counter()
 
     def flush() -> None:
         if not pending:
@@ -150,6 +142,8 @@ def _apply_to_photos(
             images.save_photo(styled, out, info, space=space, profile=config.output_profile,
                               bit_depth=config.bit_depth, quality=config.quality)
             written.append(Written(source, out, each, image.shape[-1], image.shape[-2]))
+        if on_event is not None:
+            on_event(Photos(len(written), len(pairs), time.perf_counter() - began, {}, pending[-1][0].name))
         pending.clear()
 
     for source, out in pairs:

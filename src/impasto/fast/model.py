@@ -1,4 +1,4 @@
-"""Model files of trained style networks and the shipped models.
+"""Model files of one-style networks (Johnson et al. 2016).
 
 A model file is data, never code: a ``torch.save`` of a plain dict read back with
 ``torch.load(weights_only=True)``::
@@ -10,17 +10,16 @@ A model file is data, never code: a ``torch.save`` of a plain dict read back wit
      "state_dict": {name: float16 tensor}}
 
 float16 storage halves the file (the "johnson" network is 3.4 MB); weights are widened to
-float32 on load. Shipped models live in the package as ``impasto/models/<style>.pt``.
+float32 on load. Which file a style comes from, shipped or given, is ``fast.styles``' question.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,12 +29,8 @@ from impasto.errors import InputError, WeightsError
 from impasto.fast.network import VARIANTS, Architecture, TransformNet
 from impasto.storage import load_torch, reason
 
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
 FORMAT = "impasto-fast"
 VERSION = 1
-MODEL_SUFFIX = ".pt"
 # fp16's largest finite value: weights beyond it cannot be stored.
 _FP16_MAX = 65504.0
 
@@ -79,30 +74,31 @@ def save_model(network: TransformNet, path: str | os.PathLike[str], style: str, 
 
 
 def read_model(path: str | os.PathLike[str], label: str | None = None) -> FastModel:
-    """Load a model file; every problem is one WeightsError line naming the file."""
+    """Load a one-style model file; every problem is one WeightsError line naming the file."""
     path = Path(path)
     label = label or os.fsdecode(path)
-    record = _read_record(path, label)
+    if not path.exists():
+        raise WeightsError(f"{label}: model file not found")
+    if not path.is_file():
+        raise WeightsError(f"{label}: not a file")
+    return model_from_record(load_torch(path, label, "model file"), label, path.stem)
+
+
+def model_from_record(record: Any, label: str, name: str) -> FastModel:
+    """The one-style model a model file's record holds (``name``: its style when it records
+    none); anything else is one WeightsError line naming ``label``."""
+    _check_record(record, label)
     arch = _architecture(record, label)
     network = TransformNet(arch)
     network.load_state_dict(_state_dict(record, network, label))
     network.eval().requires_grad_(False)
     training = record.get("training")
     style = record.get("style")
-    return FastModel(
-        network,
-        style if isinstance(style, str) else path.stem,
-        training if isinstance(training, dict) else {},
-        label,
-    )
+    return FastModel(network, style if isinstance(style, str) else name,
+                     training if isinstance(training, dict) else {}, label)
 
 
-def _read_record(path: Path, label: str) -> Mapping[str, Any]:
-    if not path.exists():
-        raise WeightsError(f"{label}: model file not found")
-    if not path.is_file():
-        raise WeightsError(f"{label}: not a file")
-    record = load_torch(path, label, "model file")
+def _check_record(record: Any, label: str) -> None:
     if not isinstance(record, Mapping) or record.get("format") != FORMAT:
         found = record.get("format") if isinstance(record, Mapping) else None
         what = f"format {found!r}" if isinstance(found, str) else "no format field; a plain state dict?"
@@ -114,7 +110,6 @@ def _read_record(path: Path, label: str) -> Mapping[str, Any]:
         raise WeightsError(
             f"{label}: model format version {version} is newer than this impasto reads ({VERSION}); upgrade impasto"
         )
-    return record
 
 
 def _architecture(record: Mapping[str, Any], label: str) -> Architecture:
@@ -157,72 +152,6 @@ def _state_dict(record: Mapping[str, Any], network: TransformNet, label: str) ->
     if extra:
         raise WeightsError(f"{label}: unexpected tensor {extra[0]} for a {arch} network")
     return {name: stored[name].to(reference.dtype) for name, reference in expected.items()}
-
-
-def _models_folder() -> Traversable:
-    return importlib.resources.files("impasto") / "models"
-
-
-def models_folder() -> Traversable:
-    """The package's folder of shipped models (``impasto/models``)."""
-    return _models_folder()
-
-
-# The shipped networks were trained on photographs (BSDS500 and ImageNet samples) distributed for
-# non-commercial research and education only, and their weights inherit that restriction
-# (docs/models.md). Kept here, once, by each file's place in the models folder: a file placed
-# there by hand has no licence impasto knows of.
-NON_COMMERCIAL = "non-commercial research use only: trained on photographs licensed for non-commercial research"
-SHIPPED_LICENCES = {"multistyle/paper_fig3.pt": NON_COMMERCIAL, "arbitrary/any_painting.pt": NON_COMMERCIAL}
-
-
-def shipped_licence(name: str) -> str | None:
-    """The licence of the shipped model file ``name`` (its path in the models folder, as
-    "arbitrary/any_painting.pt"); None for a file impasto did not ship."""
-    return SHIPPED_LICENCES.get(name)
-
-
-def shipped_models() -> dict[str, str | None]:
-    """Every model file in the models folder (one-style files, then the multi-style and
-    arbitrary-style ones), by its path there, with its licence; files are listed, not read."""
-    folder = _models_folder()
-    found: dict[str, str | None] = {}
-    for sub in ("", "multistyle", "arbitrary"):
-        place, prefix = (folder / sub, f"{sub}/") if sub else (folder, "")
-        if place.is_dir():
-            for entry in sorted(place.iterdir(), key=lambda e: e.name):
-                if entry.name.endswith(MODEL_SUFFIX):
-                    found[prefix + entry.name] = shipped_licence(prefix + entry.name)
-    return found
-
-
-def available_styles() -> list[str]:
-    """Names of the shipped one-style files, sorted; empty when none are installed (the styles of
-    shipped multi-style models too: ``fast.multistyle.model.installed_styles``)."""
-    folder = _models_folder()
-    if not folder.is_dir():
-        return []
-    return sorted(entry.name[: -len(MODEL_SUFFIX)] for entry in folder.iterdir() if entry.name.endswith(MODEL_SUFFIX))
-
-
-def _is_path(spec: str | os.PathLike[str]) -> bool:
-    text = os.fspath(spec)
-    return not isinstance(spec, str) or os.sep in text or "/" in text or Path(text).suffix != "" or Path(text).exists()
-
-
-def load_model(spec: str | os.PathLike[str]) -> FastModel:
-    """A one-style model from a file path, or a shipped one-style file's name (any shipped style,
-    mixes and multi-style files: ``fast.multistyle.model.resolve``)."""
-    if _is_path(spec):
-        return read_model(spec)
-    names = available_styles()
-    if spec not in names:
-        installed = f"installed: {', '.join(names)}" if names else "no styles are installed"
-        raise InputError(f"unknown style {spec!r} ({installed}); give a model file with --model")
-    with importlib.resources.as_file(_models_folder() / f"{spec}{MODEL_SUFFIX}") as path:
-        return read_model(path, label=f"style {spec!r}")
-
-
 
 
 def network_of(model: FastModel | TransformNet) -> TransformNet:

@@ -27,17 +27,24 @@ from impasto.errors import InputError
 from impasto.events import Callback, CancelToken
 from impasto.jobs.apply import ApplyJob
 from impasto.jobs.base import FORMAT, VERSION, BesideOutput, Job, JobInterrupted, Outcome
+from impasto.jobs.export import ExportJob
+from impasto.jobs.figures import GalleryJob, InitComparisonJob, OptimizerComparisonJob, ReportJob, TradeoffJob
 from impasto.jobs.records import to_record
 from impasto.jobs.training import ArbitraryJob, MultiTrainJob, TrainJob
 from impasto.jobs.transfer import TransferJob
+from impasto.jobs.video import TransferVideoJob
 
 __all__ = [
-    "FORMAT", "KINDS", "VERSION", "ApplyJob", "ArbitraryJob", "BesideOutput", "Job", "JobInterrupted",
-    "MultiTrainJob", "Outcome", "TrainJob", "TransferJob", "from_record", "load", "run", "to_record", "with_output",
+    "FORMAT", "KINDS", "VERSION", "ApplyJob", "ArbitraryJob", "BesideOutput", "ExportJob", "GalleryJob",
+    "InitComparisonJob", "Job", "JobInterrupted", "MultiTrainJob", "OptimizerComparisonJob", "Outcome", "ReportJob",
+    "TradeoffJob", "TrainJob", "TransferJob", "TransferVideoJob", "from_record", "load", "run", "to_record",
+    "with_output",
 ]
 
 #: Every job kind by the name its job files give.
-KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (TransferJob, TrainJob, ArbitraryJob, MultiTrainJob, ApplyJob)}
+KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (TransferJob, TrainJob, ArbitraryJob, MultiTrainJob, ApplyJob,
+                                                      TransferVideoJob, ExportJob, ReportJob, GalleryJob,
+                                                      OptimizerComparisonJob, TradeoffJob, InitComparisonJob)}
 
 
 def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None = None) -> Outcome:

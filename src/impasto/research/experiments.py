@@ -23,7 +23,16 @@ from typing import Any
 from torch import Tensor
 
 from impasto import images
-from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS, TransferConfig, to_dict
+from impasto.config import (
+    ADAM_LEARNING_RATES,
+    COMPARE_ITERATIONS,
+    COMPARE_SIZE,
+    PAPER_CONTENT_LAYERS,
+    PAPER_STYLE_LAYERS,
+    TRADEOFF_RATIOS,
+    TransferConfig,
+    to_dict,
+)
 from impasto.errors import InputError
 from impasto.events import Callback
 from impasto.gatys.api import Result, evaluate, transfer
@@ -61,13 +70,10 @@ FIG3_PAINTINGS = (
 )
 # The paper's Fig. 4 columns: style matched on conv1_1, then conv1_1 to conv2_1, ... to conv5_1.
 LAYER_SETS = tuple(PAPER_STYLE_LAYERS[:k] for k in range(1, len(PAPER_STYLE_LAYERS) + 1))
-TRADEOFF_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
-ADAM_LEARNING_RATES = (0.01, 0.02, 0.05)
 LOSS_LEVELS = (2.0, 1.2, 1.05)
 INITS = ("noise", "content", "style")
-# The comparisons run at one scale, where L-BFGS needs a few hundred iterations to settle.
-COMPARE_SIZE = 256
-COMPARE_ITERATIONS = 300
+# TRADEOFF_RATIOS, ADAM_LEARNING_RATES, COMPARE_SIZE and COMPARE_ITERATIONS, defaults that the
+# figure commands and their job files share, come from ``impasto.config``, which needs no torch.
 
 
 @dataclass(frozen=True)

@@ -388,7 +388,7 @@ table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;pad
 th{background:#f0eee9}td.default{color:#777}details summary{cursor:pointer;color:#335}"""
 
 
-def write_report(run_dir: PathLike) -> Path:
+def write_report(run_dir: PathLike, out_dir: PathLike | None = None) -> Path:
     """Write a report of one ``impasto transfer`` run into its folder; return its index.html.
 
     The folder holds ``history.json`` (``--history``) and optionally snapshots ``iter_NNNNN.png``
@@ -397,19 +397,31 @@ def write_report(run_dir: PathLike) -> Path:
     to see, the loss curves, and the settings, those that differ from ``TransferConfig``'s
     defaults first. Written beside the run's files: ``loss_curves.png``, ``strip.png`` (with
     snapshots; the snapshots in one image, for papers), PNG views ``thumb_*.png`` of the inputs
-    and output that can be found, and ``index.html``.
+    and output that can be found, and ``index.html``. With ``out_dir``, these go there instead,
+    with copies of the history and of the snapshots the page shows, so that its links resolve.
     """
     folder = Path(run_dir)
     run = read_run(folder)
-    terms = loss_curves(run["history"], folder / "loss_curves.png")
+    out = folder if out_dir is None else storage.check_folder(out_dir)
+    terms = loss_curves(run["history"], out / "loss_curves.png")
     snapshots, missing = _snapshots(folder)
-    shown = iteration_strip(snapshots, folder / "strip.png") if snapshots else []
-    views, unseen = _thumbnails(run, folder)
+    shown = iteration_strip(snapshots, out / "strip.png") if snapshots else []
+    if out.resolve() != folder.resolve():
+        _copy_linked(folder, out, shown)
+    views, unseen = _thumbnails(run, folder, out)
     missing += unseen
     page = _run_page(folder, run, views, shown, terms, missing)
-    path = folder / "index.html"
+    path = out / "index.html"
     storage.write_text(path, page)
     return path
+
+
+def _copy_linked(folder: Path, out: Path, shown: Sequence[int]) -> None:
+    """The run's files that a report written outside its folder links to: the history and the
+    snapshots shown, copied byte for byte."""
+    snapshots = storage.snapshots_in(folder)
+    for source in (folder / storage.RUN_HISTORY, *(snapshots[i] for i in shown)):
+        storage.write_bytes(out / source.name, source.read_bytes())
 
 
 def _run_page(folder: Path, run: Mapping[str, Any], views: dict[str, tuple[HtmlFigure, Tensor]],
@@ -539,9 +551,11 @@ def _snapshots(folder: Path) -> tuple[list[tuple[int, ImageLike]], list[str]]:
     return found, problems
 
 
-def _thumbnails(run: Mapping[str, Any], folder: Path) -> tuple[dict[str, tuple[HtmlFigure, Tensor]], list[str]]:
-    """Views of the inputs and output inside the folder, by role ("content", "style_1", ...,
-    "output"), with the image each shows; and messages about those not found."""
+def _thumbnails(run: Mapping[str, Any], folder: Path,
+                out: Path) -> tuple[dict[str, tuple[HtmlFigure, Tensor]], list[str]]:
+    """Views of the inputs and output of the run in ``folder``, written into ``out``, by role
+    ("content", "style_1", ..., "output"), with the image each shows; and messages about those
+    not found."""
     sources = [("content", run.get("content"), "content")]
     sources += [(f"style_{i}", s, f"style {i}") for i, s in enumerate(run.get("styles") or [], 1)]
     sources.append(("output", run.get("output"), "output"))
@@ -552,7 +566,7 @@ def _thumbnails(run: Mapping[str, Any], folder: Path) -> tuple[dict[str, tuple[H
         if found is None:
             missing.append(f"{caption} {source}")
             continue
-        target = folder / f"thumb_{name}.png"
+        target = out / f"thumb_{name}.png"
         try:
             image = images.load_image(found)
         except InputError as exc:

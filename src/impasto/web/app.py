@@ -84,9 +84,7 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     """The studio application; ``worker=False`` leaves jobs queued (for tests of the API alone)."""
     from contextlib import asynccontextmanager
 
-    from impasto.fast.arbitrary.model import arbitrary_installed
-    from impasto.fast.model import shipped_models
-    from impasto.fast.multistyle.model import installed_styles
+    from impasto.fast.styles import arbitrary_installed, installed_styles, shipped_models
     from impasto.web.worker import Worker
 
     jobs = Store(settings.data)

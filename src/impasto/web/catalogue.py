@@ -99,7 +99,7 @@ def _examples(folder: Path | None) -> dict[str, Path]:
 def _render(painting: Painting) -> torch.Tensor:
     if painting.example is not None:
         return images.resize_long_side(images.load_image(painting.example), THUMBNAIL_SIDE)
-    from impasto.fast.multistyle.model import resolve
+    from impasto.fast.styles import resolve
     from impasto.fast.stylize import stylize
 
     return stylize(resolve(painting.name), swatch(THUMBNAIL_SIDE)).clamp(0, 1)

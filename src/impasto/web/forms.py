@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from impasto.config import KEEP, SHIPPED_ARBITRARY, ApplyConfig, TransferConfig
+from impasto.config import KEEP, ApplyConfig, TransferConfig
 from impasto.errors import InputError
+from impasto.style_spec import SHIPPED_ARBITRARY
 
 Mode = Literal["optimise", "fast"]
 MODES: tuple[str, ...] = ("optimise", "fast")

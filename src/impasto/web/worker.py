@@ -185,8 +185,6 @@ def _finish(store: Store, job: Job, outcome: Any, stopping: bool) -> None:
         # The run's config, with the seed it drew, so that the page shows what can be repeated.
         settings = {**job.settings, "config": to_dict(outcome.result.config)}
     if outcome is not None and outcome.complete:
-        if job.mode == "fast":
-            store.record_progress(job.id, [], {"step": 1, "total": 1, "seconds": time.time() - (job.started or 0)})
         store.finish(job.id, DONE, "", result=has_result, settings=settings)
         log.info("job %s done", job.id)
         return

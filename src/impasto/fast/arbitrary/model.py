@@ -17,7 +17,6 @@ the strength, and returns a one-style network that every per-style path runs unc
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from impasto import images, storage
-from impasto.config import PAINTING_HOLDOUT_PERCENT, SHIPPED_ARBITRARY
+from impasto.config import PAINTING_HOLDOUT_PERCENT
 from impasto.errors import InputError, WeightsError
-from impasto.fast import model as fast_model
 from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, StylePredictor, feature_statistics
 from impasto.fast.conditional import BoundNet, ConditionalNet
 from impasto.fast.model import FastModel, check_version
@@ -139,7 +137,11 @@ def read_arbitrary(path: str | os.PathLike[str]) -> ArbitraryModel:
     label = os.fsdecode(path)
     if not path.is_file():
         raise WeightsError(f"{label}: model file not found" if not path.exists() else f"{label}: not a file")
-    record = load_torch(path, label, "model file")
+    return arbitrary_from_record(load_torch(path, label, "model file"), label)
+
+
+def arbitrary_from_record(record: Any, label: str) -> ArbitraryModel:
+    """The model an any-painting file's record holds; a problem is one WeightsError line naming ``label``."""
     found = record.get("format") if isinstance(record, Mapping) else None
     if found != FORMAT:
         if found == "impasto-fast":
@@ -209,61 +211,9 @@ def bind(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequence[f
     return FastModel(bound, name, model.training, model.source)  # type: ignore[arg-type]
 
 
-def bind_files(model_path: str | os.PathLike[str], style_images: Sequence[str | os.PathLike[str]],
-               weights: Sequence[float] | None = None, strength: float = 1.0) -> FastModel:
-    """``bind`` for a model file (or ``SHIPPED_ARBITRARY``, the installed model) and painting files
-    (``impasto apply --style-image``): named after the paintings, ``a+b`` for a mix."""
-    if os.fspath(model_path) == SHIPPED_ARBITRARY:
-        model = shipped_arbitrary()
-    elif _looks_like_file(model_path):
-        model = read_arbitrary(model_path)
-    else:
-        raise InputError(f"--style-image: needs an arbitrary-style model (--model ARBITRARY.pt, or none for the "
-                         f"installed one), not the style {os.fsdecode(model_path)!r}")
-    paintings = [images.load_image(p) for p in style_images]
-    name = "+".join(Path(p).stem for p in style_images)
-    return bind(model, paintings, weights, strength, name)
-
-
-def shipped_arbitrary() -> ArbitraryModel:
-    """The arbitrary-style model installed with impasto (the first by file name)."""
-    found = _shipped_files()
-    if not found:
-        raise InputError("--style-image: no arbitrary-style model is installed; give --model ARBITRARY.pt (from "
-                         "`impasto train-arbitrary`)")
-    with importlib.resources.as_file(found[0]) as path:
-        model = read_arbitrary(path)
-    model.licence = fast_model.shipped_licence(f"arbitrary/{found[0].name}")
-    return model
-
-
 def describe_arbitrary(model: ArbitraryModel) -> dict[str, Any]:
     """An arbitrary-style model as ``fast.multistyle.model.describe`` lists styles; it has no style name, any
     painting being its style (``impasto styles --json``)."""
     return {"name": None, "kind": "arbitrary", "model": Path(model.source).name,
             "architecture": str(model.network.arch), "iterations": model.training.get("iterations"),
             "objective": None, "licence": model.licence}
-
-
-def arbitrary_installed() -> bool:
-    """Whether an arbitrary-style model is installed (the studio's fast mode then takes any painting)."""
-    return bool(_shipped_files())
-
-
-def _shipped_files() -> list[Any]:
-    folder = fast_model._models_folder() / "arbitrary"
-    if not folder.is_dir():
-        return []
-    return sorted((e for e in folder.iterdir() if e.name.endswith(fast_model.MODEL_SUFFIX)), key=lambda e: e.name)
-
-
-def refuse_without_paintings(model_path: str | os.PathLike[str]) -> None:
-    """An arbitrary-style model given without paintings is one clear line, not a format error."""
-    if _looks_like_file(model_path) and Path(model_path).is_file() and is_arbitrary_file(model_path):
-        raise InputError(f"{os.fsdecode(model_path)}: an arbitrary-style model; give the painting with "
-                         "--style-image PAINTING")
-
-
-def _looks_like_file(spec: str | os.PathLike[str]) -> bool:
-    text = os.fspath(spec)
-    return not isinstance(spec, str) or "/" in text or os.sep in text or Path(text).suffix != ""

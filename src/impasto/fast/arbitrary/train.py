@@ -78,7 +78,7 @@ def make_batch(photos: Photos, paintings: Paintings, config: ArbitraryConfig, it
     crops = photos.batch(config.batch_size, config.crop_size, generator)
     picks = torch.randint(len(paintings.training), (config.batch_size,), generator=generator).tolist()
     files = tuple(paintings.training[i] for i in picks)
-    return Batch(crops, torch.cat([painting_crop(f, config.style_size, generator) for f in files]), files)
+    return Batch(crops, torch.cat([painting_crop(f, config.style_crop_size, generator) for f in files]), files)
 
 
 class _Trainer(Trainer):
@@ -99,7 +99,7 @@ class _Trainer(Trainer):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             arch = Architecture(config.width, config.blocks, config.kernel)
-            self.net = ArbitraryNet(arch, config.style_size).to(runtime.device)
+            self.net = ArbitraryNet(arch, config.style_crop_size).to(runtime.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate)
         self.weights = Weights(
             config.content_weight, config.style_weight, config.tv_weight,
@@ -121,7 +121,7 @@ class _Trainer(Trainer):
         if len(chosen) < 2:
             return
         with torch.no_grad():
-            statistics = [feature_statistics(self.vgg(self.runtime.prepare(painting_crop(f, self.config.style_size,
+            statistics = [feature_statistics(self.vgg(self.runtime.prepare(painting_crop(f, self.config.style_crop_size,
                                                                                         None)), STATISTIC_LAYERS))
                           for f in chosen]
         self.net.predictor.standardise(torch.cat(statistics))
@@ -242,7 +242,7 @@ def validation_set(photos: Photos, paintings: Paintings, config: ArbitraryConfig
     if held is None:
         raise InputError(f"{photos.folder}: no photo is held out; raise --holdout-percent")
     chosen = paintings.held_out[: config.validation_paintings]
-    return held, torch.cat([painting_crop(p, config.style_size, None) for p in chosen])
+    return held, torch.cat([painting_crop(p, config.style_crop_size, None) for p in chosen])
 
 
 def train_arbitrary(

@@ -27,15 +27,12 @@ A model file is data, never code: a ``torch.save`` of a plain dict read back wit
      "training": {"settings": {...}, "iterations": ..., "seconds": ...},
      "state_dict": {"transformer.…": float32 tensor, "styles.0": float32 tensor, ...}}
 
-Shipped multi-style models live in the package as ``impasto/models/multistyle/<name>.pt``; their
-styles are applied by name alone (``impasto apply --style starry_night``) and take precedence
-over one-style files of the same name.
+Shipped multi-style models live in the package as ``impasto/models/multistyle/<name>.pt``
+(``fast.styles`` finds them; their styles are applied by name alone).
 """
 
 from __future__ import annotations
 
-import importlib.resources
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +45,8 @@ from torch import Tensor, nn
 from impasto import storage
 from impasto.config import TrainConfig, TransferConfig
 from impasto.errors import InputError, WeightsError
-from impasto.fast import model as fast_model
 from impasto.fast.conditional import BoundNet, ConditionalNet
-from impasto.fast.model import MODEL_SUFFIX, FastModel, check_version
+from impasto.fast.model import FastModel, check_version
 from impasto.fast.network import Architecture
 from impasto.layers import check_layers
 from impasto.storage import load_torch, reason
@@ -254,10 +250,11 @@ def read_multistyle(path: str | os.PathLike[str], label: str | None = None) -> M
     label = label or os.fsdecode(path)
     if not path.is_file():
         raise WeightsError(f"{label}: model file not found" if not path.exists() else f"{label}: not a file")
-    return _from_record(load_torch(path, label, "model file"), label)
+    return multistyle_from_record(load_torch(path, label, "model file"), label)
 
 
-def _from_record(record: Any, label: str) -> MultiStyleModel:
+def multistyle_from_record(record: Any, label: str) -> MultiStyleModel:
+    """The model a multi-style file's record holds; a problem is one WeightsError line naming ``label``."""
     found = record.get("format") if isinstance(record, Mapping) else None
     if found != FORMAT:
         raise WeightsError(f"{label}: not an impasto multi-style model (format {found!r})")
@@ -282,58 +279,7 @@ def _from_record(record: Any, label: str) -> MultiStyleModel:
     return MultiStyleModel(network, styles, training if isinstance(training, dict) else {}, label)
 
 
-def _multistyle_folder() -> Any:
-    return fast_model._models_folder() / "multistyle"
-
-
-def shipped_multistyle() -> list[MultiStyleModel]:
-    """The shipped multi-style models, sorted by file name; empty when none are installed."""
-    folder = _multistyle_folder()
-    if not folder.is_dir():
-        return []
-    models = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(fast_model.MODEL_SUFFIX):
-            with importlib.resources.as_file(entry) as path:
-                model = read_multistyle(path, label=f"shipped model {entry.name!r}")
-            model.licence = fast_model.shipped_licence(f"multistyle/{entry.name}")
-            models.append(model)
-    return models
-
-
-# --- choosing and mixing styles --------------------------------------------------------------
-
-
-def parse_mix(spec: str, option: str = "--style") -> tuple[tuple[str, float], ...]:
-    """``"a"`` or ``"a:0.7,b:0.3"`` (weights for every style or for none: equal) as (name, weight)
-    pairs, the weights normalised to sum to one; a bad spec is one InputError line."""
-    parts = [p.strip() for p in spec.split(",")]
-    if not spec.strip() or any(not p for p in parts):
-        raise InputError(f"{option}: {spec!r}: give NAME or NAME:WEIGHT,NAME:WEIGHT (e.g. starry_night:0.7,"
-                         "the_scream:0.3)")
-    named = [p.partition(":") for p in parts]
-    weighted = [sep == ":" for _, sep, _ in named]
-    if any(weighted) and not all(weighted):
-        raise InputError(f"{option}: {spec!r}: give a weight for every style or for none")
-    pairs = []
-    for name, _, text in named:
-        name = name.strip()
-        try:
-            weight = float(text) if text.strip() else (math.nan if weighted[0] else 1.0)
-        except ValueError:
-            weight = math.nan
-        if not name or not math.isfinite(weight) or weight < 0:
-            raise InputError(f"{option}: {spec!r}: {name or '(no name)'}'s weight must be a non-negative number, "
-                             f"got {text!r}")
-        pairs.append((name, weight))
-    names = [n for n, _ in pairs]
-    duplicate = next((n for i, n in enumerate(names) if n in names[:i]), None)
-    if duplicate is not None:
-        raise InputError(f"{option}: {spec!r}: {duplicate} is named twice")
-    total = sum(w for _, w in pairs)
-    if total <= 0:
-        raise InputError(f"{option}: {spec!r}: the weights must not all be zero")
-    return tuple((n, w / total) for n, w in pairs)
+# --- mixing styles ----------------------------------------------------------------------------
 
 
 def style_vector(model: MultiStyleModel, mix: Sequence[tuple[str, float]], strength: float = 1.0) -> Tensor:
@@ -355,62 +301,6 @@ def bind(model: MultiStyleModel, mix: Sequence[tuple[str, float]], strength: flo
     return FastModel(bound, name, model.training, model.source)  # type: ignore[arg-type]
 
 
-def _default_mix(model: MultiStyleModel, mix: str | None) -> tuple[tuple[str, float], ...]:
-    if mix is not None:
-        return parse_mix(mix)
-    if len(model.styles) == 1:
-        return ((model.names[0], 1.0),)
-    raise InputError(f"{model.source}: holds {len(model.styles)} styles ({', '.join(model.names)}); choose one with "
-                     "--style NAME or mix them with --style NAME:WEIGHT,NAME:WEIGHT")
-
-
-def resolve(style: str, mix: str | None = None, strength: float = 1.0) -> FastModel:
-    """The network ``impasto apply`` runs: ``style`` a model file (with ``mix`` naming styles of a
-    multi-style one), a shipped style's name, or a mix of the styles of one shipped multi-style model."""
-    if not _is_mix(style) and fast_model._is_path(style):
-        path = Path(style)
-        record = load_torch(path, os.fsdecode(path), "model file") if path.is_file() else None
-        if isinstance(record, Mapping) and record.get("format") == FORMAT:
-            model = _from_record(record, os.fsdecode(path))
-            return bind(model, _default_mix(model, mix), strength)
-        if mix is not None:
-            raise InputError(f"--style: {os.fsdecode(path)} is a one-style network; --style with --model names "
-                             "styles of a multi-style model")
-        return _one_style(fast_model.read_model(path), strength)
-    pairs = parse_mix(style)
-    wanted = {n for n, _ in pairs}
-    for model in shipped_multistyle():
-        if wanted <= set(model.names):
-            return bind(model, pairs, strength)
-    if len(pairs) == 1 and style in fast_model.available_styles():
-        return _one_style(fast_model.load_model(style), strength)
-    installed = installed_styles()
-    what = f"installed: {', '.join(installed)}" if installed else "no styles are installed"
-    unknown = sorted(wanted - set(installed))
-    if not unknown:
-        raise InputError(f"--style: {', '.join(sorted(wanted))} are not in one multi-style model; only the styles of "
-                         "one model mix")
-    raise InputError(f"unknown style {unknown[0]!r} ({what}); give a model file with --model")
-
-
-def installed_styles() -> list[str]:
-    """Every name ``resolve`` answers to alone: the shipped multi-style models' styles and the
-    shipped one-style files, sorted."""
-    return sorted({*fast_model.available_styles(), *(n for m in shipped_multistyle() for n in m.names)})
-
-
-def _is_mix(spec: str) -> bool:
-    """Whether a --style names styles ("a:0.7,b:0.3") rather than a file (which may hold those characters)."""
-    return (":" in spec or "," in spec) and "/" not in spec and os.sep not in spec and not Path(spec).exists()
-
-
-def _one_style(model: FastModel, strength: float) -> FastModel:
-    if strength != 1:
-        raise InputError(f"--strength: {model.source or model.style} is a one-style network, which has no "
-                         "strength; use a multi-style or arbitrary-style model")
-    return model
-
-
 # --- listings --------------------------------------------------------------------------------
 
 
@@ -426,23 +316,8 @@ def describe_one_style(model: FastModel, licence: str | None = None) -> dict[str
     """A one-style model as ``describe`` lists styles, with its objective where it has one."""
     objective, why = objective_or_reason(model.training)
     entry = {"name": model.style, "kind": "one-style", "model": model.source, "architecture": str(model.architecture),
-             "iterations": model.training.get("iterations"), "objective": objective, "licence": licence}
+             "iterations": model.training.get("iterations"), "objective": objective, "training": model.training,
+             "licence": licence}
     if why is not None:
         entry["objective_reason"] = why
     return entry
-
-
-def describe_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The styles of a model file, multi-style or one-style, as ``describe`` lists them."""
-    path = Path(path)
-    record = load_torch(path, os.fsdecode(path), "model file") if path.is_file() else None
-    if isinstance(record, Mapping) and record.get("format") == FORMAT:
-        return describe(_from_record(record, os.fsdecode(path)))
-    return [describe_one_style(fast_model.read_model(path))]
-
-
-def shipped_styles() -> list[dict[str, Any]]:
-    """Every shipped style: multi-style models' first, then one-style files."""
-    entries = [entry for model in shipped_multistyle() for entry in describe(model)]
-    return entries + [describe_one_style(fast_model.load_model(n), fast_model.shipped_licence(n + MODEL_SUFFIX))
-                      for n in fast_model.available_styles()]

@@ -29,10 +29,10 @@ from impasto import images, storage
 from impasto.config import TrainingSettings
 from impasto.errors import ImpastoError, InputError, WeightsError
 from impasto.events import Callback, CancelToken, TrainStep, is_cancelled
-from impasto.fast.model import MODEL_SUFFIX
 from impasto.fast.training.data import Photos, batches
 from impasto.runtime import Runtime, resolve_runtime
 from impasto.storage import load_torch, reason
+from impasto.style_spec import MODEL_SUFFIX
 
 CHECKPOINT_VERSION = 1
 # The final losses stored in a model: the mean of the last this many batches.
