@@ -312,3 +312,24 @@ def test_a_multistyle_training_job_round_trips_through_its_file(tmp_path: Path) 
     job = MultiTrainJob((tmp_path / "a.jpg", tmp_path / "b.jpg"), tmp_path / "photos", tmp_path / "m.pt",
                         train_config("gatys", width=8), ("a", "b"), tmp_path / "base.pt", resume=True)
     assert from_record(json.loads(json.dumps(to_record(job)))) == job
+
+
+@pytest.mark.parametrize("paintings", [1, 2], ids=["one-style", "multi-style"])
+def test_run_repeats_a_training_from_its_job_file(tmp_path: Path, photo_dir: Path, small_pair, capsys,
+                                                  paintings: int) -> None:
+    _, style = small_pair
+    second = tmp_path / "second.png"
+    images.save_image(images.load_image(style).flip(-1), second)
+    out = tmp_path / "first.pt"
+    code, _, err = run(capsys, "train", *[style, second][:paintings], "--data", photo_dir, "-o", out,
+                       "--iterations", "2", *TRAIN)
+    assert code == 0, err
+    again = tmp_path / "again.pt"
+    code, _, err = run(capsys, "run", tmp_path / "first.job.json", "-o", again, "-q")
+    assert code == 0, err
+    # Seeded batches and initialisation: the same network, weight for weight, on this CPU.
+    first, second_run = torch.load(out, weights_only=True), torch.load(again, weights_only=True)
+    assert first["state_dict"].keys() == second_run["state_dict"].keys()
+    assert all(torch.equal(first["state_dict"][k], second_run["state_dict"][k]) for k in first["state_dict"])
+    assert json.loads((tmp_path / "again.job.json").read_text())["kind"] == json.loads(
+        (tmp_path / "first.job.json").read_text())["kind"]
