@@ -11,6 +11,7 @@ import importlib.util
 import io
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -84,6 +85,14 @@ def _image(server: Server, link: str) -> bytes:
     return response.content
 
 
+def _journal(data: Path) -> str:
+    db = sqlite3.connect(data / store.DATABASE)
+    try:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        db.close()
+
+
 def _tasks() -> list[int]:
     """The Ray worker processes running a job (Ray titles a worker by its task: ray::run_job)."""
     found = []
@@ -135,6 +144,7 @@ def test_jobs_run_at_once_stream_cancel_stop_and_survive_a_restart(cluster: Any,
     try:
         ray = server.get("/api/status")["worker"]["ray"]
         assert (ray["address"], ray["jobs"]) == (cluster.address, 2)  # one job a CPU, two nodes
+        assert _journal(data) == "delete"  # the nodes of a cluster may be other machines
         # A long transfer takes one node; the two fast jobs run on the other meanwhile.
         long = _submit(server, LONG, photo, painting)
         fast = [_submit(server, {"mode": "fast", "style_name": "starry_night"}, photo) for _ in range(2)]
@@ -167,6 +177,7 @@ def test_jobs_run_at_once_stream_cancel_stop_and_survive_a_restart(cluster: Any,
 
     again = Server(data).start()  # the local worker: what Ray recorded is the store's
     try:
+        assert _journal(data) == "wal"
         jobs = {j["id"]: j for j in again.get("/api/jobs")["jobs"]}
         assert [jobs[j["id"]]["status"] for j in fast] == ["done", "done"]
         assert jobs[long["id"]]["status"] == "cancelled"
@@ -241,6 +252,14 @@ def test_a_stop_request_outranks_a_cancel_and_reaches_running_jobs_only(tmp_path
     assert [jobs.get(i).status for i in (first, second, queued)] == ["running", "failed", "queued"]
 
 
+def test_the_store_keeps_its_journal_mode_unless_told(tmp_path: Path) -> None:
+    Store(tmp_path, store.ROLLBACK)
+    Store(tmp_path, journal=None)  # as a Ray task opens it
+    assert _journal(tmp_path) == "delete"
+    Store(tmp_path)
+    assert _journal(tmp_path) == "wal"
+
+
 @pytest.fixture
 def studio_log() -> Iterator[None]:
     """The studio's logger as it was: a task in this process gives it a worker's handler."""
@@ -259,8 +278,8 @@ def test_a_ray_task_stopped_by_the_server_ends_interrupted_with_its_best_image(
     job_id = _queue(jobs, content64, style64, TransferConfig(size=64, iterations=5000, init="content", seed=1))
     assert jobs.claim_next() is not None
     threads = torch.get_num_threads()
-    # run_job as Ray runs it, in this process; niceness 0, so that the test's own stays as it is.
-    task = threading.Thread(target=run_job, args=(os.fspath(tmp_path), job_id, 0.0, threads, 0))
+    # run_job as Ray runs it, in this process.
+    task = threading.Thread(target=run_job, args=(os.fspath(tmp_path), job_id, 0.0, threads))
     task.start()
     try:
         deadline = time.monotonic() + 120
@@ -277,8 +296,11 @@ def test_a_ray_task_stopped_by_the_server_ends_interrupted_with_its_best_image(
 
 def test_a_node_that_does_not_see_the_data_folder_fails_the_job_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"does not see the studio's data folder .*every node shares"):
-        run_job(os.fspath(tmp_path / "elsewhere"), "0123456789abcdef", 0.5, 1, 0)
+        run_job(os.fspath(tmp_path / "elsewhere"), "0123456789abcdef", 0.5, 1)
     assert not (tmp_path / "elsewhere").exists()  # nothing made on the node
+    Store(tmp_path / "own")  # a node's own folder at that path: a store, but not the server's
+    with pytest.raises(InputError, match="does not see the studio's data folder"):
+        run_job(os.fspath(tmp_path / "own"), "0123456789abcdef", 0.5, 1)
 
 
 @pytest.mark.parametrize(("args", "message"), [

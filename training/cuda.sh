@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The five-painting network's candidates, trained side by side on one CUDA GPU for the same
-# wall time each: Johnson et al.'s width with nearest-neighbour (the paper's) and bilinear
-# upsampling, bilinear with a total-variation term, and a half-width network between it and the
-# shipped one. Each writes OUT/NAME.pt (its held-out loss curve inside) and OUT/NAME.json.
+# wall time each: Johnson et al.'s width with bilinear upsampling, a total-variation term and the
+# lattice term against the 4-px hatching, the same at half width, and the shipped width-8 layout
+# with the lattice term (its speed, without its hatching). Each writes OUT/NAME.pt (its held-out loss curve inside) and OUT/NAME.json.
 #
 #   PHOTOS=photos/ PAINTINGS=paintings/ training/cuda.sh            # all candidates, 7 minutes each
-#   MINUTES=30 OUT=runs/ training/cuda.sh w32_bilinear_tv              # one, longer
+#   MINUTES=30 OUT=runs/ training/cuda.sh w32_grid                     # one, longer
 #
 # PAINTINGS holds starry_night.jpg the_scream.jpg shipwreck.jpg composition_vii.jpg seated_nude.jpg.
 # Continue any of them on a CPU with `impasto train ... --init-from OUT/NAME.pt` (training/README.md).
@@ -20,13 +20,12 @@ WORKERS=${WORKERS:-3}
 IMPASTO=${IMPASTO:-impasto}
 
 declare -A CANDIDATES=(
-    [w32_nearest]="--width 32"
-    [w32_bilinear]="--width 32 --upsample bilinear"
-    [w32_bilinear_tv]="--width 32 --upsample bilinear --tv-weight 3e6"
-    [w16_bilinear_tv]="--width 16 --upsample bilinear --tv-weight 3e6"
+    [w32_grid]="--width 32 --upsample bilinear --tv-weight 3e6 --grid-weight 1e11"
+    [w16_grid]="--width 16 --upsample bilinear --tv-weight 3e6 --grid-weight 1e11"
+    [w8_grid]="--width 8 --blocks 5 --kernel 9 --grid-weight 1e11"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(w32_nearest w32_bilinear w32_bilinear_tv w16_bilinear_tv)
+[ ${#names[@]} -gt 0 ] || names=(w32_grid w16_grid w8_grid)
 for name in "${names[@]}"; do
     [ -n "${CANDIDATES[$name]:-}" ] || { echo "cuda.sh: unknown candidate $name: choose from ${!CANDIDATES[*]}" >&2; exit 2; }
 done

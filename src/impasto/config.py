@@ -659,8 +659,6 @@ def _check_positive(values: tuple[float, ...], option: str, what: str) -> None:
 Backend = Literal["torch", "torch-bf16", "onnxruntime", "opencv"]
 
 
-
-
 @dataclass(frozen=True)
 class ApplyConfig:
     """Settings of stylising photos and videos with a trained network (``impasto apply``).

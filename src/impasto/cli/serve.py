@@ -12,6 +12,7 @@ from impasto.errors import InputError
 
 if TYPE_CHECKING:
     from impasto.web.app import StudioSettings
+    from impasto.web.cluster import RayOptions
 
 EXAMPLES = """\
 examples:
@@ -19,6 +20,8 @@ examples:
   impasto serve --examples my_paintings/                  # offer these paintings as thumbnails
   impasto serve --data-dir ~/studio --port 8080 --max-queue 4
   impasto serve --host 0.0.0.0                            # reachable from other machines: think first
+  impasto serve --ray                                     # several jobs at once, on a Ray instance on this machine
+  impasto serve --ray HEAD:6379 --data-dir /shared/studio # on a Ray cluster; every node sees the data folder
 """
 
 # Uploads are smaller than what `impasto transfer` reads from disk (images.DEFAULT_MAX_PIXELS).
@@ -48,7 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="shortest time between two live previews (default: %(default)g s)")
     p.add_argument("--worker-nice", type=int, default=10, metavar="N",
                    help="niceness added to the worker process, so the page stays quick while a job runs "
-                   "(default: %(default)s; 0: none)")
+                   "(default: %(default)s; 0: none; with --ray, Ray's workers run at Ray's own, 15)")
+    g = p.add_argument_group("on a Ray cluster (the cluster extra; docs/studio.md)")
+    g.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the jobs as Ray tasks, several at once: alone, on a Ray instance started on this "
+                   "machine (loopback only); with ADDRESS (HOST:PORT, or auto), on that running cluster, every "
+                   "node of which must see --data-dir at the same path")
+    g.add_argument("--ray-jobs", type=int, metavar="N",
+                   help="jobs that run at once (default: as many as the cluster's CPUs hold, followed as nodes "
+                   "join and leave)")
+    g.add_argument("--ray-cpus", type=int, metavar="N",
+                   help="CPUs each job asks of Ray, which are also its PyTorch threads (default: 1)")
     p.set_defaults(run=run_serve)
 
 
@@ -60,6 +73,12 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise InputError(f"the studio needs its extra: pip install 'impasto[web]' ({exc.name} is missing)") from None
     settings = _settings(args)
+    if settings.ray is not None:
+        from impasto.web.cluster import connect
+
+        # Before the server starts, so that a missing package or an unreachable cluster is one line.
+        connect(settings.ray)
+        print(f"impasto studio: jobs run on {settings.ray.describe()}", file=sys.stderr)
     app = create_app(settings)
     print(f"impasto studio: http://{args.host}:{args.port}/ (jobs in {settings.data})", file=sys.stderr)
     # A short graceful shutdown: open live streams would otherwise hold the server.
@@ -87,6 +106,21 @@ def _settings(args: argparse.Namespace) -> StudioSettings:
         raise InputError(f"{args.examples}: examples folder not found")
     if args.data_dir.exists() and not args.data_dir.is_dir():
         raise InputError(f"{args.data_dir}: exists and is not a folder")
+    ray = _ray_options(args)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     return StudioSettings(args.data_dir.resolve(), args.examples, args.max_queue, round(args.max_upload_mb * 1e6),
-                          args.max_pixels, args.max_size, args.preview_seconds, args.worker_nice)
+                          args.max_pixels, args.max_size, args.preview_seconds, args.worker_nice, ray)
+
+
+def _ray_options(args: argparse.Namespace) -> RayOptions | None:
+    from impasto.web.cluster import RayOptions
+
+    for name in ("ray_jobs", "ray_cpus"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')}: must be at least 1, got {value}")
+    if args.ray is None:
+        if args.ray_jobs is not None or args.ray_cpus is not None:
+            raise InputError("--ray-jobs, --ray-cpus: only with --ray")
+        return None
+    return RayOptions(args.ray or None, args.ray_jobs, args.ray_cpus or 1)

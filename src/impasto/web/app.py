@@ -1,10 +1,11 @@
 """The studio's web application: the page, and the HTTP API it uses (docs/studio.md).
 
 ``create_app`` builds a FastAPI application over a :class:`~impasto.web.store.Store` under the
-data folder and a :class:`~impasto.web.worker.Worker` process that runs the jobs. Requests are
-checked here before anything is stored: the body's size while it arrives, each upload's bytes,
-its pixel count from the header before decoding (decompression bombs included), its format
-(a few image formats only), and every setting (:mod:`impasto.web.forms`). Uploads are decoded
+data folder and what runs the jobs: a :class:`~impasto.web.worker.Worker` process, or with
+``settings.ray`` a :class:`~impasto.web.cluster.RayQueue` (several at once on a Ray cluster).
+Requests are checked here before anything is stored: the body's size while it arrives, each
+upload's bytes, its pixel count from the header before decoding (decompression bombs included),
+its format (a few image formats only), and every setting (:mod:`impasto.web.forms`). Uploads are decoded
 and re-encoded as PNG into a folder named by a server-drawn id. Every refusal is a 4xx JSON
 answer ``{"error": "<field>: <what is wrong>", "field": "<field>"}``; an unexpected failure is a
 500 with one line, its traceback going only to the server's log.
@@ -20,7 +21,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +38,10 @@ from impasto.web import forms, store
 from impasto.web.catalogue import Catalogue
 from impasto.web.forms import FieldError
 from impasto.web.store import Job, QueueFull, Store
+
+if TYPE_CHECKING:
+    from impasto.web.cluster import RayOptions, RayQueue
+    from impasto.web.worker import Worker
 
 log = logging.getLogger("impasto.studio")
 STATIC = Path(__file__).parent / "static"
@@ -60,6 +65,8 @@ class StudioSettings:
     max_size: int = 1024
     preview_seconds: float = 0.5
     worker_niceness: int = 10
+    # On a Ray cluster (several jobs at once), or None: one local worker process.
+    ray: RayOptions | None = None
 
     @property
     def stored_side(self) -> int:
@@ -85,11 +92,10 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     from contextlib import asynccontextmanager
 
     from impasto.fast.styles import arbitrary_installed, installed_styles, shipped_models
-    from impasto.web.worker import Worker
 
-    jobs = Store(settings.data)
+    jobs = Store(settings.data, settings.ray.journal if settings.ray is not None else store.WAL)
     catalogue = Catalogue(settings.examples, installed_styles(), settings.data / "thumbnails")
-    runner = Worker(settings.data, settings.preview_seconds, settings.worker_niceness) if worker else None
+    runner = _runner(settings) if worker else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +120,17 @@ def create_app(settings: StudioSettings, *, worker: bool = True) -> FastAPI:
     _add_job_routes(app)
     _add_page_routes(app)
     return app
+
+
+def _runner(settings: StudioSettings) -> Worker | RayQueue:
+    if settings.ray is not None:
+        from impasto.web.cluster import RayQueue
+
+        # No niceness to add: Ray runs its workers at a low priority itself (niceness 15 on Linux).
+        return RayQueue(settings.data, settings.preview_seconds, settings.ray)
+    from impasto.web.worker import Worker
+
+    return Worker(settings.data, settings.preview_seconds, settings.worker_niceness)
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -536,7 +553,7 @@ def _add_page_routes(app: FastAPI) -> None:
     @app.get("/api/status")
     def status() -> dict[str, Any]:
         worker = app.state.worker
-        return {"worker": {"alive": bool(worker and worker.alive), "pid": worker.pid if worker else None},
+        return {"worker": worker.status() if worker else {"alive": False, "pid": None},
                 "waiting": app.state.store.waiting(), "max_queue": settings.max_queue}
 
     @app.get("/", include_in_schema=False)

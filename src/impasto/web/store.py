@@ -3,11 +3,19 @@ of image files per job, all under the server's ``--data-dir`` folder.
 
 The server process and the worker process each open their own connections (a new one per
 operation, so any thread may call any method); SQLite's write-ahead log lets the web page read
-while the worker writes. Image files are written by :mod:`impasto.storage`'s atomic writer, so a
-reader never sees half a file; the job row says which files exist.
+while the worker writes. The write-ahead log needs every process on one machine (its index is
+shared memory), so a store whose jobs run on other machines, in a folder they share, uses the
+rollback journal instead (:data:`ROLLBACK`), which needs only the file system's locks. Image
+files are written by :mod:`impasto.storage`'s atomic writer, so a reader never sees half a file;
+the job row says which files exist.
 
 A job's id is drawn here (random hex); the folder of a job is ``jobs/<id>`` and its files have
 fixed names, so nothing a client sends ever becomes a path.
+
+A job's ``cancel`` column asks its run to stop: :data:`CANCEL` when a user cancels it (it ends
+cancelled), :data:`STOP` when the server stops (it ends interrupted). The run reads it before
+every iteration wherever it runs: in the local worker, or in a Ray worker on another machine
+that opens this store on a shared file system (:mod:`impasto.web.cluster`).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +35,14 @@ QUEUED, RUNNING, DONE = "queued", "running", "done"
 CANCELLED, FAILED, INTERRUPTED = "cancelled", "failed", "interrupted"
 STATUSES = (QUEUED, RUNNING, DONE, CANCELLED, FAILED, INTERRUPTED)
 FINISHED = frozenset({DONE, CANCELLED, FAILED, INTERRUPTED})
+# The values of a job's cancel column: nothing asked, a user's cancel, the server's stop.
+CANCEL, STOP = 1, 2
 
+# The job table's file, in the data folder, and its journal modes: the write-ahead log (readers
+# and a writer do not wait on each other) where every process is on one machine, else the
+# rollback journal.
+DATABASE = "studio.sqlite3"
+WAL, ROLLBACK = "wal", "delete"
 # The files of a job's folder.
 CONTENT, STYLE, PREVIEW, RESULT, HISTORY = "content.png", "style.png", "preview.png", "result.png", "history.json"
 # Region K's mask and painting (spatial control), K = 1, 2, …
@@ -108,16 +123,18 @@ def is_job_id(text: str) -> bool:
 
 
 class Store:
-    """The job table and job folders under ``root``."""
+    """The job table and job folders under ``root``; ``journal`` the journal mode to set
+    (:data:`WAL` or :data:`ROLLBACK`), or None to keep the file's."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, journal: str | None = WAL) -> None:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "studio.sqlite3"
+        self.path = self.root / DATABASE
         with self._connect() as db:
-            # WAL: readers (the page) and the one writer at a time (worker or server) do not block.
-            db.execute("PRAGMA journal_mode=WAL")
+            if journal is not None:
+                assert journal in (WAL, ROLLBACK)
+                db.execute(f"PRAGMA journal_mode={journal}")
             db.executescript(_SCHEMA)
 
     @contextmanager
@@ -227,15 +244,18 @@ class Store:
                        (status, time.time(), message, int(result), None if settings is None else json.dumps(settings),
                         job_id))
 
-    def fail_running(self, message: str, status: str = FAILED) -> int:
-        """End every running job (there is one worker, so at most one) as ``status``; returns
-        how many were. Called only when no worker runs, so the hidden temporary file of a write
-        the worker was killed in can go: the atomic writer leaves the target as it was."""
+    def fail_running(self, message: str, status: str = FAILED, job_ids: Iterable[str] | None = None) -> int:
+        """End every running job (or those of ``job_ids`` still running) as ``status``; returns
+        how many were. Called only when no worker runs them, so the hidden temporary file of a
+        write a worker was killed in can go: the atomic writer leaves the target as it was."""
         assert status in FINISHED
         with self._transaction() as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE status = ?", (RUNNING,))]
-            db.execute("UPDATE jobs SET status = ?, finished = ?, eta = NULL, message = ? WHERE status = ?",
-                       (status, time.time(), message, RUNNING))
+            if job_ids is not None:
+                wanted = set(job_ids)
+                ids = [i for i in ids if i in wanted]
+            db.executemany("UPDATE jobs SET status = ?, finished = ?, eta = NULL, message = ? WHERE id = ?",
+                           [(status, time.time(), message, i) for i in ids])
         for job_id in ids:
             for leftover in self.folder(job_id).glob(".*.tmp"):
                 leftover.unlink(missing_ok=True)
@@ -247,13 +267,30 @@ class Store:
         with self._transaction() as db:
             db.execute("UPDATE jobs SET status = ?, finished = ?, message = ? WHERE id = ? AND status = ?",
                        (CANCELLED, time.time(), "cancelled before it started", job_id, QUEUED))
-            db.execute("UPDATE jobs SET cancel = 1 WHERE id = ? AND status = ?", (job_id, RUNNING))
+            # MAX: a stop the server asked already stays one (the job ends interrupted).
+            db.execute("UPDATE jobs SET cancel = MAX(cancel, ?) WHERE id = ? AND status = ?", (CANCEL, job_id, RUNNING))
         return self.get(job_id)
 
+    def request_stop(self, job_ids: Iterable[str]) -> None:
+        """Ask the runs of these jobs, if still running, to stop because the server stops:
+        after their current iteration, keeping the best image so far, they end interrupted."""
+        with self._transaction() as db:
+            db.executemany("UPDATE jobs SET cancel = ? WHERE id = ? AND status = ?",
+                           [(STOP, i, RUNNING) for i in job_ids])
+
     def cancel_requested(self, job_id: str) -> bool:
+        """Whether the job's run should stop (a user's cancel or the server's stop); True for a
+        job that is gone."""
+        return self._cancel(job_id) != 0
+
+    def stop_requested(self, job_id: str) -> bool:
+        """Whether the server asked the job's run to stop (:meth:`request_stop`)."""
+        return self._cancel(job_id) == STOP
+
+    def _cancel(self, job_id: str) -> int:
         with self._connect() as db:
             row = db.execute("SELECT cancel FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row is None or bool(row["cancel"])
+        return CANCEL if row is None else int(row["cancel"])
 
     def recover(self) -> int:
         """At start-up: jobs a stopped server left running are marked interrupted (their last

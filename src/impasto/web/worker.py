@@ -235,6 +235,10 @@ class Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
+    def status(self) -> dict[str, Any]:
+        """What ``GET /api/status`` says of the worker."""
+        return {"alive": self.alive, "pid": self.pid}
+
     def start(self) -> None:
         with self._lock:
             self._spawn()
