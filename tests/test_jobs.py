@@ -374,7 +374,7 @@ def test_cancelling_an_arbitrary_job_keeps_the_network_so_far(tmp_path: Path, ar
     from impasto.config import ArbitraryConfig
 
     photos, paintings = arbitrary_data
-    config = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=5, batch_size=1, crop_size=32, style_size=32,
+    config = ArbitraryConfig(width=4, blocks=1, kernel=3, iterations=5, batch_size=1, crop_size=32, style_crop_size=32,
                              holdout_percent=50.0, painting_holdout_percent=50.0, validation_photos=1,
                              validation_paintings=1, validate_every=0, checkpoint_every=0)
     token = events.CancelToken()
