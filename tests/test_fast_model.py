@@ -144,3 +144,19 @@ def test_pickled_objects_are_refused(tmp_path: Path, model_file: Path) -> None:
     with pytest.raises(WeightsError, match="objects other than tensors") as info:
         read_model(bad)
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_a_process_reads_a_model_file_once_until_it_changes(tmp_path: Path, model_file: Path) -> None:
+    from impasto.style_spec import ModelFile
+
+    first = styles.load_style(ModelFile(model_file))
+    assert styles.load_style(ModelFile(model_file)) is first
+    other = TransformNet(Architecture(width=4, blocks=1))
+    replacement = tmp_path / "new.pt"
+    save_model(other, replacement, "tiny", {"iterations": 4})
+    replacement.replace(model_file)  # a new file in its place, as an atomic writer leaves it
+    second = styles.load_style(ModelFile(model_file))
+    assert second is not first and second.training == {"iterations": 4}
+    model_file.unlink()
+    with pytest.raises(WeightsError, match="model file not found"):
+        styles.load_style(ModelFile(model_file))

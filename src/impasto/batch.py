@@ -2,12 +2,17 @@
 
 A batch is a list of tasks (:class:`Task`), each a job as its job file records it
 (``jobs.to_record``), the key the ledger knows it by (a hash of that record) and a label for
-messages. :func:`plan_job_files`, :func:`plan_photos` (photos × styles, fast ``apply`` jobs)
-and :func:`plan_manifest` (a CSV file) make them. :func:`run` runs every task through
+messages. :func:`plan_job_files`, :func:`plan_photos` (photos and videos × styles, fast ``apply``
+jobs) and :func:`plan_manifest` (a CSV file) make them. :func:`run` runs every task through
 :func:`impasto.jobs.run` in worker processes: a :class:`LocalPool` on this machine, or a
 :class:`RayCluster`. Only the process that runs the batch (the driver) keeps the
 :class:`Ledger`, a SQLite file in the output folder; a task it records as done whose files all
 still exist is skipped when the batch runs again.
+
+A video becomes segments stylised in parallel and a join that needs them all
+(:mod:`impasto.video.segments`): a task starts once every task it needs (``Task.needs``) is done,
+and fails without running when one of them fails. Once the join is done its segments' files are
+gone, and a task that only finished tasks need is not run again.
 
 Faults:
 
@@ -83,13 +88,16 @@ Settle = Callable[[list[Ended]], None]
 @dataclass(frozen=True)
 class Task:
     """One job of a batch. ``record`` is its job file's contents (what a worker runs), ``key``
-    the hash of that record (the ledger's key), ``label`` how messages name it, and ``files``
-    the files it writes at names known beforehand: its main output and its job file."""
+    the hash of that record (the ledger's key), ``label`` how messages name it, ``files`` the
+    files it writes at names known beforehand: its main output and its job file, and ``needs``
+    the keys of the tasks of the batch that must be done before it runs (a video's segments,
+    before their join)."""
 
     key: str
     label: str
     record: dict[str, Any]
     files: tuple[Path, ...]
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,9 +111,9 @@ class Settled:
     seconds: float = 0.0
 
 
-def task(job: Job, label: str) -> Task:
-    """The task running ``job``: a transfer without a seed gets seed 0, so that every attempt
-    of it (and every rerun of the batch) computes the same image."""
+def task(job: Job, label: str, needs: Sequence[Task] = ()) -> Task:
+    """The task running ``job`` once the ``needs`` are done: a transfer without a seed gets
+    seed 0, so that every attempt of it (and every rerun of the batch) computes the same image."""
     from impasto import jobs
 
     if isinstance(job, jobs.TransferJob) and job.config.seed is None:
@@ -114,17 +122,20 @@ def task(job: Job, label: str) -> Task:
     # Paths in the record are absolute, so the key names the same files from any folder.
     key = hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
     main = job.target
-    return Task(key, label, record, (main.absolute(), job.job_file.absolute()))
+    return Task(key, label, record, (main.absolute(), job.job_file.absolute()), tuple(t.key for t in needs))
 
 
 # --- planning --------------------------------------------------------------------------------
 
 
-def plan_job_files(paths: Sequence[Path]) -> list[Task]:
-    """A task for each job file, a folder standing for the ``*.json`` files in it; each job
-    writes where its job file says. A file that is not a job file is one InputError line."""
+def plan_job_files(paths: Sequence[Path], *, segments: int | None = None,
+                   segment_frames: int | None = None) -> list[Task]:
+    """A task for each job file, a folder standing for the ``*.json`` files in it (a video's
+    ``apply`` job: its segments and their join, :func:`split`); each job writes where its job
+    file says. A file that is not a job file is one InputError line."""
     from impasto import jobs
 
+    _check_split(segments, segment_frames)
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -134,7 +145,8 @@ def plan_job_files(paths: Sequence[Path]) -> list[Task]:
             files += found
         else:
             files.append(path)
-    return _distinct([task(jobs.load(f), os.fsdecode(f)) for f in files])
+    return _distinct([t for f in files for t in split(jobs.load(f), os.fsdecode(f), segments=segments,
+                                                      segment_frames=segment_frames)])
 
 
 @dataclass(frozen=True)
@@ -196,39 +208,102 @@ def _file_name(spec: str, option: str) -> str:
     return name
 
 
-def plan_photos(photos: Sequence[Path], chosen: Sequence[Style], output: Path) -> list[Task]:
-    """An ``apply`` task for each photo (a folder standing for the photos in it) in each style,
-    written to ``output/PHOTO_STYLE.png``."""
+def plan_photos(photos: Sequence[Path], chosen: Sequence[Style], output: Path, *, segments: int | None = None,
+                segment_frames: int | None = None) -> list[Task]:
+    """An ``apply`` task for each photo (a folder standing for the photos and videos in it) in
+    each style, written to ``output/PHOTO_STYLE.png``; for each video, segment tasks and their
+    join, written to ``output/VIDEO_STYLE.mp4`` (:func:`video_tasks`)."""
+    from impasto.jobs import ApplyJob
+    from impasto.video.io import is_video
+
+    _check_split(segments, segment_frames)
+    tasks: list[Task] = []
+    for photo in _photos(photos):
+        for style in chosen:
+            if is_video(photo):
+                tasks += video_tasks(photo, style, output, segments=segments, segment_frames=segment_frames)
+            else:
+                tasks.append(task(ApplyJob((photo.absolute(),), (output / f"{photo.stem}_{style.name}.png").absolute(),
+                                           style.config), f"{photo.name} × {style.name}"))
+    return _distinct(tasks)
+
+
+def video_tasks(video: Path, style: Style, output: Path, *, segments: int | None = None,
+                segment_frames: int | None = None, overlap: int | None = None) -> list[Task]:
+    """A clip in one style, written to ``output/VIDEO_STYLE.mp4``, in segments (:func:`split`)."""
     from impasto.jobs import ApplyJob
 
-    files = _photos(photos)
-    return _distinct([task(ApplyJob((photo.absolute(),), (output / f"{photo.stem}_{style.name}.png").absolute(),
-                                    style.config), f"{photo.name} × {style.name}")
-                      for photo in files for style in chosen])
+    job = ApplyJob((video.absolute(),), (output / f"{video.stem}_{style.name}.mp4").absolute(), style.config)
+    return split(job, f"{video.name} × {style.name}", segments=segments, segment_frames=segment_frames,
+                 overlap=overlap)
+
+
+def split(job: Job, label: str, *, segments: int | None = None, segment_frames: int | None = None,
+          overlap: int | None = None) -> list[Task]:
+    """The tasks of ``job``. An ``apply`` job of one video into a video file: a task for each
+    segment of ``segment_frames`` frames (or of ``segments`` equal ones; default
+    ``video.segments.DEFAULT_SEGMENT_FRAMES``), each after a warm-up of ``overlap`` key intervals
+    (default ``video.segments.OVERLAP_KEYS``), and the join that needs them; one task when the
+    clip makes one segment (a short clip, or one whose frames cannot be counted: that task says
+    what is wrong with it). Any other job: its one task."""
+    from impasto.jobs import ApplyJob, VideoJoinJob, VideoSegmentJob
+    from impasto.video import segments as cut
+    from impasto.video.io import OUTPUT_SUFFIXES, check_video_output, is_video
+    from impasto.video.temporal import DEFAULT_INTERVAL
+
+    _check_split(segments, segment_frames)
+    if not isinstance(job, ApplyJob) or len(job.inputs) != 1 or not is_video(job.inputs[0]) \
+            or not job.inputs[0].is_file() or job.output.suffix.lower() not in OUTPUT_SUFFIXES:
+        return [task(job, label)]
+    source, target, config = job.inputs[0].absolute(), job.output.absolute(), job.config
+    check_video_output(target, source)  # refused now, not after every segment is done
+    total = cut.frame_count(source)
+    length = cut.segment_length(total, DEFAULT_INTERVAL, segments, segment_frames)
+    lead = (cut.OVERLAP_KEYS if overlap is None else overlap) * DEFAULT_INTERVAL if config.temporal else 0
+    parts = cut.plan(total, length, lead)
+    if len(parts) < 2:
+        return [task(job, label)]
+    work = cut.work_folder(target)
+    pieces = [task(VideoSegmentJob(source, cut.segment_path(work, p.index), p.start, p.stop, p.lead, config),
+                   f"{label}, frames {p.start}–{p.stop - 1 if p.stop is not None else 'end'}") for p in parts]
+    return [*pieces, task(VideoJoinJob(source, tuple(t.files[0] for t in pieces), target, config), label,
+                          needs=pieces)]
+
+
+def _check_split(segments: int | None, segment_frames: int | None) -> None:
+    """Refuse a bad split before any work, whether or not a video is among the inputs."""
+    _check_positive(segments, "--segments")
+    _check_positive(segment_frames, "--segment-frames")
+    if segments is not None and segment_frames is not None:
+        raise InputError("--segments and --segment-frames: one or the other")
 
 
 def _photos(paths: Sequence[Path]) -> list[Path]:
     from impasto.images import IMAGE_SUFFIXES
+    from impasto.video.io import VIDEO_SUFFIXES
 
+    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
             if not found:
-                raise InputError(f"{path}: no photos ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+                raise InputError(f"{path}: no photos or videos ({', '.join(suffixes)}) in this folder")
             files += found
         elif not path.exists():
-            raise InputError(f"{path}: photo not found")
-        elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputError(f"{path}: not a photo ({', '.join(IMAGE_SUFFIXES)}); job files and manifests go "
+            raise InputError(f"{path}: {'video' if path.suffix.lower() in VIDEO_SUFFIXES else 'photo'} not found")
+        elif path.suffix.lower() not in suffixes:
+            raise InputError(f"{path}: not a photo or a video ({', '.join(suffixes)}); job files and manifests go "
                              "without --style")
         else:
             files.append(path)
     return files
 
 
-def plan_manifest(path: Path, output: Path) -> list[Task]:
-    """A task for each row of a CSV manifest (docs/cluster.md): ``content`` (a photo), ``style``
+def plan_manifest(path: Path, output: Path, *, segments: int | None = None,
+                  segment_frames: int | None = None) -> list[Task]:
+    """A task for each row of a CSV manifest (docs/cluster.md; a video's row: its segments and
+    their join, :func:`split`): ``content`` (a photo or a video), ``style``
     (apply: a shipped style or mix, a ``.pt`` model file, or a painting for the any-painting
     network; transfer: a painting), ``output`` (relative to ``output``), and optionally
     ``kind`` (apply, the default, or transfer) and ``options`` (the job's settings, ``NAME=VALUE``
@@ -237,6 +312,7 @@ def plan_manifest(path: Path, output: Path) -> list[Task]:
     and the column."""
     from impasto.storage import one_line
 
+    _check_split(segments, segment_frames)
     try:
         text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: spreadsheets write a byte-order mark
     except FileNotFoundError:
@@ -253,7 +329,8 @@ def plan_manifest(path: Path, output: Path) -> list[Task]:
     tasks = []
     for row in reader:
         label = f"{path}, line {reader.line_num}"
-        tasks.append(task(_manifest_job(row, label, path.parent, output), label))
+        tasks += split(_manifest_job(row, label, path.parent, output), label, segments=segments,
+                       segment_frames=segment_frames)
     if not tasks:
         raise InputError(f"{path}: no jobs in the manifest")
     return _distinct(tasks)
@@ -509,14 +586,15 @@ def run(tasks: Sequence[Task], folder: Path, executor: Executor | None = None, *
     executor = executor or LocalPool()
     start = time.perf_counter()
     with Ledger(folder) as ledger:
-        done = {t.key for t in tasks if ledger.finished(t.key)}
+        done = _done(tasks, ledger)
         pending = [t for t in tasks if t.key not in done]
         skipped = tuple(t.label for t in tasks if t.key in done)
-        book = _Book(ledger, len(tasks), len(skipped), on_event, start)
+        queue = _Queue(pending, done)
+        book = _Book(ledger, len(tasks), len(skipped), on_event, start, queue)
         interrupted = False
         try:
             if pending:
-                interrupted = (_run_ray if isinstance(executor, RayCluster) else _run_local)(pending, executor,
+                interrupted = (_run_ray if isinstance(executor, RayCluster) else _run_local)(queue, executor,
                                                                                             book.settle)
         finally:
             book.flush()
@@ -525,11 +603,70 @@ def run(tasks: Sequence[Task], folder: Path, executor: Executor | None = None, *
                    executor.describe(len(pending)), ledger.path)
 
 
-class _Book:
-    """The driver's account of the tasks that end: the ledger, the summary and the progress events."""
+def _done(tasks: Sequence[Task], ledger: Ledger) -> set[str]:
+    """The tasks not to run: those done whose files are all there, and those that only such
+    tasks need (a joined video's segments, whose files the join removed)."""
+    done = {t.key for t in tasks if ledger.finished(t.key)}
+    users: dict[str, list[str]] = {}
+    for t in tasks:
+        for need in t.needs:
+            users.setdefault(need, []).append(t.key)
+    return done | {key for key, those in users.items() if done.issuperset(those)}
 
-    def __init__(self, ledger: Ledger, total: int, skipped: int, on_event: Callback | None, start: float) -> None:
+
+class _Queue:
+    """The tasks to start, in the batch's order, each once every task it ``needs`` is done: a
+    video's join waits for its own segments, not for the rest of the batch. The executors take
+    from the front and put a task to try again back there."""
+
+    def __init__(self, tasks: Sequence[Task], done: set[str]) -> None:
+        keys = {t.key for t in tasks} | done
+        strays = [t.label for t in tasks if not keys.issuperset(t.needs)]
+        if strays:
+            raise ValueError(f"{strays[0]}: needs a task that is not in the batch")
+        self.size = len(tasks)
+        self.done = set(done)
+        self.ready = deque(t for t in tasks if self.done.issuperset(t.needs))
+        self.waiting = [t for t in tasks if not self.done.issuperset(t.needs)]
+        self.labels = {t.key: t.label for t in tasks}
+
+    def __bool__(self) -> bool:
+        return bool(self.ready)
+
+    def popleft(self) -> Task:
+        return self.ready.popleft()
+
+    def appendleft(self, t: Task) -> None:
+        self.ready.appendleft(t)
+
+    def take_all(self) -> list[Task]:
+        """Every task ready to start, taken off the queue."""
+        taken = list(self.ready)
+        self.ready.clear()
+        return taken
+
+    def ended(self, ended: Sequence[Ended]) -> list[Ended]:
+        """Note how tasks ended: the tasks waiting on those done that have all they need become
+        ready; those waiting on one that failed fail (returned). A task waiting on one that was
+        cancelled stays waiting: it has not started."""
+        self.done |= {t.key for t, settled, _ in ended if settled.state == "done"}
+        failed = {t.key for t, settled, _ in ended if settled.state == "failed"}
+        blocked = [w for w in self.waiting if failed.intersection(w.needs)]
+        released = [w for w in self.waiting if w not in blocked and self.done.issuperset(w.needs)]
+        self.waiting = [w for w in self.waiting if w not in blocked and w not in released]
+        self.ready.extend(released)
+        return [(w, Settled("failed", f"not run: it needs {self.labels[next(k for k in w.needs if k in failed)]}, "
+                         "which failed"), 0) for w in blocked]
+
+
+class _Book:
+    """The driver's account of the tasks that end: the ledger, the summary, the progress events,
+    and the queue, which releases the tasks that waited on them."""
+
+    def __init__(self, ledger: Ledger, total: int, skipped: int, on_event: Callback | None, start: float,
+                 queue: _Queue) -> None:
         self.ledger, self.total, self.skipped, self.on_event, self.start = ledger, total, skipped, on_event, start
+        self.queue = queue
         self.ended: list[tuple[str, Settled]] = []
         self.unrecorded: list[Ended] = []
         self.recorded = time.perf_counter()
@@ -543,6 +680,11 @@ class _Book:
     def settle(self, ended: list[Ended]) -> None:
         if not ended:
             return
+        # A task that fails takes with it, unrun, those waiting on it (and those waiting on them).
+        blocked = self.queue.ended(ended)
+        while blocked:
+            ended = [*ended, *blocked]
+            blocked = self.queue.ended(blocked)
         # A commit waits for the disk (3-20 ms), longer than a small job takes: the ledger gets
         # what ended at most every LEDGER_SECONDS, and at the end. A driver killed meanwhile
         # loses those rows, and the next run does their jobs again, writing the same files.
@@ -589,10 +731,15 @@ def _line(exc: BaseException) -> str:
 def _sweep(tasks: Iterable[Task]) -> None:
     """Remove what killed attempts left: ``storage.atomic_file`` writes a hidden temporary file
     beside its target (``.NAME.*.tmp``) and renames it over the target at the end, so an attempt
-    killed before the rename leaves that file behind, and nothing else."""
+    killed before the rename leaves that file behind, and nothing else; the video writers do the
+    same with their own hidden names (``video.io.partial_files``)."""
+    from impasto.video.io import is_video, partial_files
+
     for t in tasks:
         for path in t.files:
             for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+                left.unlink(missing_ok=True)
+            for left in partial_files(path) if is_video(path) else ():
                 left.unlink(missing_ok=True)
 
 
@@ -618,8 +765,8 @@ def _pool_attempt(record: dict[str, Any], label: str) -> Settled:
     return attempt(record, label, stop=_worker_stop)
 
 
-def _run_local(tasks: list[Task], pool: LocalPool, settle: Settle) -> bool:
-    return _LocalRun(tasks, pool, settle)()
+def _run_local(queue: _Queue, pool: LocalPool, settle: Settle) -> bool:
+    return _LocalRun(queue, pool, settle)()
 
 
 class _LocalRun:
@@ -630,12 +777,12 @@ class _LocalRun:
     workers die before any job ends (workers that cannot start), ``attempts`` of them in a row,
     fail every job left rather than start pool after pool."""
 
-    def __init__(self, tasks: list[Task], pool: LocalPool, settle: Settle) -> None:
+    def __init__(self, queue: _Queue, pool: LocalPool, settle: Settle) -> None:
         import multiprocessing
 
-        self.queue = deque(tasks)
+        self.queue = queue
         self.pool, self.settle = pool, settle
-        self.workers = pool.processes(len(tasks))
+        self.workers = pool.processes(queue.size)
         self.context = multiprocessing.get_context("spawn")
         self.stop = self.context.Event()
         self.tries: Counter[str] = Counter()
@@ -648,8 +795,7 @@ class _LocalRun:
         while self.queue:
             if barren >= self.pool.attempts:
                 why = f"the worker processes died before any job ended ({barren} fresh pools)"
-                self.settle([(t, Settled("failed", why), self.tries[t.key]) for t in self.queue])
-                self.queue.clear()
+                self.settle([(t, Settled("failed", why), self.tries[t.key]) for t in self.queue.take_all()])
                 break
             self.answered = 0
             with ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_start_worker,
@@ -745,7 +891,7 @@ def _connect(ray: Any, address: str | None, *, log_to_driver: bool = False) -> N
         raise InputError(f"{where}: cannot connect to a Ray cluster ({_line(exc)})") from None
 
 
-def _run_ray(tasks: list[Task], cluster: RayCluster, settle: Settle) -> bool:
+def _run_ray(queue: _Queue, cluster: RayCluster, settle: Settle) -> bool:
     """The tasks as Ray tasks: a worker that dies is Ray's to replace and its task Ray's to run
     again (``max_retries``), and so is an OSError (``retry_exceptions``); a job's own failure
     comes back as a result and is never retried. Ctrl-C cancels the tasks in flight."""
@@ -759,14 +905,15 @@ def _run_ray(tasks: list[Task], cluster: RayCluster, settle: Settle) -> bool:
         # Submitted a few per CPU at a time, so that a batch of a million jobs costs the head node
         # a window of them, not a million pending tasks.
         window = IN_FLIGHT * max(1, int(ray.cluster_resources().get("CPU", 1) // cluster.threads))
-        queue, running = deque(tasks), {}
+        running: dict[Any, Task] = {}
         try:
             while queue or running:
                 while queue and len(running) < window:
                     t = queue.popleft()
                     running[remote.remote(t.record, t.label, cluster.threads)] = t
                 ray.wait(list(running), num_returns=1)
-                # Every task ended by now, the first included, recorded together.
+                # Every task ended by now, the first included, recorded together (which releases
+                # the tasks that waited on them into the queue).
                 ready, _ = ray.wait(list(running), num_returns=len(running), timeout=0)
                 settle([(running.pop(ref), _ray_result(ray, ref, cluster.attempts), None) for ref in ready])
         except KeyboardInterrupt:

@@ -21,6 +21,7 @@ examples:
   impasto batch photos/ --styles starry_night the_scream -o stylised/      # each photo in each style
   impasto batch photos/ --style-image painting.jpg --size 512 -o stylised/  # any painting
   impasto batch photos/ --model scream.pt -o stylised/                      # a network from impasto train
+  impasto batch clip.mp4 --style starry_night -o stylised/ --segments 8     # a video, 8 segments in parallel
   impasto batch jobs/ -o runs/                        # the job files in jobs/ (*.json), each writing where it says
   impasto batch manifest.csv -o out/                  # content,style,output[,kind,options] rows
   impasto batch photos/ --style starry_night -o stylised/ --ray           # on a Ray instance on this machine
@@ -35,16 +36,18 @@ failed (each named in the summary), 2 the batch could not start, 130 interrupted
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("batch", help="run many jobs on this machine's cores or a Ray cluster, skipping those done",
-                       description="Run many jobs: job files, photos × styles (fast apply jobs) or the rows of a "
-                       "CSV manifest; on a pool of worker processes here, or on Ray. A ledger in the output "
-                       "folder records each job's end, so a rerun skips the jobs done.", epilog=EXAMPLES,
+                       description="Run many jobs: job files, photos and videos × styles (fast apply jobs; a video "
+                       "in segments stylised in parallel, then joined) or the rows of a CSV manifest; on a pool "
+                       "of worker processes here, or on Ray. A ledger in the output folder records each job's "
+                       "end, so a rerun skips the jobs done.", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
-                   help="job files or folders of them (*.json); with a style option, photos or folders of photos; "
-                   "or one manifest (.csv)")
+                   help="job files or folders of them (*.json); with a style option, photos, videos or folders of "
+                   "them; or one manifest (.csv)")
     p.add_argument("-o", "--output", type=Path, required=True,
-                   help="the output folder: photos × styles write PHOTO_STYLE.png here, a manifest's outputs are "
-                   f"relative to it, and it keeps the ledger (job files write where they say); {OUTPUT_FOLDERS}")
+                   help="the output folder: photos × styles write PHOTO_STYLE.png (videos VIDEO_STYLE.mp4) here, "
+                   "a manifest's outputs are relative to it, and it keeps the ledger (job files write where they "
+                   f"say); {OUTPUT_FOLDERS}")
     g = p.add_argument_group("photos × styles: one style as `impasto apply` takes it, or several with --styles")
     g.add_argument("--styles", nargs="+", metavar="NAME",
                    help="several styles, each writing its own outputs: shipped styles (see `impasto styles`) or "
@@ -63,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "%(default)g)")
     g.add_argument("--backend", choices=choices(Backend), default="torch",
                    help="what runs the network (default: %(default)s)")
+    g = p.add_argument_group("videos (given, in a manifest or in a job file): segments stylised in parallel, then "
+                             "joined (docs/video.md)")
+    split = g.add_mutually_exclusive_group()
+    split.add_argument("--segments", type=int, metavar="N",
+                       help="split each video into N segments (rounded to whole key intervals)")
+    split.add_argument("--segment-frames", type=int, metavar="F",
+                       help="split each video into segments of F frames (default: 120, five seconds at 24 fps)")
     g = p.add_argument_group("where the jobs run")
     g.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run on Ray (needs impasto[cluster]): ADDRESS is the head node's HOST:PORT, or auto for the "
@@ -116,14 +126,15 @@ def _plan(args: argparse.Namespace) -> list[Task]:
 
     inputs: list[Path] = args.inputs
     settings = {"size": args.size, "strength": args.strength, "backend": args.backend}
+    split = {"segments": args.segments, "segment_frames": args.segment_frames}
     one = args.style is not None or args.model is not None or bool(args.style_images)
     if args.styles:
         if one:
             raise InputError("--styles: instead of --style, --model and --style-image, not with them")
-        return batch.plan_photos(inputs, batch.styles(args.styles, **settings), args.output)
+        return batch.plan_photos(inputs, batch.styles(args.styles, **settings), args.output, **split)
     if one:
         chosen = batch.apply_style(args.style, args.model, args.style_images or (), args.style_weights, **settings)
-        return batch.plan_photos(inputs, [chosen], args.output)
+        return batch.plan_photos(inputs, [chosen], args.output, **split)
     if args.size is not None or args.strength != 1.0 or args.backend != "torch" or args.style_weights:
         raise InputError("--size, --strength, --backend and --style-blend: for photos × styles (with --style, "
                          "--styles, --model or --style-image); a job file or a manifest sets its own")
@@ -131,5 +142,5 @@ def _plan(args: argparse.Namespace) -> list[Task]:
     if manifests:
         if len(inputs) > 1:
             raise InputError(f"{manifests[0]}: a manifest goes alone, without other inputs")
-        return batch.plan_manifest(manifests[0], args.output)
-    return batch.plan_job_files(inputs)
+        return batch.plan_manifest(manifests[0], args.output, **split)
+    return batch.plan_job_files(inputs, **split)

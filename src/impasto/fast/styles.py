@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,8 +44,43 @@ AnyModel = FastModel | multistyle.MultiStyleModel | arbitrary.ArbitraryModel
 # --- from a spec to a network ----------------------------------------------------------------
 
 
+# A process that runs job after job (a batch's worker, the studio's worker) mostly runs one style
+# again and again: it keeps the networks it built last, so that each is read, and each painting
+# encoded, once a process rather than once a job. The key holds the size and modification time of
+# every file the spec names (and its inode: a file renamed over it), so that a file replaced on disk
+# is read again.
+RECENT_NETWORKS = 4
+_recent: OrderedDict[tuple[Any, ...], FastModel] = OrderedDict()
+
+
 def load_style(spec: StyleSpec) -> FastModel:
-    """The one-style network ``spec`` names, at its strength; every problem is one InputError line."""
+    """The one-style network ``spec`` names, at its strength; every problem is one InputError line.
+    The networks are shared with later calls for the same spec: use them, do not change them."""
+    key = (spec, str(_models_folder()), *map(_file_identity, _files_named(spec)))
+    model = _recent.get(key)
+    if model is None:
+        model = _recent[key] = _build(spec)
+        while len(_recent) > RECENT_NETWORKS:
+            _recent.popitem(last=False)
+    _recent.move_to_end(key)
+    return model
+
+
+def _files_named(spec: StyleSpec) -> tuple[Path, ...]:
+    if isinstance(spec, AnyPainting):
+        return (*((spec.model,) if spec.model is not None else ()), *spec.paintings)
+    return (spec.path,) if isinstance(spec, ModelFile) else ()
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None  # reading it says what is wrong; nothing is kept from a failed build
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _build(spec: StyleSpec) -> FastModel:
     if isinstance(spec, AnyPainting):
         model = shipped_arbitrary() if spec.model is None else _any_painting(read_any(spec.model))
         paintings = [images.load_image(p) for p in spec.paintings]

@@ -30,6 +30,7 @@ from impasto.jobs.base import FORMAT, VERSION, BesideOutput, Job, JobInterrupted
 from impasto.jobs.export import ExportJob
 from impasto.jobs.figures import GalleryJob, InitComparisonJob, OptimizerComparisonJob, ReportJob, TradeoffJob
 from impasto.jobs.records import to_record
+from impasto.jobs.segments import VideoJoinJob, VideoSegmentJob
 from impasto.jobs.training import ArbitraryJob, MultiTrainJob, TrainJob
 from impasto.jobs.transfer import TransferJob
 from impasto.jobs.video import TransferVideoJob
@@ -37,14 +38,15 @@ from impasto.jobs.video import TransferVideoJob
 __all__ = [
     "FORMAT", "KINDS", "VERSION", "ApplyJob", "ArbitraryJob", "BesideOutput", "ExportJob", "GalleryJob",
     "InitComparisonJob", "Job", "JobInterrupted", "MultiTrainJob", "OptimizerComparisonJob", "Outcome", "ReportJob",
-    "TradeoffJob", "TrainJob", "TransferJob", "TransferVideoJob", "from_record", "load", "run", "to_record",
-    "with_output",
+    "TradeoffJob", "TrainJob", "TransferJob", "TransferVideoJob", "VideoJoinJob", "VideoSegmentJob", "from_record",
+    "load", "run", "to_record", "with_output",
 ]
 
 #: Every job kind by the name its job files give.
 KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (TransferJob, TrainJob, ArbitraryJob, MultiTrainJob, ApplyJob,
                                                       TransferVideoJob, ExportJob, ReportJob, GalleryJob,
-                                                      OptimizerComparisonJob, TradeoffJob, InitComparisonJob)}
+                                                      OptimizerComparisonJob, TradeoffJob, InitComparisonJob,
+                                                      VideoSegmentJob, VideoJoinJob)}
 
 
 def run(job: Job, on_event: Callback | None = None, cancel: CancelToken | None = None) -> Outcome:

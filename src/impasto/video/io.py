@@ -37,6 +37,13 @@ def check_video_output(path: Path, source: Path) -> Path:
     return storage.check_output_path(path, [source], OUTPUT_SUFFIXES)
 
 
+def partial_files(output: Path) -> tuple[Path, Path]:
+    """The hidden files a writer of ``output`` keeps until its ``commit``: the frames, and the
+    frames with the sound. A writer killed mid-write leaves them; nothing else does."""
+    return (output.with_name(f".{output.stem}.partial{output.suffix}"),
+            output.with_name(f".{output.stem}.audio{output.suffix}"))
+
+
 def cv2_module() -> Any:
     try:
         import cv2
@@ -73,24 +80,41 @@ class VideoReader:
         fps = self.capture.get(self.cv2.CAP_PROP_FPS)
         self.fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
         self.total = max(0, int(self.capture.get(self.cv2.CAP_PROP_FRAME_COUNT)))
+        # The index of the next frame to be read.
+        self.position = 0
 
-    def batches(self, size: int) -> Iterator[list[np.ndarray]]:
-        """Frames in lists of up to ``size``; a frame of another size than the first is an
-        InputError (the writer and the flow need one size throughout)."""
+    def skip(self, count: int) -> int:
+        """Pass over the next ``count`` frames; returns how many there were. They are decoded
+        (``grab``), not sought to: seeking lands on the key frame before the one asked for in some
+        containers, and a segment of a clip must start on its exact frame."""
+        skipped = 0
+        while skipped < count and self.capture.grab():
+            skipped += 1
+        self.position += skipped
+        return skipped
+
+    def batches(self, size: int, count: int | None = None) -> Iterator[list[np.ndarray]]:
+        """Frames in lists of up to ``size``, ``count`` frames at most (None: to the end); a
+        frame of another size than the first is an InputError (the writer and the flow need one
+        size throughout). The lists end on multiples of ``size`` counted from the clip's first
+        frame: after :meth:`skip`, a segment's frames are grouped as a run over the whole clip
+        groups them, and so go through a network in the same batches (whose arithmetic, down to
+        the last bit, can depend on the batch's size)."""
         shape: tuple[int, ...] | None = None
-        index = 0
+        end = None if count is None else self.position + count
         while True:
             frames = []
-            while len(frames) < size:
+            room = size - self.position % size
+            while len(frames) < room and (end is None or self.position < end):
                 ok, frame = self.capture.read()
                 if not ok:
                     break
                 shape = shape or frame.shape
                 if frame.shape != shape:
-                    raise InputError(f"{self.source}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, the "
-                                     f"first was {shape[1]}x{shape[0]}; the frame size must not change")
+                    raise InputError(f"{self.source}: frame {self.position} is {frame.shape[1]}x{frame.shape[0]}, "
+                                     f"the first was {shape[1]}x{shape[0]}; the frame size must not change")
                 frames.append(frame)
-                index += 1
+                self.position += 1
             if not frames:
                 return
             yield frames
@@ -173,7 +197,7 @@ class VideoWriter:
         if encoder not in ("auto", *ENCODERS):
             raise ValueError(f"unknown encoder {encoder!r}")
         self.output, self.fps, self.encoder = output, fps, encoder
-        self.partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+        self.partial, self.muxed = partial_files(output)
         self.writer: _OpenCVEncoder | _PyAVEncoder | None = None
         self.width = self.height = 0
 
@@ -205,12 +229,11 @@ class VideoWriter:
         if audio_from is None or not has_audio(audio_from):
             os.replace(self.partial, self.output)
             return False
-        muxed = self.partial.with_name(f".{self.output.stem}.audio{self.output.suffix}")
         try:
-            mux_audio(self.partial, audio_from, muxed)
-            os.replace(muxed, self.output)
+            mux_audio(self.partial, audio_from, self.muxed)
+            os.replace(self.muxed, self.output)
         finally:
-            muxed.unlink(missing_ok=True)
+            self.muxed.unlink(missing_ok=True)
         return True
 
     def close(self) -> None:

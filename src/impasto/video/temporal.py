@@ -6,8 +6,12 @@ the texture is carried along the motion instead. A keyframe's stylised output K 
 later frame t is K warped onto frame t by the flow composed from frame t back to the keyframe,
 where that flow is reliable (forward–backward check and motion boundaries of Ruder, Dosovitskiy
 & Brox 2016, accumulated along the way), and the network's own output s_t elsewhere (what has
-just come into view, occlusions). Every ``interval`` frames, or when less than ``coverage`` of
-the frame can still be traced back, the network's output of that frame becomes the next key.
+just come into view, occlusions). On every ``interval``-th frame of the clip (frames 0, interval,
+2·interval, …), and in between when less than ``coverage`` of the frame can still be traced back
+(a cut, a fast move), the network's output of that frame becomes the next key. The regular keys
+are counted from the clip's start, not from the last key, so that any run over the clip has a
+key on those frames: a clip splits there into segments stylised apart (``impasto batch``,
+:mod:`impasto.video.segments`).
 
 Why keys and not a running blend: blending the warped previous output into each new one
 (an exponential average along the motion, the obvious post-hoc scheme) averages textures that
@@ -80,7 +84,8 @@ class TemporalBlender:
     source ``frame`` (1, 3, H, W) whose network output is ``stylised`` (resized to it if needed)."""
 
     def __init__(self, interval: int = DEFAULT_INTERVAL, coverage: float = DEFAULT_COVERAGE,
-                 method: FlowMethod = "dis", carry: float = KEY_CARRY, sigma: float = KEY_SIGMA) -> None:
+                 method: FlowMethod = "dis", carry: float = KEY_CARRY, sigma: float = KEY_SIGMA,
+                 start: int = 0) -> None:
         if interval < 1:
             raise ValueError(f"interval must be at least 1, got {interval}")
         if not 0.0 <= coverage <= 1.0:
@@ -93,12 +98,14 @@ class TemporalBlender:
         self.output = torch.zeros(0)  # the last frame's result, set with the first key
         self.to_key = torch.zeros(0)
         self.traced = torch.zeros(0)
-        self.age = 0
+        # The clip's index of the next frame fed: a segment's blender starts where its frames do.
+        self.index = start
         self.keys = 0
 
     def blend(self, frame: Tensor, stylised: Tensor) -> Tensor:
         if frame.shape[-2:] != stylised.shape[-2:]:
             frame = images.resize_to(frame, *stylised.shape[-2:])
+        index, self.index = self.index, self.index + 1
         step = self.motion.step(frame)
         if step is None or self.key is None:
             return self._new_key(stylised)
@@ -106,8 +113,7 @@ class TemporalBlender:
         # Compose the flow back to the key; a pixel stays traced while every step was reliable.
         self.to_key = backward + warp(self.to_key, backward)
         self.traced = mask * (warp(self.traced, backward) > 0.99).float()
-        self.age += 1
-        if self.age >= self.interval or float(self.traced.mean()) < self.coverage:
+        if index % self.interval == 0 or float(self.traced.mean()) < self.coverage:
             shading = gaussian_blur(warp_sharp(self.output, backward) - stylised, self.sigma)
             return self._new_key((stylised + self.carry * soften(mask) * shading).clamp(0, 1))
         weight = soften(self.traced)
@@ -116,7 +122,7 @@ class TemporalBlender:
 
     def _new_key(self, key: Tensor) -> Tensor:
         self.key = self.output = key
-        self.age, self.keys = 0, self.keys + 1
+        self.keys += 1
         self.to_key = torch.zeros(1, 2, *key.shape[-2:])
         self.traced = torch.ones(1, 1, *key.shape[-2:])
         return key
