@@ -128,11 +128,16 @@ def _trained(job: TrainJob | ArbitraryJob, output: Path, result: Any) -> Outcome
                "complete": result.complete, "seed": job.config.seed,
                "validation": result.validation[-1] if result.validation else None}
     storage.write_json(job.job_file, to_record(job, summary))
-    val = result.validation[-1]["total"] if result.validation else float("nan")
     state = "saved" if result.complete else "cancelled; saved the network as trained so far to"
     return Outcome([output, job.job_file], result.complete,
-                   f"{state} {output} after {result.iterations} iterations in {result.seconds:.0f} s; "
-                   f"held-out loss {val:.4g}", result, summary)
+                   f"{state} {output} after {result.iterations} iterations in {result.seconds:.0f} s"
+                   f"{_held_out(result.validation)}", result, summary)
+
+
+def _held_out(validation: list[dict[str, float]]) -> str:
+    """The last held-out loss for a summary line; nothing when this run validated nothing (one
+    that continued a model already at its --iterations)."""
+    return f"; held-out loss {validation[-1]['total']:.4g}" if validation else ""
 
 
 def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel: CancelToken | None) -> Outcome:
@@ -151,8 +156,7 @@ def _run_train_multistyle(job: MultiTrainJob, on_event: Callback | None, cancel:
                "complete": result.complete, "seed": job.config.seed, "styles": result.model.names,
                "validation": result.validation[-1] if result.validation else None}
     storage.write_json(job.job_file, to_record(job, summary))
-    val = result.validation[-1]["total"] if result.validation else float("nan")
     state = "saved" if result.complete else "cancelled; saved the network as trained so far to"
     return Outcome([output, job.job_file], result.complete,
                    f"{state} {output} ({len(result.model.names)} styles) after {result.iterations} iterations in "
-                   f"{result.seconds:.0f} s; held-out loss {val:.4g}", result, summary)
+                   f"{result.seconds:.0f} s{_held_out(result.validation)}", result, summary)
