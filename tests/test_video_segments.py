@@ -243,7 +243,7 @@ def test_a_rerun_skips_the_segments_done_and_a_failed_segment_is_never_joined(cl
     # The second segment's worker cannot read the clip (as if its node lost the shared folder).
     record = json.loads(json.dumps(tasks[1].record))
     record["job"]["source"] = os.fspath(tmp_path / "gone.mp4")
-    broken = [*tasks[:1], dataclasses.replace(tasks[1], record=record), *tasks[2:]]
+    broken = [*tasks[:1], dataclasses.replace(tasks[1], text=json.dumps(record)), *tasks[2:]]
     first = batch.run(broken, output, batch.LocalPool(workers=2))
     assert len(first.done) == 3 and [label for label, _ in first.failed] == [tasks[1].label, tasks[4].label]
     assert "gone.mp4: video file not found" in first.failed[0][1]
