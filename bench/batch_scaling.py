@@ -25,10 +25,12 @@ Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +121,11 @@ def timed_batch(name: str, layout: str, workers: int, tasks: list[batch.Task], f
     return Run(name, layout, workers, wall, cpu)
 
 
-def on_ray(name: str, tasks: list[batch.Task], folder: Path, nodes: list[int]) -> Run:
-    """The batch on a loopback Ray cluster of ``nodes`` (CPUs each); its start not counted."""
+@contextlib.contextmanager
+def loopback_cluster(nodes: list[int]) -> Iterator[batch.RayCluster]:
+    """A Ray cluster of ``nodes`` (CPUs each) on this machine's loopback address, this process
+    connected to it, shut down on leaving. Connected here, so that a batch leaves the connection
+    (and the job's workers, whose CPU time tree_cpu reads) open until it has been measured."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -129,14 +134,17 @@ def on_ray(name: str, tasks: list[batch.Task], folder: Path, nodes: list[int]) -
         for cpus in nodes[1:]:
             cluster.add_node(num_cpus=cpus, node_ip_address=LOOPBACK)
         cluster.wait_for_nodes(timeout=60)
-        # Connected here, so that the batch leaves the connection (and the job's workers, whose
-        # CPU time tree_cpu reads) open until it has been measured.
         ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
-        layout = f"{len(nodes)} × {nodes[0]}"
-        return timed_batch(name, layout, sum(nodes), tasks, folder, batch.RayCluster(cluster.address))
+        yield batch.RayCluster(cluster.address)
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def on_ray(name: str, tasks: list[batch.Task], folder: Path, nodes: list[int]) -> Run:
+    """The batch on a loopback Ray cluster of ``nodes`` (CPUs each); its start not counted."""
+    with loopback_cluster(nodes) as cluster:
+        return timed_batch(name, f"{len(nodes)} × {nodes[0]}", sum(nodes), tasks, folder, cluster)
 
 
 def main() -> None:

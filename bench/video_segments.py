@@ -37,7 +37,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from batch_scaling import tree_cpu  # bench/ is the script's folder, so on its import path
+# bench/ is the script's folder, so on its import path; importing batch_scaling also keeps Ray on
+# the loopback address.
+from batch_scaling import loopback_cluster, tree_cpu
 from impasto import batch, examples, images
 from impasto.fast.frames import stylize_segment, stylize_video
 from impasto.fast.styles import resolve
@@ -47,11 +49,6 @@ from impasto.video.metrics import WarpingError, frames_of, video_warping_error
 from impasto.video.segments import OVERLAP_KEYS, plan, segment_length
 from impasto.video.synthetic import MOVES, camera_clip, write_clip
 from impasto.video.temporal import DEFAULT_INTERVAL, TemporalBlender
-
-# Ray on loopback alone, reporting no usage statistics; read when ray is imported (lazily, below).
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -95,19 +92,8 @@ def segmented(name: str, clip: Path, style: str, folder: Path, segments: int, ov
 
 def on_ray(name: str, clip: Path, style: str, folder: Path, segments: int, nodes: list[int]) -> Run:
     """Segments on a loopback Ray cluster of ``nodes`` (CPUs each); its start not counted."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": nodes[0], "node_ip_address": LOOPBACK})
-    try:
-        for cpus in nodes[1:]:
-            cluster.add_node(num_cpus=cpus, node_ip_address=LOOPBACK)
-        cluster.wait_for_nodes(timeout=60)
-        ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
-        return segmented(name, clip, style, folder, segments, OVERLAP_KEYS, batch.RayCluster(cluster.address))
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    with loopback_cluster(nodes) as cluster:
+        return segmented(name, clip, style, folder, segments, OVERLAP_KEYS, cluster)
 
 
 def at_cuts(error: WarpingError, frames: int, segments: int) -> float:

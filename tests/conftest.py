@@ -4,11 +4,14 @@ Tests that need a training corpus from ../shared skip, saying so, where it is ab
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from fractions import Fraction
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,3 +104,44 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+#: How long a test on a loopback Ray cluster may take before ``deadline`` fails it.
+RAY_TEST_SECONDS = 150
+
+
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """Fail a Ray test that hangs, rather than the whole run (SIGALRM, in the main thread)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"the Ray test took more than {RAY_TEST_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(RAY_TEST_SECONDS)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def clip_with_tone(path: Path, frames: list[torch.Tensor], fps: int, seconds: float) -> Path:
+    """A video of ``frames`` (each (1, 3, H, W)) at ``fps`` with a 440 Hz sine sound track of
+    ``seconds``, written with PyAV (skips without it)."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.height, video.width = frames[0].shape[-2:]
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac", rate=44100)
+        for frame in frames:
+            rgb = frame[0].mul(255).round().byte().permute(1, 2, 0).numpy()
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        out.mux(video.encode(None))
+        samples = int(44100 * seconds)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, start, Fraction(1, 44100)
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode(None))
+    return path

@@ -31,7 +31,6 @@ LOOPBACK = "127.0.0.1"
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="needs the cluster extra (ray): pip install -e '.[cluster]'")
 # A Ray test that takes longer than this has hung (the whole module takes about a minute).
-RAY_TEST_SECONDS = 150
 STYLES = ("starry_night", "the_scream")
 # Tiny transfers that compute the same pixels in any process: a fixed seed, and float32 with
 # the direct convolution, which no per-process speed probe can change.
@@ -388,20 +387,6 @@ def test_the_ledger_refuses_a_file_that_is_not_one(tmp_path: Path) -> None:
 
 
 # --- Ray -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def deadline() -> Iterator[None]:
-    """Fail a Ray test that hangs, rather than the whole run (SIGALRM, in the main thread)."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"the Ray test took more than {RAY_TEST_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(RAY_TEST_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,12 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
+from conftest import clip_with_tone
 from impasto import batch, images, jobs
 from impasto.cli import main
 from impasto.config import ApplyConfig
@@ -40,7 +38,6 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 LOOPBACK = "127.0.0.1"
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="needs the cluster extra (ray): pip install -e '.[cluster]'")
-RAY_TEST_SECONDS = 150
 FRAMES, FPS = 40, 10
 # 12 frames a segment: segments start at 0, 12, 24, 36, each after a warm-up of 8 frames.
 SEGMENT_FRAMES = 12
@@ -69,32 +66,10 @@ def still(tubingen_path: Path) -> torch.Tensor:
     return images.resize_long_side(images.load_image(tubingen_path), 192)
 
 
-def _with_tone(path: Path, frames: list[torch.Tensor]) -> Path:
-    """A video with a 440 Hz sound track as long as its frames, written with PyAV."""
-    seconds = len(frames) / FPS
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=FPS)
-        video.height, video.width = frames[0].shape[-2:]
-        video.pix_fmt = "yuv420p"
-        audio = out.add_stream("aac", rate=44100)
-        for frame in frames:
-            rgb = frame[0].mul(255).round().byte().permute(1, 2, 0).numpy()
-            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
-        out.mux(video.encode(None))
-        samples = int(44100 * seconds)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
-        for start in range(0, samples, 1024):
-            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, start, Fraction(1, 44100)
-            out.mux(audio.encode(chunk))
-        out.mux(audio.encode(None))
-    return path
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory, still: torch.Tensor) -> Path:
     frames = camera_clip(still, MOVES["pan_zoom"], FRAMES, 72, 96)
-    return _with_tone(tmp_path_factory.mktemp("clip") / "clip.mp4", frames)
+    return clip_with_tone(tmp_path_factory.mktemp("clip") / "clip.mp4", frames, FPS, len(frames) / FPS)
 
 
 @pytest.fixture(scope="module")
@@ -339,20 +314,6 @@ def _children(parent: int) -> list[int]:
 
 
 # --- on Ray ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def deadline() -> Iterator[None]:
-    """Fail a Ray test that hangs, rather than the whole run (SIGALRM, in the main thread)."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"the Ray test took more than {RAY_TEST_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(RAY_TEST_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.slow

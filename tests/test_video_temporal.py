@@ -4,13 +4,13 @@ bad videos refused, and the CLI's video commands."""
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import clip_with_tone
 from impasto import images
 from impasto.cli import main
 from impasto.errors import InputError
@@ -120,31 +120,10 @@ def test_apply_temporal_video_is_steadier(tmp_path: Path, pan: list[torch.Tensor
     assert steady.mean < flicker.mean / 1.5
 
 
-def _clip_with_tone(path: Path, frames: list[torch.Tensor], fps: int = 10, seconds: float = 1.0) -> None:
-    """A video with a 440 Hz sine sound track, written with PyAV."""
-    av = pytest.importorskip("av")
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=fps)
-        video.height, video.width = frames[0].shape[-2:]
-        video.pix_fmt = "yuv420p"
-        audio = out.add_stream("aac", rate=44100)
-        for frame in frames:
-            rgb = frame[0].mul(255).round().byte().permute(1, 2, 0).numpy()
-            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
-        out.mux(video.encode(None))
-        samples = int(44100 * seconds)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
-        for start in range(0, samples, 1024):
-            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, start, Fraction(1, 44100)
-            out.mux(audio.encode(chunk))
-        out.mux(audio.encode(None))
-
-
 def test_sound_survives_stylisation(tmp_path: Path, pan: list[torch.Tensor]) -> None:
     av = pytest.importorskip("av")
     source, output = tmp_path / "tone.mp4", tmp_path / "out.mp4"
-    _clip_with_tone(source, pan)
+    clip_with_tone(source, pan, fps=10, seconds=1.0)
     result = stylize_video(resolve("the_scream"), source, output)
     assert result.audio and result.frames == len(pan)
     with av.open(str(output)) as container:
