@@ -16,6 +16,9 @@ import pytest
 import torch
 
 from impasto import examples, images
+from impasto.config import train_config
+from impasto.fast.multistyle.model import MultiStyleModel, MultiStyleNet, StyleEntry, objective_of
+from impasto.fast.network import Architecture
 from impasto.vgg import VGGWeights, load_weights
 
 #: The example images, laid out as an ``--images`` folder (content/, style/; no reference/).
@@ -26,6 +29,9 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEATED_NUDE = CORPORA.parent / "images" / "style" / "seated_nude.jpg"
 needs_corpus = pytest.mark.skipif(not (CORPORA / "photos").is_dir() or not (CORPORA / "paintings").is_dir(),
                                   reason="needs the training corpora in ../shared/data (not part of the repository)")
+
+#: The objective a tiny multi-style model records (``tiny_model``).
+OBJECTIVE = objective_of(train_config("gatys", crop_size=32, style_size=32)).as_dict()
 
 # Windows of the example photo (left, top, right, bottom as fractions) that make different
 # training photos: sky and roofs, the river bank, the towers, the water, the whole.
@@ -145,3 +151,15 @@ def clip_with_tone(path: Path, frames: list[torch.Tensor], fps: int, seconds: fl
             out.mux(audio.encode(chunk))
         out.mux(audio.encode(None))
     return path
+
+
+def tiny_model() -> MultiStyleModel:
+    """A multi-style model of two styles whose vectors differ (random γ/β around the start), its
+    convolutions untrained."""
+    torch.manual_seed(4)
+    net = MultiStyleNet(Architecture(8, 1, 3), 2)
+    with torch.no_grad():
+        for row in net.styles:
+            row[:-3].add_(0.3 * torch.randn(row.numel() - 3))
+    styles = [StyleEntry(n, OBJECTIVE, {"iterations": 3, "validation": 1.5}) for n in ("starry", "scream")]
+    return MultiStyleModel(net.eval(), styles, {"iterations": 3})

@@ -11,7 +11,7 @@ from PIL import Image
 
 from colour_profiles import display_p3
 from conftest import training_photos
-from impasto import images
+from impasto import images, style_spec
 from impasto.cli import main
 from impasto.fast import model as fast_model
 from impasto.fast import styles
@@ -35,7 +35,7 @@ def model_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_shipped_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(styles, "_models_folder", lambda: tmp_path / "no_models")
+    monkeypatch.setattr(style_spec, "models_folder", lambda: tmp_path / "no_models")
 
 
 def test_styles_without_models(capsys, no_shipped_models) -> None:
@@ -47,7 +47,7 @@ def test_styles_lists_shipped_models(tmp_path: Path, model_file: Path, capsys, m
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(styles, "_models_folder", lambda: folder)
+    monkeypatch.setattr(style_spec, "models_folder", lambda: folder)
     code, out, _ = run(capsys, "styles")
     assert code == 0 and "| tiny | width-4, 1-block, 9x9-edge, 2-stage | 7 |" in out
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from impasto import colour
+from impasto import colour, style_spec
 from impasto.errors import InputError, WeightsError
 from impasto.fast import styles
 from impasto.fast.model import FORMAT, read_model, save_model
@@ -86,14 +86,14 @@ def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, model_fil
 
 
 def test_shipped_styles(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(styles, "_models_folder", lambda: tmp_path / "absent")
+    monkeypatch.setattr(style_spec, "models_folder", lambda: tmp_path / "absent")
     assert one_style_names() == []
     with pytest.raises(InputError, match="no styles are installed"):
         resolve("starry_night")
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "tiny.pt").write_bytes(model_file.read_bytes())
-    monkeypatch.setattr(styles, "_models_folder", lambda: folder)
+    monkeypatch.setattr(style_spec, "models_folder", lambda: folder)
     assert one_style_names() == ["tiny"]
     assert resolve("tiny").style == "tiny"
     with pytest.raises(InputError, match="installed: tiny"):

@@ -23,11 +23,13 @@ from impasto.images import (
     load_image,
     load_photo,
     output_profile,
+    read_photo,
     resize_long_side,
     resize_to,
     save_image,
     save_photo,
     to_pil,
+    to_srgb,
 )
 
 
@@ -630,3 +632,25 @@ def test_a_profile_for_input_only_is_read_by_littlecms_and_outputs_fall_back_to_
     save_photo(pixels, tmp_path / "own.jpg", info, space=info.icc_profile)  # already in it: kept so
     with Image.open(tmp_path / "own.jpg") as own:
         assert own.info["icc_profile"] == info.icc_profile
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_arrays_read_convert_and_write_as_tensors_do(tmp_path, bits):
+    # The torch-free path (``read_photo`` and numpy arrays through the same functions) must write
+    # what the tensor path writes, profile conversion and 16 bits included.
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 1 << bits, (40, 48, 3)).astype(np.uint16 if bits == 16 else np.uint8)
+    source = tmp_path / "p3.png"
+    save_image(torch.from_numpy(pixels.astype(np.float32) / ((1 << bits) - 1)).permute(2, 0, 1)[None], source,
+               bits=bits, icc_profile=display_p3())
+    array, info = read_photo(source)
+    tensor, same = load_photo(source)
+    assert isinstance(array, np.ndarray) and array.shape == (1, 3, 40, 48) and same == info and info.bits == bits
+    assert np.array_equal(array, tensor.numpy())
+    as_srgb = to_srgb(array, info.icc_profile)
+    assert isinstance(as_srgb, np.ndarray) and np.array_equal(as_srgb, to_srgb(tensor, info.icc_profile).numpy())
+    for name, image in (("array", as_srgb), ("tensor", torch.from_numpy(as_srgb.copy()))):
+        save_photo(image, tmp_path / f"{name}.png", info, profile="srgb")
+    assert (tmp_path / "array.png").read_bytes() == (tmp_path / "tensor.png").read_bytes()
+    assert to_pil(array).tobytes() == to_pil(tensor).tobytes()
+    assert np.array_equal(resize_long_side(array, 24), resize_long_side(tensor, 24).numpy())

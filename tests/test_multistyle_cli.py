@@ -11,26 +11,20 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import training_photos
-from impasto import images
+from conftest import tiny_model, training_photos
+from impasto import images, style_spec
 from impasto.cli import main
 from impasto.config import train_config
 from impasto.fast import model as fast_model
-from impasto.fast import styles
 from impasto.fast.backends import GAMMABETA, INPUT, OUTPUT, export_conditional_onnx, make_backend
 from impasto.fast.multistyle.model import (
     MultiStyleModel,
-    MultiStyleNet,
-    StyleEntry,
     bind,
-    objective_of,
     read_multistyle,
     save_multistyle,
 )
 from impasto.fast.network import Architecture, TransformNet
 from impasto.fast.stylize import stylize
-
-OBJECTIVE = objective_of(train_config("gatys", crop_size=32, style_size=32)).as_dict()
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
@@ -40,17 +34,6 @@ def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny_model() -> MultiStyleModel:
-    """Two styles whose vectors differ (random γ/β around the start), untrained convolutions."""
-    torch.manual_seed(4)
-    net = MultiStyleNet(Architecture(8, 1, 3), 2)
-    with torch.no_grad():
-        for row in net.styles:
-            row[:-3].add_(0.3 * torch.randn(row.numel() - 3))
-    styles = [StyleEntry(n, OBJECTIVE, {"iterations": 3, "validation": 1.5}) for n in ("starry", "scream")]
-    return MultiStyleModel(net.eval(), styles, {"iterations": 3})
 
 
 @pytest.fixture
@@ -69,7 +52,7 @@ def shipped(tmp_path: Path, multi_file: Path, monkeypatch: pytest.MonkeyPatch) -
     settings = {"objective": "relative", "crop_size": 256, "style_size": 256}
     fast_model.save_model(TransformNet(Architecture(4, 1)), folder / "old.pt", "old", {"settings": settings,
                                                                                         "iterations": 7})
-    monkeypatch.setattr(styles, "_models_folder", lambda: folder)
+    monkeypatch.setattr(style_spec, "models_folder", lambda: folder)
     return folder
 
 

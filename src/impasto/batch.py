@@ -167,7 +167,7 @@ class Style:
 
 def apply_style(style: str | None = None, model: Path | None = None, paintings: Sequence[Path] = (),
                 weights: Sequence[float] | None = None, *, size: int | None = None, strength: float = 1.0,
-                backend: str = "torch") -> Style:
+                backend: str = "auto") -> Style:
     """One style as ``impasto apply`` takes it: ``style`` a shipped style or a mix of them
     (``a:0.7,b:0.3``); ``model`` a model file (``style`` then names a style inside it);
     ``paintings`` paintings mixed by ``weights`` for the any-painting network (``model``, or the
@@ -196,7 +196,7 @@ def apply_style(style: str | None = None, model: Path | None = None, paintings: 
 
 
 def styles(names: Sequence[str], *, size: int | None = None, strength: float = 1.0,
-           backend: str = "torch") -> list[Style]:
+           backend: str = "auto") -> list[Style]:
     """Several styles, each its own outputs (``impasto batch --styles``): shipped styles or
     mixes of them. Two styles of one name would write the same files: one InputError line."""
     found = [apply_style(n, size=size, strength=strength, backend=backend) for n in names]

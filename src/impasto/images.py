@@ -1,6 +1,10 @@
 """Reading, resizing and writing images: the only module that touches Pillow.
 
 Images inside impasto are float32 tensors of shape (1, 3, H, W) holding RGB values in [0, 1].
+The functions that convert, resize and write images take numpy arrays of that shape as well and
+return what they were given; ``read_photo`` loads one as such an array. That is the path of the
+commands that run without torch (``impasto apply`` on an ONNX graph): torch is imported only
+where a tensor is made or resized.
 Every problem with a user's file is raised as an ``InputError`` whose one-line message starts with
 the file's path ("array" or "image" for in-memory inputs).
 
@@ -27,16 +31,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
-from torch import Tensor
 
 from impasto import profiles, storage
 from impasto.config import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 MIN_SIDE = 32
 
@@ -65,6 +69,9 @@ _XMP_ORIENTATION = (re.compile(rb"(tiff:Orientation=[\"'])[0-9]+([\"'])"),
 _EXIF_IFD, _EXIF_COLOUR_SPACE, _EXIF_WIDTH, _EXIF_HEIGHT = 0x8769, 0xA001, 0xA002, 0xA003
 
 PathLike = str | os.PathLike[str]
+# An image as a tensor or as a numpy array, (1, 3, H, W) float32 in [0, 1]; a function taking
+# one returns the same kind.
+Pixels = TypeVar("Pixels", "Tensor", np.ndarray)
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,18 @@ def load_photo(
     bytes are decoded in a second pass. Grey files with a grey profile and CMYK files with a
     profile are converted to sRGB here (their profiles cannot describe an RGB result).
     """
+    pixels, info = read_photo(source, max_pixels, label=label, formats=formats)
+    return _as_tensor(pixels), info
+
+
+def read_photo(
+    source: PathLike | bytes | Image.Image | np.ndarray,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    label: str | None = None,
+    formats: Sequence[str] | None = None,
+) -> tuple[np.ndarray, PhotoInfo]:
+    """``load_photo``'s photo as a numpy array of the same shape, without torch."""
     label = _label(source, label)
     if isinstance(source, np.ndarray):
         return _load_array(source, max_pixels), PhotoInfo(bits=8 if source.dtype == np.uint8 else 16)
@@ -149,7 +168,7 @@ def _label(source: object, label: str | None) -> str:
 
 
 def _open(source: Path | bytes, label: str, max_pixels: int, formats: Sequence[str] | None
-          ) -> tuple[Tensor, PhotoInfo]:
+          ) -> tuple[np.ndarray, PhotoInfo]:
     def opened() -> Image.Image:
         return Image.open(source if isinstance(source, Path) else io.BytesIO(source),
                           formats=None if formats is None else list(formats))
@@ -198,7 +217,7 @@ def _check_size(label: str, width: int, height: int, max_pixels: int) -> None:
 
 
 def _decode(img: Image.Image, label: str, max_pixels: int, reopen: Callable[[], Image.Image] | None = None
-            ) -> tuple[Tensor, PhotoInfo]:
+            ) -> tuple[np.ndarray, PhotoInfo]:
     _check_size(label, *img.size, max_pixels)
     deep = _deep_rawmode(img) if reopen is not None else None
     try:
@@ -225,7 +244,7 @@ def _decode(img: Image.Image, label: str, max_pixels: int, reopen: Callable[[], 
         else:
             rgb = _array(_cms_convert(Image.fromarray(_quantise(rgb, 8)[:, :, 0]), profile, None, "RGB", label))
         profile = None
-    return _tensor(rgb), PhotoInfo(profile, _carried_exif(exif), xmp, dpi, bits)
+    return _nchw(rgb), PhotoInfo(profile, _carried_exif(exif), xmp, dpi, bits)
 
 
 def _deep_rawmode(img: Image.Image) -> str | None:
@@ -332,7 +351,7 @@ def _dpi(img: Image.Image) -> tuple[float, float] | None:
 def from_pil(img: Image.Image, label: str = "image") -> Tensor:
     """A PIL image as a (1, 3, H, W) tensor, converted as ``load_image`` does but without its
     size checks or EXIF handling."""
-    return _array_to_tensor(_pil_to_array(img, label))
+    return _as_tensor(_nchw(_rgb(_pil_to_array(img, label))))
 
 
 def _pil_to_array(img: Image.Image, label: str) -> np.ndarray:
@@ -354,24 +373,20 @@ def _pil_to_array(img: Image.Image, label: str) -> np.ndarray:
     return np.asarray(rgb).astype(np.float32) / 255.0
 
 
-def _load_array(array: np.ndarray, max_pixels: int) -> Tensor:
+def _load_array(array: np.ndarray, max_pixels: int) -> np.ndarray:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise storage.one_line("array", f"shape {array.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     height, width = array.shape[:2]
     _check_size("array", width, height, max_pixels)
     if array.dtype == np.uint8:
-        return _array_to_tensor(array.astype(np.float32) / 255.0)
+        return _nchw(_rgb(array.astype(np.float32) / 255.0))
     if array.dtype == np.uint16:
-        return _array_to_tensor(array.astype(np.float32) / 65535.0)
+        return _nchw(_rgb(array.astype(np.float32) / 65535.0))
     if not np.issubdtype(array.dtype, np.floating):
         raise storage.one_line("array", f"unsupported dtype {array.dtype} (use uint8, uint16 or float in [0, 1])")
     if not (np.isfinite(array).all() and array.min() >= 0.0 and array.max() <= 1.0):
         raise storage.one_line("array", "float values must lie in [0, 1]")
-    return _array_to_tensor(array.astype(np.float32))
-
-
-def _array_to_tensor(data: np.ndarray) -> Tensor:
-    return _tensor(_rgb(data))
+    return _nchw(_rgb(array.astype(np.float32)))
 
 
 def _rgb(data: np.ndarray) -> np.ndarray:
@@ -386,8 +401,29 @@ def _rgb(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def _tensor(rgb: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)).unsqueeze(0)
+def _nchw(rgb: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) array as a contiguous (1, 3, H, W) float32 array."""
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)[None]
+
+
+def _as_tensor(pixels: np.ndarray) -> Tensor:
+    import torch  # here: reading and writing images needs no torch
+
+    return torch.from_numpy(pixels)
+
+
+def _numpy(image: Tensor | np.ndarray) -> np.ndarray:
+    """A tensor's or array's values as a float32 numpy array on the CPU (the same shape)."""
+    if isinstance(image, np.ndarray):
+        return image.astype(np.float32, copy=False)
+    import torch  # already loaded: a tensor was given
+
+    return image.detach().to("cpu", torch.float32).numpy()
+
+
+def _like(pixels: np.ndarray, kind: Tensor | np.ndarray) -> Any:
+    """``pixels`` as the kind of image ``kind`` is: the array itself, or a tensor."""
+    return pixels if isinstance(kind, np.ndarray) else _as_tensor(np.ascontiguousarray(pixels))
 
 
 def _array(img: Image.Image) -> np.ndarray:
@@ -411,42 +447,43 @@ def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), long_side
 
 
-def resize_long_side(image: Tensor, long_side: int) -> Tensor:
+def resize_long_side(image: Pixels, long_side: int) -> Pixels:
     """Resize (bicubic, antialiased) so that the longer side is ``long_side`` pixels."""
     return resize_to(image, *long_side_shape(*image.shape[-2:], long_side))
 
 
-def resize_to(image: Tensor, height: int, width: int) -> Tensor:
-    """Resize (bicubic, antialiased) a (1, 3, H, W) tensor to exactly ``height`` x ``width``."""
+def resize_to(image: Pixels, height: int, width: int) -> Pixels:
+    """Resize (bicubic, antialiased) a (1, 3, H, W) image to exactly ``height`` x ``width``."""
     if height < 1 or width < 1:
         raise ValueError(f"size must be positive, got {height}x{width}")
     if tuple(image.shape[-2:]) == (height, width):
         return image
-    resized = F.interpolate(image, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    import torch  # one resampler for tensors and arrays alike: torch's
+
+    tensor = torch.from_numpy(image) if isinstance(image, np.ndarray) else image
+    resized = torch.nn.functional.interpolate(tensor, size=(height, width), mode="bicubic", antialias=True,
+                                              align_corners=False)
     # Bicubic overshoots near edges.
-    return resized.clamp(0.0, 1.0)
+    clamped = resized.clamp(0.0, 1.0)
+    return clamped.numpy() if isinstance(image, np.ndarray) else clamped
 
 
-def to_pil(image: Tensor) -> Image.Image:
-    """An 8-bit RGB PIL image from a (1, 3, H, W) or (3, H, W) float tensor in [0, 1]."""
-    if image.dim() == 4 and image.shape[0] == 1:
-        image = image[0]
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) tensor, got shape {tuple(image.shape)}")
-    data = image.detach().to("cpu", torch.float32).clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
-    return Image.fromarray(data.permute(1, 2, 0).contiguous().numpy())
+def to_pil(image: Tensor | np.ndarray) -> Image.Image:
+    """An 8-bit RGB PIL image from a (1, 3, H, W) or (3, H, W) float image in [0, 1]."""
+    data = np.round(np.clip(_hwc(image), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(data))
 
 
 # --- colour profiles -------------------------------------------------------------------------
 
 
-def to_srgb(image: Tensor, profile: bytes | None, label: str = "image") -> Tensor:
+def to_srgb(image: Pixels, profile: bytes | None, label: str = "image") -> Pixels:
     """``image``, its pixels in the colours of the ICC ``profile`` (None: sRGB already), as sRGB
     in [0, 1]; colours outside sRGB are clipped."""
     return convert_profile(image, profile, None, label)
 
 
-def convert_profile(image: Tensor, source: bytes | None, target: bytes | None, label: str = "image") -> Tensor:
+def convert_profile(image: Pixels, source: bytes | None, target: bytes | None, label: str = "image") -> Pixels:
     """A (1, 3, H, W) image whose pixels are in the colours of the ICC profile ``source`` (None:
     sRGB), in those of ``target``, clipped to [0, 1]. White goes to white (relative colorimetric):
     exactly, in floating point, between matrix/TRC profiles, so that 16-bit data keeps its
@@ -457,9 +494,9 @@ def convert_profile(image: Tensor, source: bytes | None, target: bytes | None, l
     if matrices[0] is not None and matrices[1] is not None:
         if profiles.same(matrices[0], matrices[1]):
             return image
-        rgb = image.detach().to("cpu", torch.float32).reshape(3, *image.shape[-2:]).permute(1, 2, 0).contiguous()
-        return _tensor(np.clip(profiles.convert(rgb.numpy(), matrices[0], matrices[1]), 0.0, 1.0))
-    return _tensor(_array(_cms_convert(to_pil(image), source, target, "RGB", label)))
+        rgb = np.ascontiguousarray(_hwc(image))
+        return _like(_nchw(np.clip(profiles.convert(rgb, matrices[0], matrices[1]), 0.0, 1.0)), image)
+    return _like(_nchw(_array(_cms_convert(to_pil(image), source, target, "RGB", label))), image)
 
 
 def _matrix(data: bytes | None) -> profiles.MatrixProfile | None:
@@ -571,7 +608,7 @@ def check_output_format(path: PathLike, bit_depth: int | None = None, profile: s
         read_profile(profile)
 
 
-def save_photo(image: Tensor, path: PathLike, info: PhotoInfo, *, space: bytes | None = None,
+def save_photo(image: Tensor | np.ndarray, path: PathLike, info: PhotoInfo, *, space: bytes | None = None,
                profile: str = "source", bit_depth: int | None = None, quality: int = 95) -> None:
     """Write ``image`` (RGB in [0, 1], its pixels in the colours of the ICC profile ``space``;
     None: sRGB) as an image made from the photo ``info`` describes: converted to, and tagged
@@ -587,7 +624,7 @@ def save_photo(image: Tensor, path: PathLike, info: PhotoInfo, *, space: bytes |
     save_image(pixels, out, quality=quality, bits=bits, icc_profile=target, info=info)
 
 
-def save_image(image: Tensor | Image.Image, path: PathLike, *, quality: int = 95, bits: int = 8,
+def save_image(image: Tensor | np.ndarray | Image.Image, path: PathLike, *, quality: int = 95, bits: int = 8,
                icc_profile: bytes | None = None, info: PhotoInfo | None = None) -> None:
     """Write an image in the format its extension names. The write is atomic: on failure no
     temporary file is left and an existing file at ``path`` is untouched. ``quality`` applies to
@@ -611,14 +648,16 @@ def save_image(image: Tensor | Image.Image, path: PathLike, *, quality: int = 95
         raise storage.one_line(os.fsdecode(path), f"cannot write image ({exc})") from None
 
 
-def _hwc(image: Tensor | Image.Image) -> np.ndarray:
+def _hwc(image: Tensor | np.ndarray | Image.Image) -> np.ndarray:
+    """A (1, 3, H, W) or (3, H, W) image as an (H, W, 3) float32 array (a view where it can be)."""
     if isinstance(image, Image.Image):
-        raise ValueError("16-bit output needs a tensor, not a PIL image")
-    if image.dim() == 4 and image.shape[0] == 1:
-        image = image[0]
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) tensor, got shape {tuple(image.shape)}")
-    return image.detach().to("cpu", torch.float32).permute(1, 2, 0).numpy()
+        raise ValueError("16-bit output needs a tensor or an array, not a PIL image")
+    data = _numpy(image)
+    if data.ndim == 4 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim != 3 or data.shape[0] != 3:
+        raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) image, got shape {tuple(data.shape)}")
+    return data.transpose(1, 2, 0)
 
 
 def _save_options(fmt: str, quality: int, icc: bytes | None, info: PhotoInfo | None, size: tuple[int, int]

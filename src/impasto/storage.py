@@ -15,12 +15,12 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
-
-import torch
-from torch import Tensor
+from typing import IO, TYPE_CHECKING, Any
 
 from impasto.errors import InputError, WeightsError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 PathLike = str | os.PathLike[str]
 
@@ -88,6 +88,8 @@ def _plain(value: Any) -> Any:
 
 def save_torch(obj: object, path: PathLike) -> None:
     """``torch.save`` atomically."""
+    import torch  # here, not above: the commands that read no model file start without torch
+
     with atomic_file(path) as f:
         torch.save(obj, f)
 
@@ -104,11 +106,21 @@ def reason(exc: BaseException) -> str:
 
 def load_torch(path: Path, label: str, what: str) -> Any:
     """``torch.load(weights_only=True)`` on the CPU; any failure becomes one WeightsError line."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         # torch.load raises a zoo of exception types for damaged or foreign files; all mean the same.
         raise WeightsError(f"{label}: cannot read {what} ({reason(exc)})") from None
+
+
+def sha256_of(path: PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_json(path: PathLike, what: str = "JSON file") -> Any:

@@ -8,20 +8,34 @@ any-painting model) with their weights, and ``--strength``. :func:`parse_style` 
 one of three typed specs — :class:`Shipped`, :class:`ModelFile`, :class:`AnyPainting` — that
 ``impasto.fast.styles.load_style`` loads, reading each model file once.
 
-One rule tells a file from a style's name (:func:`is_path`). Plain data: no torch here.
+One rule tells a file from a style's name (:func:`is_path`), and one place says where the shipped
+styles live (:func:`models_folder`). Plain data: no torch here.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from impasto.errors import InputError
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 MODEL_SUFFIX = ".pt"
+# A multi-style model's styles graph (``impasto export --all-styles``; ``fast.graph``).
+GRAPH_SUFFIX = ".onnx"
+
+
+def models_folder() -> Traversable:
+    """The package's folder of shipped models (``impasto/models``): ``fast.styles`` reads the
+    networks there, ``fast.graph`` the styles graphs beside them."""
+    return importlib.resources.files("impasto") / "models"
 # The ``--style`` (``ApplyConfig.style``) of the any-painting model installed with impasto.
 SHIPPED_ARBITRARY = "arbitrary"
 
@@ -62,10 +76,11 @@ StyleSpec = Shipped | ModelFile | AnyPainting
 
 def is_path(spec: str | os.PathLike[str]) -> bool:
     """Whether a ``--style`` names a file rather than styles: a path object, a path separator,
-    the model suffix, or a file that is there. Style names and mixes ("a:0.7,b:0.3") have none."""
+    a model's or a graph's suffix, or a file that is there. Style names and mixes
+    ("a:0.7,b:0.3") have none."""
     if not isinstance(spec, str):
         return True
-    return "/" in spec or os.sep in spec or spec.endswith(MODEL_SUFFIX) or Path(spec).is_file()
+    return "/" in spec or os.sep in spec or spec.endswith((MODEL_SUFFIX, GRAPH_SUFFIX)) or Path(spec).is_file()
 
 
 def parse_style(

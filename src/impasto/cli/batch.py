@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--strength", type=float, default=1.0,
                    help="multi-style and any-painting networks: 0 = the photo, 1 = the full style (default: "
                    "%(default)g)")
-    g.add_argument("--backend", choices=choices(Backend), default="torch",
+    g.add_argument("--backend", choices=choices(Backend), default="auto",
                    help="what runs the network (default: %(default)s)")
     g = p.add_argument_group("videos (given, in a manifest or in a job file): segments stylised in parallel, then "
                              "joined (docs/video.md)")
@@ -135,7 +135,7 @@ def _plan(args: argparse.Namespace) -> list[Task]:
     if one:
         chosen = batch.apply_style(args.style, args.model, args.style_images or (), args.style_weights, **settings)
         return batch.plan_photos(inputs, [chosen], args.output, **split)
-    if args.size is not None or args.strength != 1.0 or args.backend != "torch" or args.style_weights:
+    if args.size is not None or args.strength != 1.0 or args.backend != "auto" or args.style_weights:
         raise InputError("--size, --strength, --backend and --style-blend: for photos × styles (with --style, "
                          "--styles, --model or --style-image); a job file or a manifest sets its own")
     manifests = [p for p in inputs if p.suffix.lower() == ".csv"]

@@ -138,7 +138,8 @@ def _weights() -> dict[str, Any]:
 
 
 def _models() -> dict[str, Any]:
-    from impasto.fast.styles import models_folder, shipped_models
+    from impasto.fast.styles import shipped_models
+    from impasto.style_spec import models_folder
 
     return {"folder": str(models_folder()), "files": shipped_models()}
 

@@ -72,6 +72,7 @@ examples:
   impasto export scream.pt -o scream.onnx                          # any input size
   impasto export starry_night -o starry_720p.onnx --input-height 720 --input-width 1280
   impasto export multi.pt --style the_scream -o scream.onnx       # one style of a multi-style model
+  impasto export multi.pt --all-styles -o multi.onnx              # every style, chosen when it runs
   impasto export --style-image painting.jpg -o painting.onnx      # any painting, its style code baked in
 """
 
@@ -116,6 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--input-width (default: any size)")
     p.add_argument("--input-width", type=int, metavar="PX", help="fix the graph's input width in px, with "
                    "--input-height (default: any size)")
+    p.add_argument("--all-styles", action="store_true", help="a multi-style model (or the shipped one holding "
+                   "the style named) as one graph with every style: inputs image and gammabeta, the styles' "
+                   "vectors in its metadata; `impasto apply --model GRAPH.onnx --style NAME` runs it")
     add_json(p)
     add_quiet(p)
     p.set_defaults(run=run_export)
@@ -261,7 +265,8 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="frames, or consecutive photos of one size, per network call (default: %(default)s)")
     p.add_argument("--backend", choices=choices(Backend), default=d.backend,
-                   help="what runs the network (default: %(default)s; onnxruntime and opencv need impasto[export])")
+                   help="what runs the network: auto = a shipped style's photos on its ONNX graph with onnxruntime, "
+                   "the rest on torch (default: %(default)s; onnxruntime and opencv need impasto[export])")
     p.add_argument("--preserve-color", choices=APPLY_COLOUR, default=APPLY_COLOUR[0],
                    help="keep the photos' colours: luminance = transfer the luminance only (default: %(default)s; "
                    "transfer's histogram needs an optimisation)")
@@ -336,5 +341,6 @@ def run_export(args: argparse.Namespace) -> int:
     model = os.fspath(Path(args.model).absolute()) if args.model is not None and is_path(args.model) else args.model
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
-    config = ExportConfig(model, args.style, paintings, weights, args.strength, args.input_height, args.input_width)
+    config = ExportConfig(model, args.style, paintings, weights, args.strength, args.input_height, args.input_width,
+                          args.all_styles)
     return run_job(ExportJob(args.output, config), quiet=args.quiet, as_json=args.json)

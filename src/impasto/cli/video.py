@@ -9,10 +9,9 @@ from pathlib import Path
 from impasto.cli.exits import EXIT_OK
 from impasto.cli.jobs import print_json, run_job
 from impasto.cli.transfer import add_transfer_arguments, config_from_args
-from impasto.config import DEFAULT_TEMPORAL_WEIGHT, VideoTransferConfig
+from impasto.config import DEFAULT_TEMPORAL_WEIGHT, FlowMethod, VideoTransferConfig, choices
 from impasto.errors import InputError
 from impasto.jobs import TransferVideoJob
-from impasto.video.flow import FLOW_METHODS
 
 TRANSFER_EXAMPLES = """\
 examples:
@@ -51,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: on)")
     g.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT,
                    help="weight of the temporal loss (default: %(default)g)")
-    g.add_argument("--flow", choices=FLOW_METHODS, default="dis", help="optical flow method (default: %(default)s)")
+    g.add_argument("--flow", choices=choices(FlowMethod), default="dis",
+                   help="optical flow method (default: %(default)s)")
     p.set_defaults(run=run_transfer_video)
     p = sub.add_parser("video-metrics", help="warping error of a stylised video (Lai et al. 2018)",
                        description="The warping error of STYLISED against ORIGINAL: the mean squared difference "
@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=METRICS_EXAMPLES, formatter_class=formatter)
     p.add_argument("original", type=Path, help="the source video")
     p.add_argument("stylised", type=Path, help="the stylised video (same number of frames)")
-    p.add_argument("--flow", choices=FLOW_METHODS, default="dis", help="optical flow method (default: %(default)s)")
+    p.add_argument("--flow", choices=choices(FlowMethod), default="dis",
+                   help="optical flow method (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout, with the "
                    "per-frame series, instead of the one line")
     p.set_defaults(run=run_metrics)

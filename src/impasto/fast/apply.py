@@ -3,6 +3,11 @@
 
 ``apply`` expands folders into their images and videos, names the outputs, checks every output
 before any work, batches consecutive photos of one size, and writes each file atomically.
+
+Photos go through as numpy arrays. With the automatic back-end, photos in a shipped style (or
+mix) run on that model's styles graph (``fast.graph``) with onnxruntime, and torch is not
+imported unless ``--size`` or ``--preserve-color`` asks for its resampling or colour code; videos,
+model files and the other back-ends run on torch.
 """
 
 from __future__ import annotations
@@ -13,18 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from impasto import colour, images, storage
+from impasto import images, storage
 from impasto.config import ApplyConfig
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, Photos, is_cancelled
-from impasto.fast.backends import Backend, make_backend
-from impasto.fast.frames import stylize_video
-from impasto.fast.model import FastModel
-from impasto.fast.styles import load_style
-from impasto.fast.stylize import stylize
+from impasto.fast.graph import Painter, read_graph, shipped_graph
+from impasto.style_spec import GRAPH_SUFFIX, ModelFile, Shipped
 from impasto.video.io import VIDEO_SUFFIXES, check_video_output, cv2_module, is_video
 
 
@@ -94,15 +95,56 @@ def apply(
     """Stylise photos, videos and folders of them with ``config.style``'s network; write to
     ``output`` (a file for one input, else a folder). Returns what was written, in input order
     for photos, then videos. ``cancel`` stops between batches and frames; what was written stays."""
-    model = load_style(config.spec)
     inputs = expand_inputs(paths)
-    if any(map(is_video, inputs)):
+    videos = any(map(is_video, inputs))
+    if videos:
         cv2_module()  # refuses, before any file is written, a video without the video extra
-    outputs = output_paths(paths, inputs, Path(output), model.style, config)
+    graph = _graph_painter(config, videos)
+    if graph is not None:
+        style, painter = graph
+        outputs = output_paths(paths, inputs, Path(output), style, config)
+        return _apply_to_photos(painter, config, list(zip(inputs, outputs, strict=True)), on_event, cancel)
+    return _apply_with_torch(paths, inputs, Path(output), config, on_event, cancel)
+
+
+def _graph_painter(config: ApplyConfig, videos: bool) -> tuple[str, Painter] | None:
+    """The style's name and its painter on a styles graph: a graph file given as the model, or,
+    with the automatic back-end, the graph of the shipped model holding the style or mix."""
+    spec = config.spec
+    if isinstance(spec, ModelFile) and spec.path.suffix.lower() == GRAPH_SUFFIX:
+        if videos or config.backend != "auto":
+            raise InputError(f"{spec.path}: a styles graph paints photos with --backend auto; for videos and the "
+                             "other back-ends, give its .pt model", field="backend",
+                             problem="a styles graph paints photos with the automatic back-end")
+        graph = read_graph(spec.path)
+        mix = graph.mix_of(spec.mix)
+    elif isinstance(spec, Shipped) and config.backend == "auto" and not videos:
+        mix, graph = spec.mix, shipped_graph({name for name, _ in spec.mix})
+        if graph is None:
+            return None
+    else:
+        return None
+    return "+".join(name for name, _ in mix), graph.painter(mix, spec.strength)
+
+
+def _apply_with_torch(paths: Sequence[str | os.PathLike[str]], inputs: list[Path], output: Path,
+                      config: ApplyConfig, on_event: Callback | None, cancel: CancelToken | None) -> list[Written]:
+    import torch
+
+    from impasto.fast.backends import make_backend
+    from impasto.fast.frames import stylize_video
+    from impasto.fast.styles import load_style
+    from impasto.fast.stylize import stylize
+
+    model = load_style(config.spec)
+    outputs = output_paths(paths, inputs, output, model.style, config)
     backend = make_backend(config.backend, model)
     pairs = list(zip(inputs, outputs, strict=True))
-    written = _apply_to_photos(model, backend, config, [(i, o) for i, o in pairs if not is_video(i)], on_event,
-                               cancel)
+
+    def painter(batch: np.ndarray) -> np.ndarray:
+        return stylize(model, torch.from_numpy(batch), backend=backend).numpy()
+
+    written = _apply_to_photos(painter, config, [(i, o) for i, o in pairs if not is_video(i)], on_event, cancel)
     for source, out in pairs:
         if is_video(source) and not is_cancelled(cancel):
             start = time.perf_counter()
@@ -115,8 +157,8 @@ def apply(
 
 
 def _apply_to_photos(
-    model: FastModel, backend: Backend, config: ApplyConfig, pairs: list[tuple[Path, Path]],
-    on_event: Callback | None, cancel: CancelToken | None,
+    painter: Painter, config: ApplyConfig, pairs: list[tuple[Path, Path]], on_event: Callback | None,
+    cancel: CancelToken | None,
 ) -> list[Written]:
     """Stylise photos, stacking consecutive ones of one size into batches of ``batch_size``.
 
@@ -125,7 +167,7 @@ def _apply_to_photos(
     sRGB (a Display P3 photo's) come back as they were. Each is written as ``images.save_photo``
     writes an image made from a photo: in its profile, with its EXIF, at its bit depth. A
     :class:`~impasto.events.Photos` event follows each batch written."""
-    pending: list[tuple[Path, Path, Tensor, Tensor, images.PhotoInfo]] = []
+    pending: list[tuple[Path, Path, np.ndarray, np.ndarray, images.PhotoInfo]] = []
     written: list[Written] = []
     began = time.perf_counter()
 
@@ -133,12 +175,11 @@ def _apply_to_photos(
         if not pending:
             return
         start = time.perf_counter()
-        batch = torch.cat([image for _, _, image, _, _ in pending])
-        result = stylize(model, batch, backend=backend)
+        result = painter(np.concatenate([image for _, _, image, _, _ in pending]))
         each = (time.perf_counter() - start) / len(pending)
         for (source, out, _, photo, info), image in zip(pending, result, strict=True):
             space = info.icc_profile if config.preserve_color else None
-            styled = colour.combine_luminance(colour.luminance(image[None]), photo) if config.preserve_color else image
+            styled = _with_colours(image[None], photo) if config.preserve_color else image[None]
             images.save_photo(styled, out, info, space=space, profile=config.output_profile,
                               bit_depth=config.bit_depth, quality=config.quality)
             written.append(Written(source, out, each, image.shape[-1], image.shape[-2]))
@@ -149,7 +190,7 @@ def _apply_to_photos(
     for source, out in pairs:
         if is_cancelled(cancel):
             break
-        photo, info = images.load_photo(source)
+        photo, info = images.read_photo(source)
         if config.size:
             photo = images.resize_long_side(photo, config.size)
         image = images.to_srgb(photo, info.icc_profile, os.fsdecode(source))
@@ -161,3 +202,11 @@ def _apply_to_photos(
     return written
 
 
+def _with_colours(image: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """The network's luminance with the photo's colours (``colour.combine_luminance``)."""
+    import torch
+
+    from impasto import colour
+
+    combined = colour.combine_luminance(colour.luminance(torch.from_numpy(image)), torch.from_numpy(photo))
+    return combined.numpy()

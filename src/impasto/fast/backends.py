@@ -11,8 +11,8 @@ to the stylised images in the same convention, so that their outputs can be comp
 The graph has dynamic batch, height and width by default: the network's padding to a multiple
 of 4 and the crop back are part of it, and both onnxruntime and OpenCV run it at any size
 (tested with onnxruntime 1.32 and OpenCV 5.0). ``height``/``width`` fix the input size for
-runtimes that need static shapes. onnx, onnxruntime and OpenCV are optional
-(``pip install impasto[export]``) and imported here only where used.
+runtimes that need static shapes. onnx and OpenCV are optional (``pip install impasto[export]``);
+they and onnxruntime are imported here only where used.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from impasto import __version__, storage
 from impasto.config import Backend as BackendName
 from impasto.config import choices
 from impasto.errors import InputError
+from impasto.fast import graph
 from impasto.fast.conditional import ConditionalNet
 from impasto.fast.model import FastModel, network_of
 from impasto.fast.network import TransformNet
@@ -40,17 +41,19 @@ from impasto.fast.network import TransformNet
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from impasto.fast.multistyle.model import MultiStyleModel
+
 BACKENDS = choices(BackendName)
 # A back-end: RGB images in [0, 1], (B, 3, H, W) float32, to the stylised images alike.
 Backend = Callable[[Tensor], Tensor]
-INPUT, OUTPUT = "image", "stylised"
+INPUT, OUTPUT = graph.IMAGE, graph.OUTPUT
 OPSET = 17
 ModelSource = FastModel | TransformNet | bytes | str | os.PathLike[str]
 
 
 # The optional modules each back-end imports (the ONNX ones export the network with onnx first).
-NEEDS: dict[str, tuple[str, ...]] = {"torch": (), "torch-bf16": (), "onnxruntime": ("onnx", "onnxruntime"),
-                                     "opencv": ("onnx", "cv2")}
+NEEDS: dict[str, tuple[str, ...]] = {"auto": (), "torch": (), "torch-bf16": (),
+                                     "onnxruntime": ("onnx", "onnxruntime"), "opencv": ("onnx", "cv2")}
 
 
 def missing_modules(backend: str) -> list[str]:
@@ -114,7 +117,7 @@ def export_onnx(
 
 def _with_metadata(data: bytes, model: FastModel | TransformNet) -> bytes:
     onnx = _require("onnx")
-    graph = onnx.load_from_string(data)
+    proto = onnx.load_from_string(data)
     arch = network_of(model).arch
     meta = {
         "producer": f"impasto {__version__}",
@@ -124,9 +127,9 @@ def _with_metadata(data: bytes, model: FastModel | TransformNet) -> bytes:
     if isinstance(model, FastModel):
         meta["style"] = model.style
     for key, value in meta.items():
-        entry = graph.metadata_props.add()
+        entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    return graph.SerializeToString()
+    return proto.SerializeToString()
 
 
 def _onnx_bytes(source: ModelSource) -> bytes:
@@ -211,8 +214,9 @@ class OpenCVStyler:
 
 
 def make_backend(name: str, model: FastModel | TransformNet, onnx: bytes | None = None) -> Backend:
-    """A back-end by name; ``onnx`` reuses an exported graph for the ONNX ones."""
-    if name == "torch":
+    """A back-end by name; ``onnx`` reuses an exported graph for the ONNX ones. "auto" is torch
+    here: its other choice, a shipped style's styles graph, runs photos in ``fast.apply``."""
+    if name in ("auto", "torch"):
         return torch_backend(model)
     if name == "torch-bf16":
         return torch_bf16_backend(model)
@@ -223,7 +227,30 @@ def make_backend(name: str, model: FastModel | TransformNet, onnx: bytes | None 
     raise InputError(f"--backend: {name!r} is not one of {', '.join(BACKENDS)}")
 
 
-GAMMABETA = "gammabeta"
+GAMMABETA = graph.VECTOR
+
+
+def export_styles_onnx(model: MultiStyleModel, path: str | os.PathLike[str] | None = None,
+                       source_sha256: str | None = None) -> bytes:
+    """A multi-style network as one graph with all its styles (``fast.graph``): the conditional
+    transformer with its two inputs, and every style's name and vector in the metadata, with the
+    SHA-256 of the model file it came from."""
+    onnx = _require("onnx")
+    proto = onnx.load_from_string(export_conditional_onnx(model.network.transformer))
+    with torch.no_grad():
+        table = model.network.table().double().cpu().numpy()
+    arch = model.network.arch
+    entries = {"producer": f"impasto {__version__}", "convention": "RGB float32 in [0, 1], NCHW, in and out; "
+               f"{GAMMABETA}: one style vector a batch or an image",
+               "architecture": f"width {arch.width}, {arch.blocks} residual blocks",
+               **graph.metadata(model.names, table, source_sha256)}
+    for key, value in entries.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    data = proto.SerializeToString()
+    if path is not None:
+        storage.write_bytes(storage.check_output_path(path, suffixes=(".onnx",)), data)
+    return data
 
 
 def export_conditional_onnx(network: ConditionalNet, path: str | os.PathLike[str] | None = None,

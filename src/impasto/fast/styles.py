@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from impasto import images
+from impasto import images, style_spec
 from impasto.errors import InputError, WeightsError
 from impasto.fast.arbitrary import model as arbitrary
 from impasto.fast.model import FastModel, model_from_record
@@ -29,7 +29,7 @@ from impasto.storage import load_torch
 from impasto.style_spec import MODEL_SUFFIX, AnyPainting, Mix, ModelFile, Shipped, StyleSpec, parse_style
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    pass
 
 # The shipped networks were trained on photographs (BSDS500 and ImageNet samples) distributed for
 # non-commercial research and education only, and their weights inherit that restriction
@@ -56,7 +56,7 @@ _recent: OrderedDict[tuple[Any, ...], FastModel] = OrderedDict()
 def load_style(spec: StyleSpec) -> FastModel:
     """The one-style network ``spec`` names, at its strength; every problem is one InputError line.
     The networks are shared with later calls for the same spec: use them, do not change them."""
-    key = (spec, str(_models_folder()), *map(_file_identity, _files_named(spec)))
+    key = (spec, str(style_spec.models_folder()), *map(_file_identity, _files_named(spec)))
     model = _recent.get(key)
     if model is None:
         model = _recent[key] = _build(spec)
@@ -154,7 +154,7 @@ def _shipped_style(spec: Shipped) -> FastModel:
             return multistyle.bind(model, spec.mix, spec.strength)
     if len(spec.mix) == 1 and spec.mix[0][0] in one_style_names():
         name = spec.mix[0][0]
-        with importlib.resources.as_file(_models_folder() / f"{name}{MODEL_SUFFIX}") as path:
+        with importlib.resources.as_file(style_spec.models_folder() / f"{name}{MODEL_SUFFIX}") as path:
             found = read_any(path, label=f"style {name!r}")
         return _bind(found, None, spec.strength)
     installed = installed_styles()
@@ -170,15 +170,6 @@ def _shipped_style(spec: Shipped) -> FastModel:
 # --- the shipped models ----------------------------------------------------------------------
 
 
-def _models_folder() -> Traversable:
-    return importlib.resources.files("impasto") / "models"
-
-
-def models_folder() -> Traversable:
-    """The package's folder of shipped models (``impasto/models``)."""
-    return _models_folder()
-
-
 def shipped_licence(name: str) -> str | None:
     """The licence of the shipped model file ``name`` (its path in the models folder, as
     "arbitrary/any_painting.pt"); None for a file impasto did not ship."""
@@ -188,7 +179,7 @@ def shipped_licence(name: str) -> str | None:
 def shipped_models() -> dict[str, str | None]:
     """Every model file in the models folder (one-style files, then the multi-style and
     arbitrary-style ones), by its path there, with its licence; files are listed, not read."""
-    folder = _models_folder()
+    folder = style_spec.models_folder()
     found: dict[str, str | None] = {}
     for sub in ("", "multistyle", "arbitrary"):
         place, prefix = (folder / sub, f"{sub}/") if sub else (folder, "")
@@ -201,7 +192,7 @@ def shipped_models() -> dict[str, str | None]:
 
 def one_style_names() -> list[str]:
     """Names of the shipped one-style files, sorted; empty when none are installed."""
-    folder = _models_folder()
+    folder = style_spec.models_folder()
     if not folder.is_dir():
         return []
     return sorted(entry.name[: -len(MODEL_SUFFIX)] for entry in folder.iterdir() if entry.name.endswith(MODEL_SUFFIX))
@@ -216,6 +207,28 @@ def shipped_multistyle() -> list[multistyle.MultiStyleModel]:
         model.licence = shipped_licence(f"multistyle/{entry.name}")
         models.append(model)
     return models
+
+
+def multistyle_file(spec: StyleSpec) -> Path:
+    """The multi-style model file ``spec`` names (``impasto export --all-styles``): its file, or the
+    shipped model holding its style."""
+    if isinstance(spec, ModelFile):
+        path = spec.path
+    elif isinstance(spec, Shipped):
+        wanted = {n for n, _ in spec.mix}
+        for entry in _files("multistyle"):
+            with importlib.resources.as_file(entry) as path:
+                if wanted <= set(multistyle.read_multistyle(path, label=f"shipped model {entry.name!r}").names):
+                    return path
+        raise InputError(f"{', '.join(sorted(wanted))}: not a style of a shipped multi-style model", field="model",
+                         problem="not a style of a shipped multi-style model")
+    else:
+        raise InputError("--all-styles: takes a multi-style model, not paintings", field="all_styles",
+                         problem="takes a multi-style model, not paintings")
+    if not isinstance(read_any(path), multistyle.MultiStyleModel):
+        raise InputError(f"{path}: --all-styles takes a multi-style model", field="model",
+                         problem="--all-styles takes a multi-style model")
+    return path
 
 
 def installed_styles() -> list[str]:
@@ -242,7 +255,7 @@ def arbitrary_installed() -> bool:
 
 
 def _files(sub: str) -> list[Any]:
-    folder = _models_folder() / sub
+    folder = style_spec.models_folder() / sub
     if not folder.is_dir():
         return []
     return sorted((e for e in folder.iterdir() if e.name.endswith(MODEL_SUFFIX)), key=lambda e: e.name)
@@ -265,7 +278,7 @@ def shipped_styles() -> list[dict[str, Any]]:
     """Every shipped style: multi-style models' first, then one-style files."""
     entries = [entry for model in shipped_multistyle() for entry in multistyle.describe(model)]
     for name in one_style_names():
-        with importlib.resources.as_file(_models_folder() / f"{name}{MODEL_SUFFIX}") as path:
+        with importlib.resources.as_file(style_spec.models_folder() / f"{name}{MODEL_SUFFIX}") as path:
             model = model_from_record(load_torch(path, f"style {name!r}", "model file"), f"style {name!r}", name)
         entries.append(multistyle.describe_one_style(model, shipped_licence(name + MODEL_SUFFIX)))
     return entries

@@ -6,17 +6,11 @@ import torch
 from torch import Tensor
 
 from impasto import colour
+from impasto.config import CHUNK_PIXELS
 from impasto.errors import InputError
 from impasto.fast.backends import Backend, torch_backend
 from impasto.fast.model import FastModel, network_of
 from impasto.fast.network import TransformNet
-
-# The most pixels one network call takes: a batch is run in chunks of whole images below it (at
-# least one image each). Large batches run slower per image on a CPU, their activations falling
-# out of cache: an 8,5,9 multi-style network took 171 ms a 512 x 512 photo in batches of four
-# against 135 ms one at a time (AVX2, 2 cores), while video frames of 192 x 144 still go four
-# at a time.
-CHUNK_PIXELS = 512 * 512
 
 
 def stylize(

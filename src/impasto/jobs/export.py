@@ -41,8 +41,9 @@ class ExportJob(BesideOutput):
 
 def _run_export(job: ExportJob) -> Outcome:
     # torch and onnx load here, not when the CLI starts.
-    from impasto.fast.backends import export_onnx
-    from impasto.fast.styles import load_style
+    from impasto.fast.backends import export_onnx, export_styles_onnx
+    from impasto.fast.multistyle.model import read_multistyle
+    from impasto.fast.styles import load_style, multistyle_file
 
     if job.output.suffix.lower() != ONNX_SUFFIX:
         raise InputError(f"{job.output}: the output must end in {ONNX_SUFFIX}")
@@ -50,7 +51,11 @@ def _run_export(job: ExportJob) -> Outcome:
     # The output's folder is checked before a model is read or a graph traced.
     storage.check_output_path(job.output, config.style_images, suffixes=(ONNX_SUFFIX,))
     start = time.perf_counter()
-    data = export_onnx(load_style(config.spec), job.output, height=config.input_height, width=config.input_width)
+    if config.all_styles:
+        source = multistyle_file(config.spec)
+        data = export_styles_onnx(read_multistyle(source), job.output, storage.sha256_of(source))
+    else:
+        data = export_onnx(load_style(config.spec), job.output, height=config.input_height, width=config.input_width)
     details = {"outputs": [os.fspath(job.output)], "bytes": len(data), "seconds": round(time.perf_counter() - start, 3),
                "complete": True}
     storage.write_json(job.job_file, to_record(job, details))

@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from impasto import storage
 from impasto.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
 # What the writer can produce: the container follows the output's extension.
@@ -54,12 +55,16 @@ def cv2_module() -> Any:
 
 def to_tensor(frames: list[np.ndarray]) -> Tensor:
     """OpenCV's BGR uint8 frames as an RGB float batch (B, 3, H, W) in [0, 1]."""
+    import torch  # here: checking and naming videos needs no torch
+
     batch = np.stack(frames)[..., ::-1]
     return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float().div_(255.0)
 
 
 def to_frames(batch: Tensor) -> np.ndarray:
     """An RGB batch in [0, 1] as OpenCV's BGR uint8 frames."""
+    import torch
+
     data = batch.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return np.ascontiguousarray(data[..., ::-1])
 
