@@ -1,8 +1,10 @@
-"""The held-out curve of an arbitrary-style training (issue 13, point 2): content, style and
-total held-out loss against iterations, with the training hours on a second axis, from the
-model file or checkpoint the run wrote (both record every held-out evaluation) — not a test.
+"""The held-out curve of a training: content, style and total held-out loss against iterations,
+with the training hours on a second axis, from the model file or checkpoint the run wrote (both
+record every held-out evaluation: any-painting and multi-style trainings; a multi-style file
+continued with --init-from carries the curve of the runs before it) — not a test.
 
     python bench/training_curve.py src/impasto/models/arbitrary/any_painting.pt -o docs/arbitrary_curve.png
+    python bench/training_curve.py training/fig3_w32_grid.pt -o curve.png --units "paper units"
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ def held_out_rows(path: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["iteration"])
 
 
-def plot(rows: list[dict[str, Any]], title: str, output: Path) -> None:
+def plot(rows: list[dict[str, Any]], title: str, output: Path, units: str = "relative units") -> None:
     iterations = [r["iteration"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=120)
     for key, colour in (("total", "black"), ("style", "tab:red"), ("content", "tab:blue")):
         ax.plot(iterations, [r[key] for r in rows], marker="o", markersize=3, color=colour, label=key)
     ax.set_xlabel("iteration (batches of the training)")
-    ax.set_ylabel("held-out loss (relative units)")
+    ax.set_ylabel(f"held-out loss ({units})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title=title, title_fontsize=8)
     # Hours of training at the iterations where they were measured (evaluations excluded).
@@ -56,16 +58,17 @@ def _interpolate(x: Any, xs: list[float], ys: list[float]) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path, help="an arbitrary-style model file or its training checkpoint")
+    parser.add_argument("model", type=Path, help="a model file or its training checkpoint")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the PNG to write")
     parser.add_argument("--title", default="held-out photos × held-out paintings")
+    parser.add_argument("--units", default="relative units", help="what the losses are in, for the axis")
     args = parser.parse_args()
     rows = held_out_rows(args.model)
-    plot(rows, args.title, args.output)
+    plot(rows, args.title, args.output, args.units)
     print("| iteration | hours | content | style | total |\n|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['iteration']} | {r['seconds'] / 3600:.2f} | {r['content']:.3f} | {r['style']:.3f} "
-              f"| {r['total']:.3f} |")
+        print(f"| {r['iteration']} | {r['seconds'] / 3600:.2f} | {r['content']:.4g} | {r['style']:.4g} "
+              f"| {r['total']:.4g} |")
 
 
 if __name__ == "__main__":

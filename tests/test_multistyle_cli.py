@@ -230,6 +230,13 @@ def test_train_init_from_continues_a_model_file(tmp_path: Path, photo_dir: Path,
                        "--init-from", first, *TRAIN)
     assert code == 0, err
     assert read_multistyle(more).training["iterations"] == 4
+    # The held-out curve goes on from the file's: the evaluations of both runs, in order, each
+    # with the training seconds it was taken at.
+    curve = read_multistyle(more).training["validation"]
+    first_curve = start.training["validation"]
+    assert curve[: len(first_curve)] == first_curve and len(curve) > len(first_curve) >= 1
+    assert [row["iteration"] for row in curve] == sorted(row["iteration"] for row in curve)
+    assert all(row["total"] > 0 and row["seconds"] >= 0 for row in curve)
     assert json.loads((tmp_path / "more.job.json").read_text())["job"]["init_from"] == str(first.absolute())
     for args, message in ((["--name", "x", "y"], "holds styles style,second, not x,y"),
                           (["--width", "16"], "--init-from: " + str(first)),

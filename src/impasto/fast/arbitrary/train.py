@@ -207,13 +207,12 @@ class _Trainer(Trainer):
     def checkpoint_fields(self) -> dict[str, Any]:
         return {"style_size": self.net.style_size,
                 "split": {name: getattr(self.config, name) for name in SPLIT_SETTINGS},
-                "validation": self.validation, "initialised_from": self.origin}
+                "initialised_from": self.origin}
 
     def check_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
         self._check_fits(path, state.get("architecture"), state.get("style_size"), state.get("split") or {})
 
     def restore_fields(self, state: dict[str, Any]) -> None:
-        self.validation = list(state.get("validation", []))
         self.origin = state.get("initialised_from")
 
 

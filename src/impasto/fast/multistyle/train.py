@@ -188,6 +188,8 @@ class _Trainer(PreviewTrainer):
         self.net.load_state_dict(model.network.state_dict())
         self.iteration = int(model.training.get("iterations", 0))
         self.seconds = float(model.training.get("seconds", 0.0))
+        # The held-out curve goes on from the file's, so that it spans every machine it ran on.
+        self.validation = list(model.training.get("validation", []))
 
     def checkpoint_fields(self) -> dict[str, Any]:
         return {"styles": self.label, "trainable": self.trainable}
@@ -312,5 +314,7 @@ def _run_info(trainer: _Trainer, photos: Photos) -> dict[str, Any]:
         "device": str(trainer.runtime.device),
         "precision": trainer.runtime.precision,
         "torch": str(torch.__version__),
+        # Every held-out evaluation (iteration, training seconds, losses): the training curve.
+        "validation": trainer.validation,
     }
 

@@ -125,6 +125,7 @@ class Trainer:
             "seconds": self.seconds, "architecture": self.net.arch.as_dict(),  # type: ignore[operator]
             **self.checkpoint_fields(),
             "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "history": self.history,
+            "validation": self.validation,
         }, path)
 
     def restore(self, path: Path) -> None:
@@ -134,6 +135,7 @@ class Trainer:
         load_training_state(path, state, self.net, self.optimizer, self.config.learning_rate)
         self.iteration, self.seconds = int(state["iteration"]), float(state["seconds"])
         self.history = list(state.get("history", []))
+        self.validation = list(state.get("validation", []))
         self.restore_fields(state)
 
     def final_losses(self) -> dict[str, float]:
@@ -186,7 +188,7 @@ class PreviewTrainer(Trainer):
     def validate(self) -> tuple[dict[str, Any], Path | None]:
         assert self.previews.photos is not None
         losses, outputs = self.held_out(self.previews.photos)
-        self.validation.append({"iteration": self.iteration, **losses})
+        self.validation.append({"iteration": self.iteration, "seconds": round(self.seconds, 1), **losses})
         return losses, self.previews.write(self.iteration, outputs)
 
 
