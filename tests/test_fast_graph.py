@@ -122,6 +122,12 @@ def test_shipped_graphs_are_found_in_the_models_folder(tmp_path: Path, graph_fil
     found = shipped_graph({"starry", "scream"})
     assert found is not None and found.names == ("starry", "scream")
     assert shipped_graph({"starry", "other"}) is None
+    # Beside a model file it was not exported from (a retrained one), the graph is not used.
+    model = tmp_path / "models" / "multistyle" / "fig3.pt"
+    model.write_bytes(graph_file.with_suffix(".pt").read_bytes() + b"\0")
+    assert shipped_graph({"starry"}) is None
+    model.write_bytes(graph_file.with_suffix(".pt").read_bytes())
+    assert shipped_graph({"starry"}) is not None
 
 
 def test_apply_with_a_shipped_style_runs_without_torch(tmp_path: Path, tubingen_path: Path) -> None:

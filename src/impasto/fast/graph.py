@@ -7,8 +7,8 @@ graph's metadata. A style, a mix or a strength is then the same arithmetic on th
 ``fast.multistyle.model.style_vector`` (a weighted mean, moved from the identity), and nothing
 but onnxruntime, numpy and Pillow runs: ``impasto apply`` with a shipped style starts in a
 fraction of the time that importing torch takes. Each shipped multi-style model ships such a
-graph beside its ``.pt`` file, with the file's SHA-256 in the metadata so that a stale graph is
-caught (tests/test_shipped_models.py).
+graph beside its ``.pt`` file, with the file's SHA-256 in the metadata: a graph whose model file
+has been replaced since is not used (the network then runs on torch).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from impasto import style_spec
+from impasto import storage, style_spec
 from impasto.config import CHUNK_PIXELS
 from impasto.errors import InputError
 from impasto.style_spec import GRAPH_SUFFIX, Mix
@@ -62,6 +62,16 @@ class StylesGraph:
         identity = identity_vector(self.table.shape[1])
         return (identity + strength * (mean - identity)).astype(np.float32)[None]
 
+    def mix_of(self, mix: Mix | None) -> Mix:
+        """``mix``, or the graph's only style when none is named."""
+        if mix is not None:
+            return mix
+        if len(self.names) == 1:
+            return ((self.names[0], 1.0),)
+        raise InputError(f"{self.label}: holds {len(self.names)} styles ({', '.join(self.names)}); choose one with "
+                         "--style NAME or mix them with --style NAME:WEIGHT,NAME:WEIGHT", field="style",
+                         problem=f"choose one of {', '.join(self.names)}")
+
     def painter(self, mix: Sequence[tuple[str, float]], strength: float = 1.0) -> Painter:
         """The network with ``mix`` at ``strength``: a batch in, the stylised batch out, run an
         image or a few at a time (at most ``CHUNK_PIXELS`` a call, as ``fast.stylize`` does)."""
@@ -75,17 +85,6 @@ class StylesGraph:
                 for i in range(0, len(images), per_call)])
 
         return paint
-
-
-    def mix_of(self, mix: Mix | None) -> Mix:
-        """``mix``, or the graph's only style when none is named."""
-        if mix is not None:
-            return mix
-        if len(self.names) == 1:
-            return ((self.names[0], 1.0),)
-        raise InputError(f"{self.label}: holds {len(self.names)} styles ({', '.join(self.names)}); choose one with "
-                         "--style NAME or mix them with --style NAME:WEIGHT,NAME:WEIGHT", field="style",
-                         problem=f"choose one of {', '.join(self.names)}")
 
 
 def identity_vector(code_size: int) -> np.ndarray:
@@ -107,10 +106,10 @@ def read_graph(path: str | os.PathLike[str], label: str | None = None) -> Styles
     once). A file that is not one is an InputError line."""
     path = Path(path)
     try:
-        found = path.stat()
+        path.stat()
     except OSError:
         raise InputError(f"{label or os.fsdecode(path)}: styles graph not found") from None
-    return _read(path, label or os.fsdecode(path), found.st_ino, found.st_size, found.st_mtime_ns)
+    return _read(path, label or os.fsdecode(path), *_identity(path))
 
 
 @lru_cache(maxsize=4)
@@ -140,6 +139,19 @@ def shipped_graph(names: set[str]) -> StylesGraph | None:
         if entry.name.endswith(GRAPH_SUFFIX):
             with importlib.resources.as_file(entry) as path:
                 graph = read_graph(path, label=f"shipped graph {entry.name!r}")
-            if names <= set(graph.names):
+                model = path.with_suffix(style_spec.MODEL_SUFFIX)
+                current = not model.is_file() or _sha256(model, *_identity(model)) == graph.source_sha256
+            if current and names <= set(graph.names):
                 return graph
     return None
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    found = path.stat()
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: Path, *identity: int) -> str:
+    """A file's SHA-256, kept while its size, time and inode are the same."""
+    return storage.sha256_of(path)

@@ -1,13 +1,14 @@
-"""The network a style spec names (``impasto.style_spec``), and the shipped models' folder.
+"""The network a style spec names (``impasto.style_spec``), and the shipped models.
 
 :func:`load_style` is the one way from a spec to a network every per-style path runs (``fast.
 stylize``, the back-ends, video, ONNX export): a model file is read once and taken as its
 recorded format says (one-style, multi-style or any-painting); a shipped style's name is looked
 up in the shipped multi-style models first, then in the one-style files; paintings go through an
-any-painting model. This module alone knows the package's ``impasto/models`` folder::
+any-painting model. The package's models folder (``style_spec.models_folder``) holds::
 
     impasto/models/<style>.pt                one-style networks, by their style's name
     impasto/models/multistyle/<name>.pt      multi-style networks, their styles by name
+    impasto/models/multistyle/<name>.onnx    their styles graphs (``fast.graph`` reads them)
     impasto/models/arbitrary/<name>.pt       the any-painting network (the first by name)
 """
 
@@ -18,7 +19,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from impasto import images, style_spec
 from impasto.errors import InputError, WeightsError
@@ -27,9 +28,6 @@ from impasto.fast.model import FastModel, model_from_record
 from impasto.fast.multistyle import model as multistyle
 from impasto.storage import load_torch
 from impasto.style_spec import MODEL_SUFFIX, AnyPainting, Mix, ModelFile, Shipped, StyleSpec, parse_style
-
-if TYPE_CHECKING:
-    pass
 
 # The shipped networks were trained on photographs (BSDS500 and ImageNet samples) distributed for
 # non-commercial research and education only, and their weights inherit that restriction
