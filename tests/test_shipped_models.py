@@ -4,6 +4,7 @@ any-painting network, on paintings it never trained on."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,14 @@ def test_apply_style_image_without_a_model_uses_the_installed_network(tmp_path: 
     expected = stylize(load_style(AnyPainting(None, (painting,))),
                        images.resize_long_side(images.load_image(tubingen_path), 96))
     assert (images.load_image(out) - expected).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_styles_json_lists_the_any_painting_network_with_what_it_was_trained_on(capsys) -> None:
+    assert main(["styles", "--json"]) == 0
+    (entry,) = [e for e in json.loads(capsys.readouterr().out) if e["kind"] == "arbitrary"]
+    assert entry["model"] == "any_painting.pt" and entry["iterations"] >= 2000 and entry["licence"]
+    # A relative objective has no fixed-weight form: it says so, and lists its terms instead.
+    assert entry["objective"] is None and "'relative' objective" in entry["objective_reason"]
+    trained = entry["trained_objective"]
+    assert trained["content_layers"] == {"relu2_2": 1.0} and sum(trained["style_layers"].values()) == 1.0
+    assert trained["style_weight"] > 0 and trained["style_crop_size"] == 256
