@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from fast_latency import median_seconds
 from impasto import examples, images
 from impasto.config import ApplyConfig
 from impasto.fast.apply import apply
@@ -44,16 +45,6 @@ from impasto.runtime import describe_cpu
 SIZE = 512
 PEER_STYLE = 0  # any of the 26: they share one network
 PAINTING = examples.ROOT / "style" / "starry_night.jpg"
-
-
-def median_seconds(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm-up: the first call allocates and picks kernels
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def photos(folder: Path, count: int) -> list[Path]:

@@ -36,7 +36,7 @@ from impasto.errors import InputError
 from impasto.fast import graph
 from impasto.fast.conditional import ConditionalNet
 from impasto.fast.model import FastModel, network_of
-from impasto.fast.network import TransformNet
+from impasto.fast.network import Architecture, TransformNet
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -105,7 +105,8 @@ def export_onnx(
         warnings.simplefilter("ignore")
         torch.onnx.export(network, (example,), buffer, dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes=dynamic, opset_version=opset)
-    data = _with_metadata(buffer.getvalue(), model)
+    data = _with_metadata(buffer.getvalue(), network.arch, **({"style": model.style}
+                                                              if isinstance(model, FastModel) else {}))
     if path is not None:
         out = storage.check_output_path(path, suffixes=(".onnx",))
         try:
@@ -115,17 +116,16 @@ def export_onnx(
     return data
 
 
-def _with_metadata(data: bytes, model: FastModel | TransformNet) -> bytes:
+def _with_metadata(data: bytes, arch: Architecture, **entries: str) -> bytes:
+    """The graph ``data`` with impasto's metadata, and ``entries`` (which may replace it)."""
     onnx = _require("onnx")
     proto = onnx.load_from_string(data)
-    arch = network_of(model).arch
     meta = {
         "producer": f"impasto {__version__}",
         "convention": "RGB float32 in [0, 1], NCHW, in and out",
         "architecture": f"width {arch.width}, {arch.blocks} residual blocks",
+        **entries,
     }
-    if isinstance(model, FastModel):
-        meta["style"] = model.style
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -235,19 +235,11 @@ def export_styles_onnx(model: MultiStyleModel, path: str | os.PathLike[str] | No
     """A multi-style network as one graph with all its styles (``fast.graph``): the conditional
     transformer with its two inputs, and every style's name and vector in the metadata, with the
     SHA-256 of the model file it came from."""
-    onnx = _require("onnx")
-    proto = onnx.load_from_string(export_conditional_onnx(model.network.transformer))
     with torch.no_grad():
         table = model.network.table().double().cpu().numpy()
-    arch = model.network.arch
-    entries = {"producer": f"impasto {__version__}", "convention": "RGB float32 in [0, 1], NCHW, in and out; "
-               f"{GAMMABETA}: one style vector a batch or an image",
-               "architecture": f"width {arch.width}, {arch.blocks} residual blocks",
-               **graph.metadata(model.names, table, source_sha256)}
-    for key, value in entries.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    data = proto.SerializeToString()
+    data = _with_metadata(export_conditional_onnx(model.network.transformer), model.network.arch,
+                          convention=f"RGB float32 in [0, 1], NCHW, in and out; {GAMMABETA}: one style vector a "
+                          "batch or an image", **graph.metadata(model.names, table, source_sha256))
     if path is not None:
         storage.write_bytes(storage.check_output_path(path, suffixes=(".onnx",)), data)
     return data

@@ -106,10 +106,10 @@ def read_graph(path: str | os.PathLike[str], label: str | None = None) -> Styles
     once). A file that is not one is an InputError line."""
     path = Path(path)
     try:
-        path.stat()
+        identity = _identity(path)
     except OSError:
         raise InputError(f"{label or os.fsdecode(path)}: styles graph not found") from None
-    return _read(path, label or os.fsdecode(path), *_identity(path))
+    return _read(path, label or os.fsdecode(path), *identity)
 
 
 @lru_cache(maxsize=4)
