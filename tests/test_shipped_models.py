@@ -131,8 +131,8 @@ def test_styles_json_lists_the_any_painting_network_with_what_it_was_trained_on(
     assert main(["styles", "--json"]) == 0
     (entry,) = [e for e in json.loads(capsys.readouterr().out) if e["kind"] == "arbitrary"]
     assert entry["model"] == "any_painting.pt" and entry["iterations"] >= 2000 and entry["licence"]
-    # A relative objective has no fixed-weight form: it says so, and lists its terms instead.
-    assert entry["objective"] is None and "'relative' objective" in entry["objective_reason"]
-    trained = entry["trained_objective"]
-    assert trained["content_layers"] == {"relu2_2": 1.0} and sum(trained["style_layers"].values()) == 1.0
-    assert trained["style_weight"] > 0 and trained["style_crop_size"] == 256
+    # Its relative objective, with what fixes it for one pair (fast.arbitrary.objective).
+    objective = entry["objective"]
+    assert objective["normalisation"] == "relative" and objective["style_side"] == "shorter"
+    assert objective["content_layers"] == {"relu2_2": 1.0} and sum(objective["style_layers"].values()) == 1.0
+    assert objective["style_weight"] > 0 and objective["style_size"] == 256 and "grid_weight" not in objective

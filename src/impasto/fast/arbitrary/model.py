@@ -27,8 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from impasto import images, storage
-from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, PAINTING_HOLDOUT_PERCENT
+from impasto.config import PAINTING_HOLDOUT_PERCENT
 from impasto.errors import InputError, WeightsError
+from impasto.fast.arbitrary.objective import recorded_objective
 from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, StylePredictor, feature_statistics
 from impasto.fast.conditional import BoundNet, ConditionalNet
 from impasto.fast.model import FastModel, check_version
@@ -214,13 +215,7 @@ def bind(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequence[f
 def describe_arbitrary(model: ArbitraryModel) -> dict[str, Any]:
     """An arbitrary-style model as ``fast.multistyle.model.describe`` lists styles; it has no style name, any
     painting being its style (``impasto styles --json``)."""
-    settings = model.training.get("settings") or {}
-    trained = {"normalisation": "relative", "content_layers": dict.fromkeys(JOHNSON_CONTENT_LAYERS, 1.0),
-               "style_layers": dict.fromkeys(FAST_STYLE_LAYERS, 1.0 / len(FAST_STYLE_LAYERS)),
-               **{name: settings.get(name) for name in ("content_weight", "style_weight", "tv_weight", "grid_weight",
-                                                        "style_crop_size")}}
+    objective = recorded_objective(model.training.get("settings") or {})
     return {"name": None, "kind": "arbitrary", "model": Path(model.source).name,
             "architecture": str(model.network.arch), "iterations": model.training.get("iterations"),
-            "objective": None, "objective_reason": "trained on the 'relative' objective: each term is divided by "
-            "its target's energy (the photo's features, the painting's Gram matrices), which no fixed weights of "
-            "`impasto transfer` express", "trained_objective": trained, "licence": model.licence}
+            "objective": objective.as_dict(), "licence": model.licence}
