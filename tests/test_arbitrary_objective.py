@@ -59,7 +59,7 @@ def test_its_tv_term_is_the_mean_to_within_a_row(weights, pair) -> None:
 
 
 def test_the_photo_and_the_painting_fix_the_weights(pair) -> None:
-    image, photo, painting = pair
+    _, photo, painting = pair
     relative = RelativeObjective(1.0, 10.0, {"relu2_2": 1.0}, STYLE_LAYERS, 1.0, 40)
     fixed = relative.for_pair(photo, painting)
     # A brighter photo has more feature energy, so its content term weighs less; the painting's

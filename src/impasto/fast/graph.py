@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from impasto import storage, style_spec
-from impasto.config import CHUNK_PIXELS
+from impasto.config import images_per_call
 from impasto.errors import InputError
 from impasto.style_spec import GRAPH_SUFFIX, Mix
 
@@ -74,11 +74,11 @@ class StylesGraph:
 
     def painter(self, mix: Sequence[tuple[str, float]], strength: float = 1.0) -> Painter:
         """The network with ``mix`` at ``strength``: a batch in, the stylised batch out, run an
-        image or a few at a time (at most ``CHUNK_PIXELS`` a call, as ``fast.stylize`` does)."""
+        image or a few at a time (``config.images_per_call``, as ``fast.stylize`` does)."""
         vector = self.vector(mix, strength)
 
         def paint(images: np.ndarray) -> np.ndarray:
-            per_call = max(1, CHUNK_PIXELS // (images.shape[-2] * images.shape[-1]))
+            per_call = images_per_call(*images.shape[-2:])
             return np.concatenate([
                 self.session.run([OUTPUT], {IMAGE: np.ascontiguousarray(images[i:i + per_call], dtype=np.float32),
                                             VECTOR: vector})[0]

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from impasto import colour
-from impasto.config import CHUNK_PIXELS
+from impasto.config import images_per_call
 from impasto.errors import InputError
 from impasto.fast.backends import Backend, torch_backend
 from impasto.fast.model import FastModel, network_of
@@ -34,7 +34,7 @@ def stylize(
     if min(image.shape[-2:]) < least:
         raise InputError(f"image: sides of at least {least} px are needed, got {image.shape[-1]}x{image.shape[-2]}")
     run = backend or torch_backend(model)
-    per_call = max(1, CHUNK_PIXELS // (image.shape[-2] * image.shape[-1]))
+    per_call = images_per_call(*image.shape[-2:])
     output = torch.cat([run(chunk).float().cpu() for chunk in image.split(per_call)])
     if preserve_color:
         output = colour.combine_luminance(colour.luminance(output), image.float().cpu())
