@@ -24,7 +24,7 @@ from impasto.fast.multistyle.model import (
     read_multistyle,
     style_vector,
 )
-from impasto.fast.multistyle.train import _Trainer, style_assignment, train_multistyle
+from impasto.fast.multistyle.train import _Trainer, held_out_loss, style_assignment, train_multistyle
 from impasto.fast.network import Architecture
 from impasto.fast.stylize import stylize
 from impasto.fast.training.data import Photos, centre_crop
@@ -88,6 +88,23 @@ def test_joint_training_lowers_every_style_loss_and_records_objectives(trained: 
         assert entry.training["validation"] > 0 and entry.training["final_loss"] > 0
     history = torch.load(Path(str(trained) + ".ckpt"), weights_only=True)["history"]
     assert len(history) == TINY.iterations and all(set(row["styles"]) == {"0", "1"} for row in history)
+
+
+def test_a_model_file_is_scored_as_its_training_recorded_it(trained: Path, photo_dir: Path,
+                                                            paintings: dict[str, Path]) -> None:
+    # Files from before the curve was recorded are scored by the same validation (held_out_loss).
+    model = read_multistyle(trained)
+    recorded = model.training["validation"][-1]
+    assert recorded["iteration"] == model.training["iterations"] == TINY.iterations
+    row = held_out_loss(model, [paintings["starry_night"], paintings["composition_vii"]], photo_dir)
+    assert row["iteration"] == recorded["iteration"] and row["precision"] == "fp32"
+    for term in ("content", "style", "total", "total/0", "total/1"):
+        assert row[term] == pytest.approx(recorded[term], rel=1e-5)
+    # Under other settings (a lattice term) the objective's terms stay and the term is added.
+    heavier = dataclasses.replace(model, training={**model.training, "settings": {
+        **model.training["settings"], "grid_weight": 1e6}})
+    scored = held_out_loss(model, [paintings["starry_night"], paintings["composition_vii"]], photo_dir, like=heavier)
+    assert scored["content"] == pytest.approx(recorded["content"], rel=1e-5) and scored["grid"] > 0
 
 
 def test_held_out_losses_fall_for_each_style(tmp_path: Path, photo_dir: Path, paintings: dict[str, Path]) -> None:

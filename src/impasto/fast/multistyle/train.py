@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from impasto import images
-from impasto.config import TrainConfig, to_dict
+from impasto.config import Precision, TrainConfig, from_dict, to_dict
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken
 from impasto.fast.multistyle.model import (
@@ -248,6 +248,25 @@ def train_multistyle(
     model = _model(trainer, trainer.validation, names, style_images, base_model, photos, str(out))
     save_multistyle(model, out)
     return TrainResult(model, out, trainer.iteration, trainer.seconds, trainer.validation, complete)
+
+
+def held_out_loss(model: MultiStyleModel, paintings: list[Path], data: str | os.PathLike[str],
+                  like: MultiStyleModel | None = None, precision: Precision | None = None) -> dict[str, Any]:
+    """The held-out row (``training.validation``) a training would record for ``model`` at its
+    iteration: its recorded settings (or ``like``'s: one objective for files trained with others),
+    on the device and in the precision it ran in unless ``precision``; ``paintings`` its styles'
+    files, ``data`` its photo folder. Scores model files from before the curve was recorded."""
+    record = (like or model).training
+    config = _with_layout(from_dict(TrainConfig, record["settings"], "training.settings"), model.network.arch)
+    runtime = training_runtime(replace(config, device=record.get("device", "cpu"),
+                                       precision=precision or record.get("precision", "auto")))
+    photos = Photos(data, config.holdout_percent)
+    trainer = _Trainer([images.resize_long_side(images.load_image(p), config.style_size) for p in paintings], photos,
+                       config, runtime, None, label=",".join(model.names),
+                       previews=Previews.of(photos, config.previews, config.crop_size, config.preview_every, None))
+    trainer.continue_from(model, model.source)
+    trainer.validate()
+    return {**trainer.validation[-1], "precision": runtime.precision, "grid_weight": config.grid_weight}
 
 
 def _with_layout(config: TrainConfig, arch: Architecture) -> TrainConfig:
