@@ -54,6 +54,7 @@ def images_per_call(height: int, width: int) -> int:
     """How many images of ``height`` x ``width`` one call of a fast network takes (``CHUNK_PIXELS``)."""
     return max(1, CHUNK_PIXELS // (height * width))
 
+
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
