@@ -7,8 +7,8 @@ import torch
 
 import impasto
 from impasto import images
-from impasto.config import ArbitraryConfig
-from impasto.fast.arbitrary.objective import RelativeObjective, recorded_objective
+from impasto.config import ArbitraryConfig, to_dict
+from impasto.fast.arbitrary.objective import RelativeObjective, objective_of, recorded_objective
 from impasto.losses import Weights, gram_batch, perceptual_objective
 from impasto.vgg import VGG19, VGGWeights
 
@@ -77,3 +77,13 @@ def test_recorded_settings_give_the_objective_and_defaults_fill_the_rest() -> No
     assert objective.style_weight == 5.0 and objective.style_size == 128
     assert objective.content_weight == default.content_weight and objective.tv_weight == default.tv_weight
     assert objective.as_dict()["normalisation"] == "relative" and "grid_weight" not in objective.as_dict()
+
+
+def test_a_trainings_weights_are_its_recorded_objectives() -> None:
+    config = ArbitraryConfig(content_weight=2.0, style_weight=7.0, tv_weight=3.0, style_crop_size=96, grid_weight=5.0)
+    objective = recorded_objective(to_dict(config))
+    assert objective == objective_of(config)
+    weights = objective.training_weights(config.grid_weight)
+    assert (weights.content, weights.style, weights.tv, weights.grid) == (2.0, 7.0, 3.0, 5.0)
+    assert weights.content_layers == objective.content_layers and weights.style_layers == objective.style_layers
+    assert sum(weights.style_layers.values()) == pytest.approx(1.0)

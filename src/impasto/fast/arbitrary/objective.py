@@ -21,7 +21,7 @@ square of that side from it; the fixed form takes the whole painting at that sca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ from torch import Tensor
 from impasto import images
 from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, ArbitraryConfig
 from impasto.fast.multistyle.model import Objective
-from impasto.losses import gram_batch
+from impasto.losses import Weights, gram_batch
 from impasto.losses.paper import widen
 from impasto.vgg import VGG19, deepest, load_weights
 
@@ -53,6 +53,12 @@ class RelativeObjective:
                 "style_layers": dict(self.style_layers), "tv_weight": self.tv_weight,
                 "style_size": self.style_size, "style_side": "shorter"}
 
+    def training_weights(self, grid: float = 0.0) -> Weights:
+        """The weights ``perceptual_objective(..., "relative")`` trains on, with a lattice term of
+        weight ``grid`` (a training aid, not part of the objective)."""
+        return Weights(self.content_weight, self.style_weight, self.tv_weight, dict(self.content_layers),
+                       dict(self.style_layers), grid)
+
     def style_long_side(self, painting: Tensor) -> int:
         """The painting's longer side when its shorter side is ``style_size``."""
         height, width = painting.shape[-2:]
@@ -74,16 +80,20 @@ class RelativeObjective:
                          self.tv_weight / (3 * height * width), style_size)
 
 
-def recorded_objective(settings: Mapping[str, Any]) -> RelativeObjective:
-    """The objective an any-painting training of these recorded settings minimised (its layers
-    and layer weights are the trainer's; the lattice term is a training aid, not part of it)."""
-    default = ArbitraryConfig()
-
-    def setting(name: str) -> Any:
-        return settings.get(name, getattr(default, name))
-
+def objective_of(config: ArbitraryConfig) -> RelativeObjective:
+    """The objective a training of ``config`` minimises: Johnson et al.'s content layers and the
+    fast networks' style layers, each set weighted equally."""
     return RelativeObjective(
-        float(setting("content_weight")), float(setting("style_weight")),
+        config.content_weight, config.style_weight,
         dict.fromkeys(JOHNSON_CONTENT_LAYERS, 1.0 / len(JOHNSON_CONTENT_LAYERS)),
         dict.fromkeys(FAST_STYLE_LAYERS, 1.0 / len(FAST_STYLE_LAYERS)),
-        float(setting("tv_weight")), int(setting("style_crop_size")))
+        config.tv_weight, config.style_crop_size)
+
+
+def recorded_objective(settings: Mapping[str, Any]) -> RelativeObjective:
+    """The objective an any-painting training of these recorded settings minimised (settings it
+    does not record take ``ArbitraryConfig``'s defaults)."""
+    default = ArbitraryConfig()
+    names = ("content_weight", "style_weight", "tv_weight", "style_crop_size")
+    recorded = {n: type(getattr(default, n))(settings[n]) for n in names if n in settings}
+    return objective_of(replace(default, **recorded))

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from impasto import images, storage
-from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, ArbitraryConfig, to_dict
+from impasto.config import ArbitraryConfig, to_dict
 from impasto.errors import InputError
 from impasto.events import Callback, CancelToken, Event, TrainStep
 from impasto.fast.arbitrary.model import (
@@ -43,12 +43,13 @@ from impasto.fast.arbitrary.model import (
     resize_short_side,
     save_arbitrary,
 )
+from impasto.fast.arbitrary.objective import objective_of
 from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, feature_statistics
 from impasto.fast.multistyle.model import MultiStyleModel, read_multistyle
 from impasto.fast.network import Architecture
 from impasto.fast.training.data import Photos, batch_generator, batch_stream, centre_crop, random_crop
 from impasto.fast.training.loop import Trainer, TrainResult, check_model_path, checkpoint_path, run, training_runtime
-from impasto.losses import LossTerms, Weights, gram_batch, perceptual_objective
+from impasto.losses import LossTerms, gram_batch, perceptual_objective
 from impasto.runtime import Runtime
 from impasto.vgg import VGG19, deepest, load_weights
 
@@ -92,8 +93,8 @@ class _Trainer(Trainer):
         super().__init__()
         self.config: ArbitraryConfig = config
         self.runtime, self.photos, self.paintings, self.held = runtime, photos, paintings, held
-        self.content_layers = JOHNSON_CONTENT_LAYERS
-        self.style_layers = FAST_STYLE_LAYERS
+        objective = objective_of(config)
+        self.content_layers, self.style_layers = tuple(objective.content_layers), tuple(objective.style_layers)
         layers = (*self.content_layers, *self.style_layers, *STATISTIC_LAYERS)
         self.vgg = runtime.vgg(VGG19(load_weights(), deepest(layers)))
         with torch.random.fork_rng(devices=[]):
@@ -101,12 +102,7 @@ class _Trainer(Trainer):
             arch = Architecture(config.width, config.blocks, config.kernel)
             self.net = ArbitraryNet(arch, config.style_crop_size).to(runtime.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate)
-        self.weights = Weights(
-            config.content_weight, config.style_weight, config.tv_weight,
-            dict.fromkeys(self.content_layers, 1.0 / len(self.content_layers)),
-            dict.fromkeys(self.style_layers, 1.0 / len(self.style_layers)),
-            config.grid_weight,
-        )
+        self.weights = objective.training_weights(config.grid_weight)
         self.origin: dict[str, Any] | None = None
 
     def batches(self) -> Iterator[Batch]:
