@@ -15,6 +15,12 @@ network after the --max-iterations cap.
 transfer at the default objective; this script answers the issue's question on the objective
 the network was trained on, including its content and TV terms.
 
+The recorded objective sums its content term over positions, as the paper does, and holds each
+Gram matrix per position: on a photo of four times the training crop's area the content weighs
+four times as much against the style as it did in training. ``--content-per-position`` scores on
+Johnson et al.'s normalisation instead (the content term per position, α times the crop's pixels
+over the photo's), which is the same objective on the training's square crops.
+
     python bench/fast_worth.py multi.pt --photos 8 --sizes 256 512            # the real run (hours)
     python bench/fast_worth.py multi.pt --photos 1 --sizes 64 --max-iterations 20 --style starry_night  # smoke
 
@@ -29,6 +35,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,19 +95,31 @@ def passing_iterations(photo: torch.Tensor, painting: Path, config: TransferConf
     return [crossing(t) for t in targets], float32_loss(len(iterates) - 1), seconds
 
 
+def per_position(objective: Objective, photo: torch.Tensor, crop: int) -> Objective:
+    """``objective`` with its content term per position, as Johnson et al. normalise theirs: α
+    times the training crop's pixels over the photo's. On the training's square crops it is the
+    recorded objective itself; at other sizes it keeps their balance of content and style, where
+    the recorded sum over positions weighs the content by the photo's area."""
+    height, width = photo.shape[-2:]
+    return replace(objective, content_weight=objective.content_weight * crop * crop / (height * width))
+
+
 def style_rows(model: FastModel, objective: Objective, painting: Path, photos: list[Path], sizes: list[int],
-               max_iterations: int) -> list[dict[str, Any]]:
+               max_iterations: int, crop: int | None = None) -> list[dict[str, Any]]:
+    """One row per size and photo; with ``crop``, on the ``per_position`` form of the objective."""
     rows = []
+    recorded = objective
     for size in sizes:
         for path in photos:
             photo = images.resize_long_side(images.load_image(path), size)
+            objective = recorded if crop is None else per_position(recorded, photo, crop)
             output = stylize(model, photo)
             fast = float(impasto.evaluate(output, photo, painting, objective.transfer_config(size)).total)
             lbfgs = objective.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
             (worth,), final, seconds = passing_iterations(photo, painting, lbfgs, [fast])
             row = {"style": model.style, "size": size, "photo": path.name, "network_loss": fast,
                    "worth": worth, "lbfgs_last_loss": final, "lbfgs_seconds": round(seconds, 1),
-                   "max_iterations": max_iterations}
+                   "max_iterations": max_iterations, "content_weight": objective.content_weight}
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     return rows
@@ -134,13 +153,17 @@ def main() -> None:
     parser.add_argument("--holdout-percent", type=float, default=2.0, help="as the training's (default: 2)")
     parser.add_argument("--paintings", type=Path, default=PAINTINGS, help="folder of the paintings")
     parser.add_argument("--json", type=Path, help="write every row here")
+    parser.add_argument("--content-per-position", action="store_true",
+                        help="score on the objective with its content term per position (Johnson et al.'s "
+                             "normalisation; the recorded one on the training's square crops)")
     args = parser.parse_args()
+    crop = describe_file(args.model)[0]["training"]["settings"]["crop_size"] if args.content_per_position else None
     print(describe_cpu(), f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
     photos = Photos(args.data, args.holdout_percent).held_out[: args.photos]
     rows = []
     for model, objective, painting in styles_of(args.model, args.style, args.paintings):
-        rows += style_rows(model, objective, painting, photos, args.sizes, args.max_iterations)
-    print(f"CPU: {describe_cpu()}\n")
+        rows += style_rows(model, objective, painting, photos, args.sizes, args.max_iterations, crop)
+    print(f"CPU: {describe_cpu()}" + ("; content term per position" if crop else "") + "\n")
     print("| style | size | photos | network loss (median) | L-BFGS iterations worth: median | min | each |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for style in dict.fromkeys(r["style"] for r in rows):
