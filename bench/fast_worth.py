@@ -108,18 +108,17 @@ def style_rows(model: FastModel, objective: Objective, painting: Path, photos: l
                max_iterations: int, crop: int | None = None) -> list[dict[str, Any]]:
     """One row per size and photo; with ``crop``, on the ``per_position`` form of the objective."""
     rows = []
-    recorded = objective
     for size in sizes:
         for path in photos:
             photo = images.resize_long_side(images.load_image(path), size)
-            objective = recorded if crop is None else per_position(recorded, photo, crop)
+            scored = objective if crop is None else per_position(objective, photo, crop)
             output = stylize(model, photo)
-            fast = float(impasto.evaluate(output, photo, painting, objective.transfer_config(size)).total)
-            lbfgs = objective.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
+            fast = float(impasto.evaluate(output, photo, painting, scored.transfer_config(size)).total)
+            lbfgs = scored.transfer_config(size, iterations=max_iterations, seed=0, init="noise")
             (worth,), final, seconds = passing_iterations(photo, painting, lbfgs, [fast])
             row = {"style": model.style, "size": size, "photo": path.name, "network_loss": fast,
                    "worth": worth, "lbfgs_last_loss": final, "lbfgs_seconds": round(seconds, 1),
-                   "max_iterations": max_iterations, "content_weight": objective.content_weight}
+                   "max_iterations": max_iterations, "content_weight": scored.content_weight}
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     return rows
