@@ -9,7 +9,9 @@ gives the first iteration that scores lower than each (``fast_worth.passing_iter
 the network, and the peer, are worth. ``paper``: the paper's objective at the optimisation's
 defaults (α, β, layers; the painting at the photo's size unless ``--style-size``). ``recorded``:
 the objective the model records (``impasto styles --json``), the "relative" one fixed for the
-pair (``fast.arbitrary.objective``), Johnson et al.'s protocol. Two held-out paintings have a copy
+pair (``fast.arbitrary.objective``), Johnson et al.'s protocol. The network reads each painting at
+long side ``--read-size`` (default: as ``impasto apply`` does), and the recorded objective holds
+it there. Two held-out paintings have a copy
 among the training files (docs/arbitrary.md) and are left out; the paintings are spread evenly
 through the held-out list (``spread``), the photos are the first held-out ones.
 
@@ -34,7 +36,7 @@ from PIL import Image, ImageDraw
 
 import impasto
 from impasto import images
-from impasto.config import TransferConfig
+from impasto.config import PAINTING_SIDE, TransferConfig
 from impasto.fast.arbitrary import model as arbitrary
 from impasto.fast.arbitrary.objective import RelativeObjective, recorded_objective
 from impasto.fast.model import FastModel
@@ -105,6 +107,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--style-size", type=int, help="the painting's long side in the objective "
                         "(default: the photo's, as impasto transfer's default)")
+    parser.add_argument("--read-size", type=int, default=PAINTING_SIDE,
+                        help="the paintings' long side when the network reads them (default: %(default)s)")
     parser.add_argument("--objective", nargs="+", choices=("paper", "recorded"), default=["paper", "recorded"],
                         help="score on the paper's objective, on the model's recorded one, or both (default)")
     parser.add_argument("--max-iterations", type=int, default=300)
@@ -127,10 +131,11 @@ def main() -> None:
                        args.paintings)
     pairs = [(photo, painting) for painting in paintings for photo in photos]
     # A painting's style code once, not once per photo (as `impasto apply` does).
-    bound = {painting: arbitrary.bind(model, [images.load_image(painting)]) for painting in paintings}
+    bound = {painting: arbitrary.bind(model, [images.load_image(painting)], style_size=args.read_size)
+             for painting in paintings}
     config = TransferConfig(size=args.size, scales=1, iterations=args.max_iterations, seed=0, init="noise",
                             style_size=args.style_size)
-    recorded = recorded_objective(model.training.get("settings") or {})
+    recorded = recorded_objective(model.training.get("settings") or {}, args.read_size)
     rows = []
     for objective in args.objective:
         for photo, painting in pairs:
@@ -142,7 +147,8 @@ def main() -> None:
     def shown(value: float) -> str:
         return f">{args.max_iterations}" if value == cap else f"{value:g}"
 
-    print(f"CPU: {describe_cpu()}; {len(pairs)} held-out pairs at {args.size} px")
+    print(f"CPU: {describe_cpu()}; {len(pairs)} held-out pairs at {args.size} px; paintings read at long side "
+          f"{args.read_size} px")
     for objective in args.objective:
         group = [r for r in rows if r["objective"] == objective]
         worth = [r["worth"] if r["worth"] is not None else cap for r in group]

@@ -124,12 +124,14 @@ def test_the_style_code_moves_the_output_toward_its_painting(trained: Path, phot
     vgg = VGG19(weights, "relu3_1")
     photo = images.load_image(sorted(photo_dir.iterdir())[0])
     a, b = synthetic_painting(2), synthetic_painting(3)
-    out_a = stylize(arbitrary.bind(model, [a]), photo)
-    out_b = stylize(arbitrary.bind(model, [b]), photo)
+    # The paintings read at the scale this tiny training held them at (the default is a print's).
+    side = TINY.style_crop_size
+    out_a = stylize(arbitrary.bind(model, [a], style_size=side), photo)
+    out_b = stylize(arbitrary.bind(model, [b], style_size=side), photo)
     assert style_distance(vgg, out_a, a) < 0.8 * style_distance(vgg, out_b, a)
     assert style_distance(vgg, out_b, b) < 0.8 * style_distance(vgg, out_a, b)
     # A 50/50 mix of the codes lies between the two.
-    mixed = stylize(arbitrary.bind(model, [a, b], [0.5, 0.5]), photo)
+    mixed = stylize(arbitrary.bind(model, [a, b], [0.5, 0.5], style_size=side), photo)
     assert style_distance(vgg, out_a, a) < style_distance(vgg, mixed, a) < style_distance(vgg, out_b, a)
 
 
@@ -143,6 +145,24 @@ def test_strength_zero_returns_the_photo_and_full_strength_does_not(trained: Pat
     torch.testing.assert_close(none, photo, atol=1e-6, rtol=0)
     assert float((full - photo).abs().mean()) > 0.05
     assert 0 < float((half - photo).abs().mean()) < float((full - photo).abs().mean())
+
+
+def test_paintings_are_read_at_their_long_side_and_the_size_sets_the_code(trained: Path, monkeypatch) -> None:
+    from impasto.config import PAINTING_SIDE
+
+    model = read_arbitrary(trained)
+    painting = images.resize_to(synthetic_painting(2), 48, 72)
+    read: list[tuple[int, int]] = []
+    statistics = arbitrary.painting_statistics
+    monkeypatch.setattr(arbitrary, "painting_statistics",
+                        lambda vgg, p: read.append(tuple(p.shape[-2:])) or statistics(vgg, p))
+    default = arbitrary.style_code(model, [painting])
+    small = arbitrary.style_code(model, [painting], style_size=TINY.style_crop_size)
+    assert read == [(round(PAINTING_SIDE * 2 / 3), PAINTING_SIDE), (21, 32)]
+    # The statistics of strokes twice as fine give another code, which the network paints.
+    assert float((default - small).abs().max()) > 1e-3
+    same = arbitrary.style_code(model, [painting], style_size=PAINTING_SIDE)
+    torch.testing.assert_close(same, default)
 
 
 def test_model_file_round_trip_and_wrong_kinds(tmp_path: Path) -> None:

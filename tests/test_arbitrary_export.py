@@ -126,6 +126,11 @@ def test_apply_errors_are_one_line(tmp_path: Path, model_file: Path, small_pair,
     code, _, err = run(capsys, "apply", "--model", model_file, "--style-image", style, content, "-o", out,
                        "--style-blend", "1", "2")
     one_line_error(code, err, "--style-blend: 2 weights given for 1 style images")
+    code, _, err = run(capsys, "apply", "--model", model_file, "--style-image", style, content, "-o", out,
+                       "--style-size", "16")
+    one_line_error(code, err, "--style-size: must be")
+    code, _, err = run(capsys, "apply", "--model", tmp_path / "one.pt", content, "-o", out, "--style-size", "300")
+    one_line_error(code, err, "--style-size: sets the size paintings are read at; give --style-image")
     code, _, err = run(capsys, "apply", "--model", tmp_path / "one.pt", content, "-o", out, "--strength", "0.5")
     one_line_error(code, err, "is a one-style network, which has no strength")
     assert not out.exists()

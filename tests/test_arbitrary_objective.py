@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -74,7 +76,11 @@ def test_the_photo_and_the_painting_fix_the_weights(pair) -> None:
 def test_recorded_settings_give_the_objective_and_defaults_fill_the_rest() -> None:
     objective = recorded_objective({"style_weight": 5.0, "style_crop_size": 128, "grid_weight": 3e5})
     default = ArbitraryConfig()
-    assert objective.style_weight == 5.0 and objective.style_size == 128
+    # Trained on paintings at shorter side 128; listed and measured as applied, at long side 512.
+    assert objective.style_weight == 5.0 and objective == replace(
+        objective_of(replace(default, style_weight=5.0, style_crop_size=128)), style_size=512, style_side="longer")
+    assert objective.style_long_side(torch.zeros(1, 3, 300, 200)) == 512
+    assert objective_of(default).style_long_side(torch.zeros(1, 3, 300, 200)) == 384
     assert objective.content_weight == default.content_weight and objective.tv_weight == default.tv_weight
     assert objective.as_dict()["normalisation"] == "relative" and "grid_weight" not in objective.as_dict()
 
@@ -82,7 +88,7 @@ def test_recorded_settings_give_the_objective_and_defaults_fill_the_rest() -> No
 def test_a_trainings_weights_are_its_recorded_objectives() -> None:
     config = ArbitraryConfig(content_weight=2.0, style_weight=7.0, tv_weight=3.0, style_crop_size=96, grid_weight=5.0)
     objective = recorded_objective(to_dict(config))
-    assert objective == objective_of(config)
+    assert objective == replace(objective_of(config), style_size=objective.style_size, style_side="longer")
     weights = objective.training_weights(config.grid_weight)
     assert (weights.content, weights.style, weights.tv, weights.grid) == (2.0, 7.0, 3.0, 5.0)
     assert weights.content_layers == objective.content_layers and weights.style_layers == objective.style_layers

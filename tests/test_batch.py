@@ -272,8 +272,9 @@ def test_styles_name_the_outputs(photos: Path, tmp_path: Path) -> None:
     chosen = batch.styles(["starry_night", "starry_night:0.7,the_scream:0.3"], size=64)
     assert [s.name for s in chosen] == ["starry_night", "starry_night-0.7+the_scream-0.3"]
     assert chosen[0].config == ApplyConfig("starry_night", size=64)
-    painted = batch.apply_style(paintings=[tmp_path / "a.jpg", tmp_path / "b.jpg"], weights=[3, 1], strength=0.5)
-    assert painted.name == "a+b" and painted.config.style == "arbitrary"
+    painted = batch.apply_style(paintings=[tmp_path / "a.jpg", tmp_path / "b.jpg"], weights=[3, 1], strength=0.5,
+                                style_size=300)
+    assert painted.name == "a+b" and painted.config.style == "arbitrary" and painted.config.style_size == 300
     assert painted.config.style_images == (tmp_path / "a.jpg", tmp_path / "b.jpg")
     assert painted.config.style_weights == (3, 1) and painted.config.strength == 0.5
     inside = batch.apply_style("the_scream", tmp_path / "multi.pt")
@@ -337,13 +338,14 @@ def test_a_bad_manifest_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pyte
     (["{tmp}/missing.jpg", "--style", "starry_night"], "missing.jpg: photo not found"),
     (["{tmp}/bad.json", "--style", "starry_night"], "bad.json: not a photo"),
     (["{tmp}/nothing/", "--style", "starry_night"], "nothing: no photos"),
-    (["{tmp}/bad.json", "--size", "64"], "--size, --strength, --backend and --style-blend: for photos × styles"),
+    (["{tmp}/bad.json", "--size", "64"], "--size, --strength, --backend, --style-blend and --style-size: for photos"),
     (["{tmp}/nothing/", "--styles", "a", "--style", "b"], "--styles: instead of --style, --model and --style-image"),
+    (["{tmp}/nothing/", "--styles", "a", "--style-size", "300"], "--style-size: sets the size paintings are read at"),
     (["{tmp}/bad.json", "--workers", "0"], "--workers: must be a positive integer, got 0"),
     (["{tmp}/bad.json", "--ray=auto", "--workers", "2"], "--workers: for the local pool"),
     (["{tmp}/a.csv", "{tmp}/bad.json"], "a.csv: a manifest goes alone"),
 ], ids=["empty folder", "missing job file", "not a job file", "missing photo", "not a photo", "no photos",
-        "apply option", "styles and style", "workers", "workers on ray", "manifest and more"])
+        "apply option", "styles and style", "styles and style size", "workers", "workers on ray", "manifest and more"])
 def test_bad_inputs_are_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  args: list[str], message: str) -> None:
     (tmp_path / "nothing").mkdir()

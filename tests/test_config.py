@@ -142,3 +142,10 @@ def test_an_input_error_names_the_setting_it_is_about() -> None:
     # Errors cross process boundaries (the studio's worker) with their field.
     again = pickle.loads(pickle.dumps(caught.value))
     assert (again.field, again.problem, str(again)) == (caught.value.field, caught.value.problem, str(caught.value))
+
+
+def test_a_probe_race_runs_inside_no_grad() -> None:
+    # The first image scored may be inside torch.no_grad(); the race still needs its gradients.
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1).requires_grad_(False)
+    with torch.no_grad():
+        assert all(t > 0 for t in runtime._race([(conv, torch.float32)], 8, (16, 16), 1))

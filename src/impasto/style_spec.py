@@ -63,12 +63,14 @@ class ModelFile:
 @dataclass(frozen=True)
 class AnyPainting:
     """Paintings through an any-painting model (``model`` None: the installed one), their style
-    codes mixed by ``weights`` (None: equal)."""
+    codes mixed by ``weights`` (None: equal), each read at long side ``style_size`` (None: the
+    model's default, ``fast.arbitrary.objective.PAINTING_SIDE``)."""
 
     model: Path | None
     paintings: tuple[Path, ...]
     weights: tuple[float, ...] | None = None
     strength: float = 1.0
+    style_size: int | None = None
 
 
 StyleSpec = Shipped | ModelFile | AnyPainting
@@ -89,10 +91,12 @@ def parse_style(
     paintings: Sequence[str | os.PathLike[str]] = (),
     weights: Sequence[float] | None = None,
     strength: float = 1.0,
+    style_size: int | None = None,
 ) -> StyleSpec:
     """The spec of ``ApplyConfig``'s style fields: ``style`` a shipped name, a mix, a model file or
-    ``SHIPPED_ARBITRARY``; ``mix`` the styles inside a model file; ``paintings`` and ``weights``
-    for an any-painting model. Every inconsistency is one InputError line naming the option."""
+    ``SHIPPED_ARBITRARY``; ``mix`` the styles inside a model file; ``paintings``, ``weights`` and
+    ``style_size`` for an any-painting model. Every inconsistency is one InputError line naming
+    the option."""
     if not (isinstance(strength, int | float) and 0 <= strength <= 1):
         raise _refused("strength", "strength", f"must lie in [0, 1], got {strength}")
     text = os.fspath(style)
@@ -102,7 +106,9 @@ def parse_style(
                            f"none for the installed one), not the style {text!r}")
         model = None if text == SHIPPED_ARBITRARY else Path(text)
         return AnyPainting(model, tuple(map(Path, paintings)), tuple(weights) if weights is not None else None,
-                         strength)
+                           strength, style_size)
+    if style_size is not None:
+        raise _refused("style-size", "style_size", "sets the size paintings are read at; give --style-image")
     if weights is not None:
         raise _refused("style-blend", "style_weights", "weights need paintings (--style-image)")
     if is_path(style):

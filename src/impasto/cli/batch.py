@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from impasto.cli.exits import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
 from impasto.cli.jobs import print_json
-from impasto.cli.options import OUTPUT_FOLDERS, add_json, add_quiet
+from impasto.cli.options import OUTPUT_FOLDERS, add_json, add_painting_size, add_quiet
 from impasto.cli.progress import ProgressBar
 from impasto.config import Backend, choices
 
@@ -60,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "several")
     g.add_argument("--style-blend", type=float, nargs="+", metavar="W", dest="style_weights",
                    help="weights of the --style-images, one each (normalised to sum 1; default equal)")
+    add_painting_size(g)
     g.add_argument("--size", type=int, help="resize each photo to this long side first (default: as it is)")
     g.add_argument("--strength", type=float, default=1.0,
                    help="multi-style and any-painting networks: 0 = the photo, 1 = the full style (default: "
@@ -131,13 +132,17 @@ def _plan(args: argparse.Namespace) -> list[Task]:
     if args.styles:
         if one:
             raise InputError("--styles: instead of --style, --model and --style-image, not with them")
+        if args.style_size is not None:
+            raise InputError("--style-size: sets the size paintings are read at; give --style-image")
         return batch.plan_photos(inputs, batch.styles(args.styles, **settings), args.output, **split)
     if one:
-        chosen = batch.apply_style(args.style, args.model, args.style_images or (), args.style_weights, **settings)
+        chosen = batch.apply_style(args.style, args.model, args.style_images or (), args.style_weights,
+                                   style_size=args.style_size, **settings)
         return batch.plan_photos(inputs, [chosen], args.output, **split)
-    if args.size is not None or args.strength != 1.0 or args.backend != "auto" or args.style_weights:
-        raise InputError("--size, --strength, --backend and --style-blend: for photos × styles (with --style, "
-                         "--styles, --model or --style-image); a job file or a manifest sets its own")
+    if (args.size is not None or args.strength != 1.0 or args.backend != "auto" or args.style_weights
+            or args.style_size is not None):
+        raise InputError("--size, --strength, --backend, --style-blend and --style-size: for photos × styles (with "
+                         "--style, --styles, --model or --style-image); a job file or a manifest sets its own")
     manifests = [p for p in inputs if p.suffix.lower() == ".csv"]
     if manifests:
         if len(inputs) > 1:

@@ -17,6 +17,7 @@ from impasto.cli.options import (
     add_device,
     add_json,
     add_output_settings,
+    add_painting_size,
     add_quiet,
     listed,
 )
@@ -110,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an arbitrary-style model: this painting's style code, baked into the graph; repeat to mix")
     p.add_argument("--style-blend", type=float, nargs="+", metavar="W", dest="style_weights",
                    help="weights of the --style-images, one each (normalised to sum 1; default equal)")
+    add_painting_size(p)
     p.add_argument("--strength", type=float, default=1.0,
                    help="multi-style and arbitrary-style models: 0 = the photo, 1 = the full style (default: "
                    "%(default)g)")
@@ -283,6 +285,7 @@ def add_apply_arguments(p: argparse.ArgumentParser) -> None:
                    help="a painting to apply; repeat to mix several")
     g.add_argument("--style-blend", type=float, nargs="+", metavar="W", dest="style_weights",
                    help="weights of the --style-images, one each (normalised to sum 1; default equal)")
+    add_painting_size(g)
     g.add_argument("--strength", type=float, default=d.strength,
                    help="multi-style and arbitrary-style models: 0 = the photo, 1 = the full style, in between "
                    "γ/β interpolated toward the identity (default: %(default)g)")
@@ -298,7 +301,7 @@ def run_apply(args: argparse.Namespace) -> int:
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
     config = ApplyConfig(style, args.backend, args.preserve_color == "luminance", args.size, args.batch_size,
-                         args.temporal, paintings, weights, args.strength, mix,
+                         args.temporal, paintings, weights, args.strength, mix, args.style_size,
                          output_profile=absolute_profile(args.output_profile), bit_depth=args.bit_depth,
                          quality=args.quality)
     return run_job(ApplyJob(tuple(args.photos), args.output, config), quiet=args.quiet, as_json=args.json)
@@ -342,5 +345,5 @@ def run_export(args: argparse.Namespace) -> int:
     paintings = tuple(p.absolute() for p in args.style_images or ())
     weights = tuple(args.style_weights) if args.style_weights else None
     config = ExportConfig(model, args.style, paintings, weights, args.strength, args.input_height, args.input_width,
-                          args.all_styles)
+                          args.all_styles, args.style_size)
     return run_job(ExportJob(args.output, config), quiet=args.quiet, as_json=args.json)

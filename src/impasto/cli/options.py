@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from impasto.config import PAINTING_SIDE
 from impasto.profiles import OUTPUT_PROFILES
 
 QUIET_HELP = "print nothing but errors: no progress bar, no summary"
@@ -38,6 +39,12 @@ def add_output_settings(p: argparse.ArgumentParser | argparse._ArgumentGroup, pr
     p.add_argument("--output-profile", default=profile, metavar="source|srgb|FILE.icc", help=OUTPUT_PROFILE_HELP)
     p.add_argument("--bit-depth", type=int, choices=(8, 16), help=BIT_DEPTH_HELP)
     p.add_argument("--quality", type=int, default=quality, metavar="Q", help=QUALITY_HELP)
+
+
+def add_painting_size(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--style-size", type=int, metavar="PX", help="the --style-images' long side when "
+                        f"their style is read: larger paints larger strokes (default: {PAINTING_SIDE}, where "
+                        "`impasto transfer` holds a painting at its default size)")
 
 
 def absolute_profile(profile: str) -> str:

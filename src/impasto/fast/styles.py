@@ -83,7 +83,7 @@ def _build(spec: StyleSpec) -> FastModel:
         model = shipped_arbitrary() if spec.model is None else _any_painting(read_any(spec.model))
         paintings = [images.load_image(p) for p in spec.paintings]
         name = "+".join(p.stem for p in spec.paintings)
-        return arbitrary.bind(model, paintings, spec.weights, spec.strength, name)
+        return arbitrary.bind(model, paintings, spec.weights, spec.strength, name, spec.style_size)
     if isinstance(spec, ModelFile):
         return _bind(read_any(spec.path), spec.mix, spec.strength)
     return _shipped_style(spec)

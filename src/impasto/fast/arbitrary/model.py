@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from impasto import images, storage
-from impasto.config import PAINTING_HOLDOUT_PERCENT
+from impasto.config import PAINTING_HOLDOUT_PERCENT, PAINTING_SIDE
 from impasto.errors import InputError, WeightsError
 from impasto.fast.arbitrary.objective import recorded_objective
 from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, StylePredictor, feature_statistics
@@ -47,7 +47,8 @@ _PAINTING_SALT = "painting:"
 
 class ArbitraryNet(nn.Module):
     """The conditional transformer (``transformer``) and the style predictor (``predictor``).
-    ``style_size``: paintings are resized to this shorter side before their statistics."""
+    ``style_size``: the shorter side its training held the paintings at (``bind`` reads them at
+    a long side of its own)."""
 
     def __init__(self, arch: Architecture, style_size: int = 256) -> None:
         super().__init__()
@@ -180,9 +181,10 @@ def is_arbitrary_file(path: str | os.PathLike[str]) -> bool:
 
 
 def style_code(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequence[float] | None = None,
-               vgg: VGG19 | None = None) -> Tensor:
-    """The weighted mean of the paintings' style codes, (1, code_size): VGG-19 runs once per
-    painting. ``weights`` default to equal; they are normalised to sum to one."""
+               vgg: VGG19 | None = None, style_size: int = PAINTING_SIDE) -> Tensor:
+    """The weighted mean of the paintings' style codes, (1, code_size), each painting read at long
+    side ``style_size``: VGG-19 runs once per painting. ``weights`` default to equal; they are
+    normalised to sum to one."""
     if not paintings:
         raise InputError("--style-image: at least one painting is needed")
     weights = list(weights) if weights is not None else [1.0] * len(paintings)
@@ -194,18 +196,19 @@ def style_code(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequ
     predictor = model.network.predictor
     total = sum(weights)
     with torch.no_grad():
-        codes = [predictor.code(painting_statistics(vgg, resize_short_side(p, model.network.style_size)))
+        codes = [predictor.code(painting_statistics(vgg, images.resize_long_side(p, style_size)))
                  for p in paintings]
         return sum((w / total * c for w, c in zip(weights, codes, strict=True)), torch.zeros_like(codes[0]))
 
 
 def bind(model: ArbitraryModel, paintings: Sequence[Tensor], weights: Sequence[float] | None = None,
-         strength: float = 1.0, name: str = "arbitrary") -> FastModel:
-    """A one-style network for the paintings (mixed by ``weights``) at ``strength`` in [0, 1],
-    ready for ``fast.stylize``, the back-ends, the video path and ONNX export."""
+         strength: float = 1.0, name: str = "arbitrary", style_size: int | None = None) -> FastModel:
+    """A one-style network for the paintings (mixed by ``weights``, read at long side
+    ``style_size``, default ``PAINTING_SIDE``: larger paints larger strokes) at ``strength`` in
+    [0, 1], ready for ``fast.stylize``, the back-ends, the video path and ONNX export."""
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"--strength: must lie in [0, 1], got {strength}")
-    code = style_code(model, paintings, weights)
+    code = style_code(model, paintings, weights, style_size=style_size or PAINTING_SIDE)
     with torch.no_grad():
         gammabeta = model.network.predictor.gammabeta(code, strength)
     bound = BoundNet(model.network.transformer, gammabeta).eval()

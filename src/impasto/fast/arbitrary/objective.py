@@ -14,21 +14,24 @@ energies are numbers, and each term is the paper's term times a constant:
   one axis less a row or a column, a difference under 1/W of a term that is itself under 1 % of
   the total for the shipped network).
 
-The painting is held as in training: its shorter side at ``style_size`` px (the training crops a
-square of that side from it; the fixed form takes the whole painting at that scale).
+The training holds the painting at its shorter side ``style_crop_size`` (and crops a square of that
+side); the network is applied with the painting at its long side ``PAINTING_SIDE`` unless the user
+gives another (``model.bind``). The predictor reads the painting's statistics at that scale and the
+transformer paints its strokes at it: the objective a network is listed and measured with is its
+training's, the painting held as it is applied (``recorded_objective``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from impasto import images
-from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, ArbitraryConfig
+from impasto.config import FAST_STYLE_LAYERS, JOHNSON_CONTENT_LAYERS, PAINTING_SIDE, ArbitraryConfig
 from impasto.fast.multistyle.model import Objective
 from impasto.losses import Weights, gram_batch
 from impasto.losses.paper import widen
@@ -38,7 +41,7 @@ from impasto.vgg import VGG19, deepest, load_weights
 @dataclass(frozen=True)
 class RelativeObjective:
     """α Σ w_l content_l / ΣP_l² + β Σ w_l style_l / ΣA_l² + λ mean TV (the module docstring), the
-    painting at shorter side ``style_size``."""
+    painting's ``style_side`` ("shorter" as trained, "longer" as applied) at ``style_size``."""
 
     content_weight: float
     style_weight: float
@@ -46,12 +49,13 @@ class RelativeObjective:
     style_layers: Mapping[str, float]
     tv_weight: float
     style_size: int
+    style_side: Literal["shorter", "longer"] = "shorter"
 
     def as_dict(self) -> dict[str, Any]:
         return {"normalisation": "relative", "content_weight": self.content_weight,
                 "style_weight": self.style_weight, "content_layers": dict(self.content_layers),
                 "style_layers": dict(self.style_layers), "tv_weight": self.tv_weight,
-                "style_size": self.style_size, "style_side": "shorter"}
+                "style_size": self.style_size, "style_side": self.style_side}
 
     def training_weights(self, grid: float = 0.0) -> Weights:
         """The weights ``perceptual_objective(..., "relative")`` trains on, with a lattice term of
@@ -60,7 +64,9 @@ class RelativeObjective:
                        dict(self.style_layers), grid)
 
     def style_long_side(self, painting: Tensor) -> int:
-        """The painting's longer side when its shorter side is ``style_size``."""
+        """The painting's longer side as this objective holds it."""
+        if self.style_side == "longer":
+            return self.style_size
         height, width = painting.shape[-2:]
         return round(self.style_size * max(height, width) / min(height, width))
 
@@ -90,10 +96,11 @@ def objective_of(config: ArbitraryConfig) -> RelativeObjective:
         config.tv_weight, config.style_crop_size)
 
 
-def recorded_objective(settings: Mapping[str, Any]) -> RelativeObjective:
-    """The objective an any-painting training of these recorded settings minimised (settings it
-    does not record take ``ArbitraryConfig``'s defaults)."""
+def recorded_objective(settings: Mapping[str, Any], style_size: int = PAINTING_SIDE) -> RelativeObjective:
+    """The objective a network trained with these recorded settings is applied for (settings it
+    does not record take ``ArbitraryConfig``'s defaults): its training's, with the painting at
+    long side ``style_size`` as ``model.bind`` reads it."""
     default = ArbitraryConfig()
     names = ("content_weight", "style_weight", "tv_weight", "style_crop_size")
     recorded = {n: type(getattr(default, n))(settings[n]) for n in names if n in settings}
-    return objective_of(replace(default, **recorded))
+    return replace(objective_of(replace(default, **recorded)), style_size=style_size, style_side="longer")
