@@ -48,6 +48,8 @@ def main() -> None:
                        args.paintings)
     sizes = args.read_sizes
     scores: dict[tuple[int, int], list[float]] = {(r, s): [] for r in sizes for s in sizes}
+    objectives = {s: recorded_objective(settings, s) for s in sizes}
+    vgg = objectives[sizes[0]].vgg()
     for painting_path in paintings:
         painting = images.load_image(painting_path)
         bound = {r: arbitrary.bind(model, [painting], style_size=r) for r in sizes}
@@ -56,7 +58,7 @@ def main() -> None:
             with torch.no_grad():
                 outputs = {r: stylize(bound[r], photo) for r in sizes}
             for s in sizes:
-                config = recorded_objective(settings, s).for_pair(photo, painting).transfer_config(args.size)
+                config = objectives[s].for_pair(photo, painting, vgg).transfer_config(args.size)
                 for r in sizes:
                     scores[r, s].append(float(impasto.evaluate(outputs[r], photo, painting_path, config).total))
     print(f"CPU: {describe_cpu()}; {len(paintings) * len(photos)} held-out pairs at {args.size} px; the "

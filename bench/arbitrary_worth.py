@@ -43,6 +43,7 @@ from impasto.fast.model import FastModel
 from impasto.fast.stylize import stylize
 from impasto.fast.training.data import Photos
 from impasto.runtime import describe_cpu
+from impasto.vgg import VGG19
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fast_worth import PHOTOS, passing_iterations
@@ -62,12 +63,12 @@ def spread(paintings: list[Path], count: int) -> list[Path]:
 
 
 def pair_row(network: FastModel, peer: Any, photo_path: Path, painting_path: Path, objective: str,
-             config: TransferConfig, recorded: RelativeObjective) -> dict[str, Any]:
+             config: TransferConfig, recorded: RelativeObjective, vgg: VGG19) -> dict[str, Any]:
     """``network``: the model bound to the painting's style code; ``config``: the paper's
     objective at the size, with the L-BFGS settings; ``objective``: "paper" or "recorded"."""
     photo = images.resize_long_side(images.load_image(photo_path), config.size)
     if objective == "recorded":
-        fixed = recorded.for_pair(photo, images.load_image(painting_path))
+        fixed = recorded.for_pair(photo, images.load_image(painting_path), vgg)
         config = fixed.transfer_config(config.size, iterations=config.iterations, seed=config.seed, init=config.init)
     ours = stylize(network, photo)
     theirs = images.from_pil(peer.stylize_with(images.to_pil(photo), str(painting_path), max_size=config.size))
@@ -136,10 +137,11 @@ def main() -> None:
     config = TransferConfig(size=args.size, scales=1, iterations=args.max_iterations, seed=0, init="noise",
                             style_size=args.style_size)
     recorded = recorded_objective(model.training.get("settings") or {}, args.read_size)
+    vgg = recorded.vgg()
     rows = []
     for objective in args.objective:
         for photo, painting in pairs:
-            row = pair_row(bound[painting], peer, photo, painting, objective, config, recorded)
+            row = pair_row(bound[painting], peer, photo, painting, objective, config, recorded, vgg)
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     cap = args.max_iterations + 1

@@ -64,6 +64,7 @@ def test_the_photo_and_the_painting_fix_the_weights(pair) -> None:
     _, photo, painting = pair
     relative = RelativeObjective(1.0, 10.0, {"relu2_2": 1.0}, STYLE_LAYERS, 1.0, 40)
     fixed = relative.for_pair(photo, painting)
+    assert relative.for_pair(photo, painting, relative.vgg()) == fixed
     # A brighter photo has more feature energy, so its content term weighs less; the painting's
     # weights do not depend on the photo.
     brighter = relative.for_pair((photo * 1.5).clamp(0, 1), painting)

@@ -70,12 +70,17 @@ class RelativeObjective:
         height, width = painting.shape[-2:]
         return round(self.style_size * max(height, width) / min(height, width))
 
-    def for_pair(self, photo: Tensor, painting: Tensor) -> Objective:
+    def vgg(self) -> VGG19:
+        """VGG-19 as deep as this objective reads, for ``for_pair`` to share across pairs."""
+        return VGG19(load_weights(), deepest((*self.content_layers, *self.style_layers))).eval()
+
+    def for_pair(self, photo: Tensor, painting: Tensor, vgg: VGG19 | None = None) -> Objective:
         """The paper's objective with fixed weights equal to this one for ``photo`` (RGB in [0, 1],
-        at the size it is scored at) and ``painting``: ``for_pair(...).transfer_config(size)``."""
+        at the size it is scored at) and ``painting``: ``for_pair(...).transfer_config(size)``.
+        ``vgg``: ``self.vgg()`` built once for many pairs (default: built here)."""
         style_size = self.style_long_side(painting)
         held = images.resize_long_side(painting, style_size)
-        vgg = VGG19(load_weights(), deepest((*self.content_layers, *self.style_layers))).eval()
+        vgg = vgg or self.vgg()
         with torch.no_grad():
             content = vgg(photo.float(), self.content_layers)
             style = vgg(held.float(), self.style_layers)
