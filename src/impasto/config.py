@@ -707,7 +707,7 @@ class ApplyConfig:
     style_weights: tuple[float, ...] | None = None
     strength: float = 1.0
     mix: str | None = None
-    # The paintings' long side when their style code is read (None: the model's default).
+    # The paintings' long side when their style code is read (None: ``PAINTING_SIDE``).
     style_size: int | None = None
     # How photos are written, as ``TransferConfig``'s (videos: 8 bits, sRGB).
     output_profile: str = "source"
@@ -763,8 +763,8 @@ class ExportConfig:
 
     ``model`` is a model file's path or a shipped style's name; with ``style_images``, an
     arbitrary-style model file (None: the installed one), whose paintings' style codes, mixed by
-    ``style_weights`` (default equal) and read at long side ``style_size`` (None: the model's
-    default), are baked into the graph. ``style`` picks a multi-style model's style or mix
+    ``style_weights`` (default equal) and read at long side ``style_size`` (None:
+    ``PAINTING_SIDE``), are baked into the graph. ``style`` picks a multi-style model's style or mix
     (NAME:W,NAME:W), also baked in; ``strength`` moves a multi-style or arbitrary-style network's
     γ/β from the identity (0) to the style's (1), as ``ApplyConfig``'s.
     ``input_height`` and ``input_width`` fix the graph's input size (None: any size).

@@ -63,8 +63,8 @@ class ModelFile:
 @dataclass(frozen=True)
 class AnyPainting:
     """Paintings through an any-painting model (``model`` None: the installed one), their style
-    codes mixed by ``weights`` (None: equal), each read at long side ``style_size`` (None: the
-    model's default, ``fast.arbitrary.objective.PAINTING_SIDE``)."""
+    codes mixed by ``weights`` (None: equal), each read at long side ``style_size`` (None:
+    ``config.PAINTING_SIDE``)."""
 
     model: Path | None
     paintings: tuple[Path, ...]
