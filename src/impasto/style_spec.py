@@ -108,7 +108,7 @@ def parse_style(
         return AnyPainting(model, tuple(map(Path, paintings)), tuple(weights) if weights is not None else None,
                            strength, style_size)
     if style_size is not None:
-        raise _refused("style-size", "style_size", "sets the size paintings are read at; give --style-image")
+        raise style_size_without_paintings()
     if weights is not None:
         raise _refused("style-blend", "style_weights", "weights need paintings (--style-image)")
     if is_path(style):
@@ -118,6 +118,12 @@ def parse_style(
     if text == SHIPPED_ARBITRARY:
         raise _refused("style-image", "style_images", "the any-painting model needs a painting")
     return Shipped(parse_mix(text), strength)
+
+
+def style_size_without_paintings() -> InputError:
+    """The refusal of a painting read size where no painting is read, for every path that plans
+    styles (``parse_style``, ``impasto batch --styles``)."""
+    return _refused("style-size", "style_size", "sets the size paintings are read at; give --style-image")
 
 
 def _refused(option: str, field: str, problem: str) -> InputError:

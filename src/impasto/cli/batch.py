@@ -124,6 +124,7 @@ def run_batch(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> list[Task]:
     from impasto import batch
     from impasto.errors import InputError
+    from impasto.style_spec import style_size_without_paintings
 
     inputs: list[Path] = args.inputs
     settings = {"size": args.size, "strength": args.strength, "backend": args.backend}
@@ -133,7 +134,7 @@ def _plan(args: argparse.Namespace) -> list[Task]:
         if one:
             raise InputError("--styles: instead of --style, --model and --style-image, not with them")
         if args.style_size is not None:
-            raise InputError("--style-size: sets the size paintings are read at; give --style-image")
+            raise style_size_without_paintings()
         return batch.plan_photos(inputs, batch.styles(args.styles, **settings), args.output, **split)
     if one:
         chosen = batch.apply_style(args.style, args.model, args.style_images or (), args.style_weights,
