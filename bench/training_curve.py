@@ -28,6 +28,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from impasto import storage
 from impasto.storage import load_torch
@@ -73,9 +74,12 @@ def plot(rows: list[dict[str, Any]], title: str, output: Path, units: str = "rel
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title=title, title_fontsize=8)
     # Hours of training at the iterations where they were measured (evaluations excluded).
-    hours = ax.secondary_xaxis("top", functions=(
-        lambda x: _interpolate(x, iterations, [r["seconds"] / 3600 for r in rows]),
-        lambda h: _interpolate(h, [r["seconds"] / 3600 for r in rows], iterations)))
+    spent = [r["seconds"] / 3600 for r in rows]
+    hours = ax.secondary_xaxis("top", functions=(lambda x: _interpolate(x, iterations, spent),
+                                                 lambda h: _interpolate(h, spent, iterations)))
+    # Ticks only inside the measured hours: the interpolation clamps outside them, which would
+    # stack ticks of hours never reached on the first iteration.
+    hours.set_xticks([t for t in MaxNLocator(8).tick_values(spent[0], spent[-1]) if spent[0] <= t <= spent[-1]])
     hours.set_xlabel("training hours", fontsize=8)
     fig.tight_layout()
     with storage.atomic_file(output) as handle:
