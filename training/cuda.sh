@@ -2,7 +2,8 @@
 # The five-painting network's candidates, trained side by side on one CUDA GPU for the same
 # wall time each: Johnson et al.'s width with bilinear upsampling, a total-variation term and the
 # lattice term against the 4-px hatching, the same at half width, and the shipped width-8 layout
-# with the lattice term (its speed, without its hatching). Each writes OUT/NAME.pt (its held-out loss curve inside) and OUT/NAME.json.
+# with the lattice term (its speed, without its hatching). Each writes OUT/NAME.pt (its held-out
+# loss curve inside) and OUT/NAME.json, its log. On a lent machine, training/device.sh runs this.
 #
 #   PHOTOS=photos/ PAINTINGS=paintings/ training/cuda.sh            # all candidates, 7 minutes each
 #   MINUTES=30 OUT=runs/ training/cuda.sh w32_grid                     # one, longer
@@ -53,5 +54,8 @@ done
 status=0
 for i in "${!pids[@]}"; do
     wait "${pids[$i]}" || { status=1; echo "cuda.sh: ${names[$i]} failed:" >&2; tail -n 5 "$OUT/${names[$i]}.json" >&2; }
+    # The job file names this machine's paths; the model file records the settings, and a lent
+    # machine sends back at most 8 files.
+    rm -f "$OUT/${names[$i]}.job.json"
 done
 exit $status
