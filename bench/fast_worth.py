@@ -141,24 +141,35 @@ def styles_of(spec: str, only: list[str] | None, paintings: Path) -> list[tuple[
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every bench that scores a model's styles on held-out photos against L-BFGS:
+    the model, which styles, photos, sizes and paintings, and the JSON rows."""
     parser.add_argument("model", help="a multi-style model file, or a one-style model trained on 'gatys'")
     parser.add_argument("--style", nargs="+", help="only these styles (default: all)")
     parser.add_argument("--photos", type=int, default=8, help="held-out photos per style (default: %(default)s)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--max-iterations", type=int, default=300)
     parser.add_argument("--data", type=Path, default=PHOTOS, help="the training photos (their held-out slice)")
     parser.add_argument("--holdout-percent", type=float, default=2.0, help="as the training's (default: 2)")
     parser.add_argument("--paintings", type=Path, default=PAINTINGS, help="folder of the paintings")
     parser.add_argument("--json", type=Path, help="write every row here")
+
+
+def held_out_photos(args: argparse.Namespace) -> list[Path]:
+    """The first ``--photos`` held-out photos of ``--data`` (options of ``add_scoring_arguments``)."""
+    return Photos(args.data, args.holdout_percent).held_out[: args.photos]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_scoring_arguments(parser)
+    parser.add_argument("--max-iterations", type=int, default=300)
     parser.add_argument("--content-per-position", action="store_true",
                         help="score on the objective with its content term per position (Johnson et al.'s "
                              "normalisation; the recorded one on the training's square crops)")
     args = parser.parse_args()
     crop = describe_file(args.model)[0]["training"]["settings"]["crop_size"] if args.content_per_position else None
     print(describe_cpu(), f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
-    photos = Photos(args.data, args.holdout_percent).held_out[: args.photos]
+    photos = held_out_photos(args)
     rows = []
     for model, objective, painting in styles_of(args.model, args.style, args.paintings):
         rows += style_rows(model, objective, painting, photos, args.sizes, args.max_iterations, crop)

@@ -23,6 +23,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,42 +35,49 @@ from impasto import images
 from impasto.events import Iteration
 from impasto.fast.multistyle.model import Objective
 from impasto.fast.stylize import stylize
-from impasto.fast.training.data import Photos
 from impasto.gatys.api import build_problem
 from impasto.gatys.targets import targets
 from impasto.losses.paper import content_layer_loss, style_layer_loss, total_variation
 from impasto.runtime import describe_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fast_worth import PAINTINGS, PHOTOS, styles_of
+from fast_worth import add_scoring_arguments, held_out_photos, styles_of
 
 # The iterations Johnson et al.'s protocol asks a five-painting network to be worth, by size.
 CRITERION = {256: 50, 512: 40}
 
 
-def layer_terms(image: torch.Tensor, photo: torch.Tensor, painting: Path, objective: Objective,
-                size: int) -> dict[str, float]:
-    """Each weighted term of ``objective`` for ``image`` (the photo's size): ``content:<layer>``
-    (α w_l L_l), ``style:<layer>`` (β w_l E_l) and ``tv`` where it is weighted, in float32; their
-    sum is checked against ``impasto.evaluate``'s total."""
+def layer_scorer(photo: torch.Tensor, painting: Path, objective: Objective,
+                 size: int) -> Callable[[torch.Tensor], dict[str, float]]:
+    """A function giving each weighted term of ``objective`` for an image of the photo's size:
+    ``content:<layer>`` (α w_l L_l), ``style:<layer>`` (β w_l E_l) and ``tv`` where it is weighted,
+    in float32; their sum is checked against ``impasto.evaluate``'s total. The photo's features
+    and the painting's Gram matrices are computed once, for every image scored."""
     config = replace(objective.transfer_config(size), precision="fp32", convolution="direct", preserve_color="none")
-    problem = build_problem(images.resize_to(photo, *image.shape[-2:]), painting, config, ())
+    problem = build_problem(photo, painting, config, ())
     target = targets(problem, size)
     weights = problem.weights
-    with torch.no_grad():
-        x = problem.runtime.prepare(image)
-        features = problem.net(x, problem.layers)
-        content = {f"content:{name}": weights.content * w
-                   * float(content_layer_loss(features[name], target.content[name]))
-                   for name, w in weights.content_layers.items()}
-        style = {f"style:{name}": weights.style * w * float(style_layer_loss(features[name], target.grams[0][name]))
-                 for name, w in weights.style_layers.items()}
-    terms = content | style | ({"tv": weights.tv * float(total_variation(x))} if weights.tv > 0 else {})
-    # The same objective as the yardstick every other bench uses, or this breakdown means nothing.
-    total = float(impasto.evaluate(image, photo, painting, objective.transfer_config(size)).total)
-    if abs(sum(terms.values()) - total) > 1e-3 * total:
-        raise RuntimeError(f"layer terms sum to {sum(terms.values()):.4g}, impasto.evaluate gives {total:.4g}")
-    return terms
+
+    def score(image: torch.Tensor) -> dict[str, float]:
+        if image.shape != photo.shape:
+            raise ValueError(f"an image of {tuple(image.shape)} scored against a photo of {tuple(photo.shape)}")
+        with torch.no_grad():
+            x = problem.runtime.prepare(image)
+            features = problem.net(x, problem.layers)
+            content = {f"content:{name}": weights.content * w
+                       * float(content_layer_loss(features[name], target.content[name]))
+                       for name, w in weights.content_layers.items()}
+            style = {f"style:{name}": weights.style * w
+                     * float(style_layer_loss(features[name], target.grams[0][name]))
+                     for name, w in weights.style_layers.items()}
+        terms = content | style | ({"tv": weights.tv * float(total_variation(x))} if weights.tv > 0 else {})
+        # The same objective as the yardstick every other bench uses, or this breakdown means nothing.
+        total = float(impasto.evaluate(image, photo, painting, objective.transfer_config(size)).total)
+        if abs(sum(terms.values()) - total) > 1e-3 * total:
+            raise RuntimeError(f"layer terms sum to {sum(terms.values()):.4g}, impasto.evaluate gives {total:.4g}")
+        return terms
+
+    return score
 
 
 def optimised(photo: torch.Tensor, painting: Path, objective: Objective, size: int, iterations: int) -> torch.Tensor:
@@ -87,31 +95,24 @@ def optimised(photo: torch.Tensor, painting: Path, objective: Objective, size: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="a multi-style model file, or a one-style model trained on 'gatys'")
-    parser.add_argument("--style", nargs="+", help="only these styles (default: all)")
-    parser.add_argument("--photos", type=int, default=8, help="held-out photos per style (default: %(default)s)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    add_scoring_arguments(parser)
     parser.add_argument("--iterations", type=int, nargs="+",
                         help="L-BFGS iterations to compare with, one per size (default: 50 at 256 px, 40 at 512)")
-    parser.add_argument("--data", type=Path, default=PHOTOS, help="the training photos (their held-out slice)")
-    parser.add_argument("--holdout-percent", type=float, default=2.0, help="as the training's (default: 2)")
-    parser.add_argument("--paintings", type=Path, default=PAINTINGS, help="folder of the paintings")
-    parser.add_argument("--json", type=Path, help="write every row here")
     args = parser.parse_args()
     iterations = args.iterations or [CRITERION.get(size, 50) for size in args.sizes]
     if len(iterations) != len(args.sizes):
         parser.error("--iterations: give one count per size")
     print(describe_cpu(), f"torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
-    photos = Photos(args.data, args.holdout_percent).held_out[: args.photos]
+    photos = held_out_photos(args)
     rows: list[dict[str, Any]] = []
     for model, objective, painting in styles_of(args.model, args.style, args.paintings):
         for size, count in zip(args.sizes, iterations, strict=True):
             for path in photos:
                 photo = images.resize_long_side(images.load_image(path), size)
+                score = layer_scorer(photo, painting, objective, size)
                 row = {"style": model.style, "size": size, "photo": path.name, "iterations": count,
-                       "network": layer_terms(stylize(model, photo), photo, painting, objective, size),
-                       "lbfgs": layer_terms(optimised(photo, painting, objective, size, count), photo, painting,
-                                            objective, size)}
+                       "network": score(stylize(model, photo)),
+                       "lbfgs": score(optimised(photo, painting, objective, size, count))}
                 print(json.dumps(row), file=sys.stderr, flush=True)
                 rows.append(row)
     terms = list(rows[0]["network"])
