@@ -12,6 +12,7 @@ from impasto.losses import (
     batch_lattice_energy,
     batch_style_loss,
     batch_total_variation,
+    excess_kurtosis,
     gram,
     gram_batch,
     lattice_pattern,
@@ -126,3 +127,50 @@ def test_grid_weight_adds_its_term_only_when_positive() -> None:
     assert "grid" not in plain.terms
     assert torch.allclose(gridded.terms["grid"], 10.0 * batch_lattice_energy(outputs, 4))
     assert torch.allclose(gridded.total - plain.total, gridded.terms["grid"])
+
+
+def test_excess_kurtosis_against_hand_computation() -> None:
+    # One value a on one of M = 64 positions: kurtosis ((M-1)^3 + 1) / (M (M-1)) = 62.016, whatever a.
+    spike = torch.zeros(2, 3, 8, 8)
+    spike[0, :, 5, 2] = 7.0
+    spike[1, 0, 0, 0] = 0.5  # channels 1 and 2 of image 1 are constant: kurtosis 0
+    expected = (63**3 + 1) / (64 * 63)
+    got = excess_kurtosis(spike, 30.0)
+    assert got.shape == (2,) and got.dtype == torch.float32
+    assert torch.allclose(got, torch.tensor([expected - 30.0, (expected - 30.0) / 3]), rtol=1e-5)
+    assert torch.allclose(excess_kurtosis(spike, 0.0)[0], torch.tensor(expected), rtol=1e-5)
+    # A Gaussian field scores about 3: nothing above a ceiling of 30.
+    torch.manual_seed(0)
+    assert float(excess_kurtosis(torch.randn(4, 16, 32, 32), 30.0).max()) == 0.0
+    assert torch.equal(excess_kurtosis(spike.bfloat16(), 30.0), excess_kurtosis(spike.bfloat16().float(), 30.0))
+
+
+def test_descending_the_excess_kurtosis_spreads_a_droplet() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 16, 16)
+    x[0, :, 4:6, 9:11] += 40.0  # a droplet: four positions carry most of the variance
+    x.requires_grad_(True)
+    start = float(excess_kurtosis(x.detach(), 3.0))
+    optimiser = torch.optim.Adam([x], lr=0.5)
+    for _ in range(100):
+        optimiser.zero_grad()
+        excess_kurtosis(x, 3.0).sum().backward()
+        optimiser.step()
+    assert start > 20 and float(excess_kurtosis(x.detach(), 3.0)) < 0.05 * start
+
+
+def test_droplet_weight_adds_its_term_only_when_positive() -> None:
+    torch.manual_seed(0)
+    outputs = torch.rand(2, 3, 16, 16)
+    features = {"relu1_1": torch.rand(2, 4, 16, 16)}
+    grams = {"relu1_1": gram_batch(torch.rand(1, 4, 16, 16))[0]}
+    off = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0})
+    on = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0}, droplet=5.0)
+    droplets = torch.tensor([2.0, 6.0])
+    plain = perceptual_objective(features, outputs, features, grams, off, "gatys", droplets=droplets)
+    weighted = perceptual_objective(features, outputs, features, grams, on, "gatys", droplets=droplets)
+    assert "droplet" not in plain.terms
+    assert float(weighted.terms["droplet"]) == 20.0
+    assert torch.allclose(weighted.total - plain.total, weighted.terms["droplet"])
+    with pytest.raises(ValueError, match="droplet"):
+        perceptual_objective(features, outputs, features, grams, on, "gatys")

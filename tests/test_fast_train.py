@@ -141,6 +141,7 @@ def test_a_worker_reports_an_undecodable_folder_in_one_line(tmp_path: Path) -> N
     ({"upsample": "cubic"}, "--upsample"),
     ({"minutes": -1.0}, "--minutes"),
     ({"grid_weight": -1.0}, "--grid-weight"),
+    ({"droplet_weight": float("nan")}, "--droplet-weight"),
     ({"content_weight": 0.0, "style_weight": 0.0}, "both zero"),
 ])
 def test_config_validation(change: dict, message: str) -> None:

@@ -353,6 +353,9 @@ class TrainingSettings:
     * ``grid_weight``: weight of a term against the pattern that repeats at the network's
       upsampling factor (``losses.lattice_pattern``, in the units of the TV term), the hatching
       a strided network can leave; off by default. Not part of the objective a model records.
+    * ``droplet_weight``: weight of a term against droplets, values piled on a few positions
+      before an instance normalisation (``losses.excess_kurtosis``), which show as dark ovals
+      at the same places in every output; off by default, not part of the recorded objective.
     """
 
     iterations: int = 2000
@@ -362,6 +365,7 @@ class TrainingSettings:
     style_weight: float = 10.0
     tv_weight: float = 1.0
     grid_weight: float = 0.0
+    droplet_weight: float = 0.0
     learning_rate: float = 1e-3
     holdout_percent: float = 2.0
     checkpoint_every: int = 200
@@ -387,9 +391,10 @@ def validate_training(config: TrainingSettings) -> None:
     if not isinstance(config.seed, int):
         raise _refused("seed", f"must be an integer, got {config.seed}")
     _check_loss_weights(config.content_weight, config.style_weight, config.tv_weight)
-    if not (isinstance(config.grid_weight, int | float) and math.isfinite(config.grid_weight)
-            and config.grid_weight >= 0):
-        raise _refused("grid-weight", f"must be a non-negative number, got {config.grid_weight}")
+    for name in ("grid_weight", "droplet_weight"):
+        value = getattr(config, name)
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise _refused(name.replace("_", "-"), f"must be a non-negative number, got {value}")
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise _refused("learning-rate", f"must be positive, got {config.learning_rate}")
     _check_percent(config.holdout_percent, "holdout-percent")

@@ -70,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("objective")
     for name, what in (("content_weight", "weight of the content term"), ("style_weight", "weight of the style term"),
                        ("tv_weight", "total-variation weight"),
-                       ("grid_weight", "weight against the pattern repeating at the upsampling factor")):
+                       ("grid_weight", "weight against the pattern repeating at the upsampling factor"),
+                       ("droplet_weight", "weight against droplets, dark ovals at the same places in every output")):
         g.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name),
                        help=f"{what} (default: %(default)g)")
     g = p.add_argument_group("optimisation")

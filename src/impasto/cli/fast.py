@@ -159,6 +159,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tv-weight", type=float, help=_preset_help("total-variation weight", "tv_weight"))
     g.add_argument("--grid-weight", type=float, help="weight of a term against the pattern repeating at the network's "
                    "upsampling factor, its hatching (default: 0, off; in the TV term's units)")
+    g.add_argument("--droplet-weight", type=float, help="weight of a term against droplets, dark ovals at the same "
+                   "places in every output (default: 0, off)")
     g.add_argument("--content-layers", nargs="+", metavar="LAYER",
                    help=_preset_help("VGG-19 layers of the content term", "content_layers"))
     g.add_argument("--style-layers", nargs="+", metavar="LAYER",

@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from impasto.events import Event
 
-SHOWN_LOSSES = ("total", "content", "style", "tv", "grid")
+SHOWN_LOSSES = ("total", "content", "style", "tv", "grid", "droplet")
 
 
 class ProgressBar:

@@ -89,8 +89,9 @@ class Targets:
 
 @dataclass(frozen=True)
 class Weights:
-    """α, β, the total-variation weight and the per-layer weights w_l; ``grid``, the weight of a
-    feed-forward network's lattice term (``losses.perceptual.lattice_pattern``), training only."""
+    """α, β, the total-variation weight and the per-layer weights w_l; ``grid`` and ``droplet``,
+    the weights of a feed-forward network's lattice term (``losses.perceptual.lattice_pattern``)
+    and droplet term (``losses.perceptual.excess_kurtosis``), training only."""
 
     content: float
     style: float
@@ -98,6 +99,7 @@ class Weights:
     content_layers: Mapping[str, float]
     style_layers: Mapping[str, float]
     grid: float = 0.0
+    droplet: float = 0.0
 
 
 def widen(x: Tensor) -> Tensor:

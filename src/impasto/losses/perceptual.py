@@ -94,6 +94,23 @@ def mean_lattice_energy(images: Tensor, period: int) -> Tensor:
     return lattice_pattern(images, period).pow(2).mean()
 
 
+def excess_kurtosis(activations: Tensor, ceiling: float) -> Tensor:
+    """Per image of a (B, C, H, W) batch, the mean over channels of how far each channel's
+    kurtosis over positions, E[(x - μ)⁴] / E[(x - μ)²]², exceeds ``ceiling``; (B,), at least
+    float32. A Gaussian field scores 3, and a value on one position of M alone about M.
+
+    Why: an instance normalisation divides a channel by its spread over the image, so a network
+    can turn down every position at once by putting a large value on a few (the "droplet" of
+    Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN", §2): a dark oval
+    at the same place whatever the photo or style. Its kurtosis is in the hundreds where a
+    channel of a network without droplets stays within a few tens, so the excess over a ceiling
+    penalises the droplet alone. A constant channel scores 0."""
+    x = widen(activations)
+    centred = (x - x.mean(dim=(2, 3), keepdim=True)).pow(2)
+    kurtosis = centred.pow(2).mean(dim=(2, 3)) / centred.mean(dim=(2, 3)).pow(2).clamp_min(1e-12)
+    return (kurtosis - ceiling).clamp_min(0.0).mean(dim=1)
+
+
 def perceptual_objective(
     features: Mapping[str, Tensor],
     outputs: Tensor,
@@ -102,6 +119,7 @@ def perceptual_objective(
     weights: Weights,
     normalisation: str = "relative",
     period: int = 4,
+    droplets: Tensor | None = None,
 ) -> LossTerms:
     """Johnson et al.'s training objective for a batch of network ``outputs``: feature
     reconstruction against the photos' ``content`` features, style reconstruction against one
@@ -109,7 +127,8 @@ def perceptual_objective(
     ``normalisation`` "relative" divides each term by its target's energy; "gatys" uses the
     batch average of Gatys et al.'s own terms (the objective of ``objective`` above). A positive
     ``weights.grid`` adds a "grid" term, the outputs' lattice energy at the network's upsampling
-    factor ``period``."""
+    factor ``period``; a positive ``weights.droplet`` a "droplet" term, the batch mean of
+    ``droplets``, each output's ``excess_kurtosis`` inside the network that made it."""
     zero = outputs.new_zeros((), dtype=torch.float32)
     if normalisation == "gatys":
         content_loss, style_loss, tv_loss = batch_content_loss, batch_style_loss, batch_total_variation
@@ -123,4 +142,8 @@ def perceptual_objective(
     terms = {"content": weights.content * c, "style": weights.style * s, "tv": weights.tv * t}
     if weights.grid > 0:
         terms["grid"] = weights.grid * lattice(outputs, period)
+    if weights.droplet > 0:
+        if droplets is None:
+            raise ValueError("a droplet weight needs the droplets of the network's normalisations")
+        terms["droplet"] = weights.droplet * droplets.mean()
     return LossTerms(terms)

@@ -57,11 +57,12 @@ class RelativeObjective:
                 "style_layers": dict(self.style_layers), "tv_weight": self.tv_weight,
                 "style_size": self.style_size, "style_side": self.style_side}
 
-    def training_weights(self, grid: float = 0.0) -> Weights:
+    def training_weights(self, grid: float = 0.0, droplet: float = 0.0) -> Weights:
         """The weights ``perceptual_objective(..., "relative")`` trains on, with a lattice term of
-        weight ``grid`` (a training aid, not part of the objective)."""
+        weight ``grid`` and a droplet term of weight ``droplet`` (training aids, not part of the
+        objective)."""
         return Weights(self.content_weight, self.style_weight, self.tv_weight, dict(self.content_layers),
-                       dict(self.style_layers), grid)
+                       dict(self.style_layers), grid, droplet)
 
     def style_long_side(self, painting: Tensor) -> int:
         """The painting's longer side as this objective holds it."""

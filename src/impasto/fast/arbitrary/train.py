@@ -48,6 +48,7 @@ from impasto.fast.arbitrary.style_code import STATISTIC_LAYERS, feature_statisti
 from impasto.fast.multistyle.model import MultiStyleModel, read_multistyle
 from impasto.fast.network import Architecture
 from impasto.fast.training.data import Photos, batch_generator, batch_stream, centre_crop, random_crop
+from impasto.fast.training.droplets import droplet_probe
 from impasto.fast.training.loop import Trainer, TrainResult, check_model_path, checkpoint_path, run, training_runtime
 from impasto.losses import LossTerms, gram_batch, perceptual_objective
 from impasto.runtime import Runtime
@@ -102,7 +103,7 @@ class _Trainer(Trainer):
             arch = Architecture(config.width, config.blocks, config.kernel)
             self.net = ArbitraryNet(arch, config.style_crop_size).to(runtime.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate)
-        self.weights = objective.training_weights(config.grid_weight)
+        self.weights = objective.training_weights(config.grid_weight, config.droplet_weight)
         self.origin: dict[str, Any] | None = None
 
     def batches(self) -> Iterator[Batch]:
@@ -162,11 +163,11 @@ class _Trainer(Trainer):
             statistics = feature_statistics(style)
             x = self.runtime.prepare(photos)
             content = self.vgg(x, self.content_layers)
-        with self.runtime.autocast():
+        with self.runtime.autocast(), droplet_probe(self.net, self.weights.droplet > 0) as probe:
             outputs = self.net(x, statistics)
         features = self.vgg(self.runtime.prepare(outputs.float()), (*self.content_layers, *self.style_layers))
         return perceptual_objective(features, outputs, content, grams, self.weights, "relative",
-                                    self.net.arch.multiple)
+                                    self.net.arch.multiple, probe.per_image() if probe else None)
 
     def step(self, batch: Batch) -> dict[str, float]:
         self.net.train()

@@ -51,6 +51,7 @@ from impasto.fast.multistyle.model import (
 from impasto.fast.network import Architecture
 from impasto.fast.single.train import _loss_scale, architecture_of
 from impasto.fast.training.data import Photos
+from impasto.fast.training.droplets import droplet_probe
 from impasto.fast.training.loop import (
     FINAL_WINDOW,
     Previews,
@@ -97,7 +98,8 @@ class _Trainer(PreviewTrainer):
         params = [self.net.styles[i] for i in self.trainable] if frozen else list(self.net.parameters())
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate)
         self.weights = Weights(config.content_weight, config.style_weight, config.tv_weight,
-                               dict(self.target.content_layers), dict(self.target.style_layers), config.grid_weight)
+                               dict(self.target.content_layers), dict(self.target.style_layers), config.grid_weight,
+                               config.droplet_weight)
         # Per trainable style: A_l / (N_l M_l) for each style layer, the painting's statistics
         # per position, which ``batch_style_loss`` asks of a crop of any size.
         self.grams = dict(zip(self.trainable, (self._style_grams(p) for p in paintings), strict=True))
@@ -126,15 +128,17 @@ class _Trainer(PreviewTrainer):
         x = self.runtime.prepare(photos)
         with torch.no_grad():
             content = self.vgg(x, self.config.content_layers)
-        with self.runtime.autocast():
+        with self.runtime.autocast(), droplet_probe(self.net, self.weights.droplet > 0) as probe:
             outputs = self.net(x, styles)
+        droplets = probe.per_image() if probe else None
         features = self.vgg(self.runtime.prepare(outputs.float()), self.layers)
         terms = {}
         for k in sorted(set(styles.tolist())):
             rows = (styles == k).nonzero().flatten().to(outputs.device)
+            drops = None if droplets is None else droplets[rows]
             terms[k] = perceptual_objective({n: f[rows] for n, f in features.items()}, outputs[rows],
                                             {n: c[rows] for n, c in content.items()}, self.grams[k], self.weights,
-                                            "gatys", self.net.arch.multiple)
+                                            "gatys", self.net.arch.multiple, drops)
         return terms, outputs
 
     def _record(self, terms: dict[int, LossTerms], counts: dict[int, int]) -> dict[str, Any]:
@@ -266,7 +270,8 @@ def held_out_loss(model: MultiStyleModel, paintings: list[Path], data: str | os.
                        previews=Previews.of(photos, config.previews, config.crop_size, config.preview_every, None))
     trainer.continue_from(model, model.source)
     trainer.validate()
-    return {**trainer.validation[-1], "precision": runtime.precision, "grid_weight": config.grid_weight}
+    return {**trainer.validation[-1], "precision": runtime.precision, "grid_weight": config.grid_weight,
+            "droplet_weight": config.droplet_weight}
 
 
 def _with_layout(config: TrainConfig, arch: Architecture) -> TrainConfig:

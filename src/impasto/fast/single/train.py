@@ -27,6 +27,7 @@ from impasto.events import Callback, CancelToken
 from impasto.fast.model import FastModel, save_model
 from impasto.fast.network import Architecture, architecture, build
 from impasto.fast.training.data import Photos
+from impasto.fast.training.droplets import droplet_probe
 from impasto.fast.training.loop import (
     Previews,
     PreviewTrainer,
@@ -79,6 +80,7 @@ class _Trainer(PreviewTrainer):
             dict(zip(config.style_layers, config.style_layer_weights or
                      (1.0 / len(config.style_layers),) * len(config.style_layers), strict=True)),
             config.grid_weight,
+            config.droplet_weight,
         )
         self.grams = self._style_grams(style)
         self.loss_scale = _loss_scale(config, self.weights, self.grams)
@@ -94,12 +96,12 @@ class _Trainer(PreviewTrainer):
         x = self.runtime.prepare(photos)
         with torch.no_grad():
             content = self.vgg(x, self.config.content_layers)
-        with self.runtime.autocast():
+        with self.runtime.autocast(), droplet_probe(self.net, self.weights.droplet > 0) as probe:
             outputs = self.net(x)
         # VGG-19 outside autocast: its layers carry their own formats (float32 input stage).
         features = self.vgg(self.runtime.prepare(outputs.float()), self.layers)
         terms = perceptual_objective(features, outputs, content, self.grams, self.weights, self.config.objective,
-                                     architecture_of(self.config).multiple)
+                                     architecture_of(self.config).multiple, probe.per_image() if probe else None)
         return terms, outputs
 
     def step(self, batch: Tensor) -> dict[str, float]:
