@@ -354,7 +354,7 @@ class TrainingSettings:
       upsampling factor (``losses.lattice_pattern``, in the units of the TV term), the hatching
       a strided network can leave; off by default. Not part of the objective a model records.
     * ``droplet_weight``: weight of a term against droplets, values piled on a few positions
-      before an instance normalisation (``losses.excess_kurtosis``), which show as dark ovals
+      before an instance normalisation (``losses.outlier_inflation``), which show as dark ovals
       at the same places in every output; off by default, not part of the recorded objective.
     """
 

@@ -91,7 +91,7 @@ class Targets:
 class Weights:
     """α, β, the total-variation weight and the per-layer weights w_l; ``grid`` and ``droplet``,
     the weights of a feed-forward network's lattice term (``losses.perceptual.lattice_pattern``)
-    and droplet term (``losses.perceptual.excess_kurtosis``), training only."""
+    and droplet term (``losses.perceptual.outlier_inflation``), training only."""
 
     content: float
     style: float

@@ -94,21 +94,33 @@ def mean_lattice_energy(images: Tensor, period: int) -> Tensor:
     return lattice_pattern(images, period).pow(2).mean()
 
 
-def excess_kurtosis(activations: Tensor, ceiling: float) -> Tensor:
-    """Per image of a (B, C, H, W) batch, the mean over channels of how far each channel's
-    kurtosis over positions, E[(x - μ)⁴] / E[(x - μ)²]², exceeds ``ceiling``; (B,), at least
-    float32. A Gaussian field scores 3, and a value on one position of M alone about M.
+def outlier_inflation(activations: Tensor, ceiling: float, clip: float = 3.0, passes: int = 3) -> Tensor:
+    """Per image of a (B, C, H, W) batch, the mean over channels of how far the factor by which a
+    channel's few outlying values inflate its variance over positions, var(x) / var(x clipped)
+    - 1, exceeds ``ceiling``; (B,), at least float32. The clipping range, ``clip`` standard
+    deviations either side of the mean, is narrowed ``passes`` times from the clipped values'
+    own statistics, so that the outliers it is meant to find do not widen it.
 
     Why: an instance normalisation divides a channel by its spread over the image, so a network
-    can turn down every position at once by putting a large value on a few (the "droplet" of
-    Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN", §2): a dark oval
-    at the same place whatever the photo or style. Its kurtosis is in the hundreds where a
-    channel of a network without droplets stays within a few tens, so the excess over a ceiling
-    penalises the droplet alone. A constant channel scores 0."""
+    can turn down every position at once by piling large values on a few (the "droplet" of
+    Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN", §2): a dark or
+    coloured oval at the same place whatever the photo or style. This measures that function,
+    the outliers' share of the spread the normalisation divides by, rather than their shape: a
+    droplet spread over more positions to stay clear of a shape measure such as the kurtosis
+    (tried first) still inflates the variance, and only stops counting once it no longer sets
+    the normalisation's scale. The clipping range is held fixed for the gradient, which then
+    draws the outliers toward the others. A constant channel scores 0."""
     x = widen(activations)
-    centred = (x - x.mean(dim=(2, 3), keepdim=True)).pow(2)
-    kurtosis = centred.pow(2).mean(dim=(2, 3)) / centred.mean(dim=(2, 3)).pow(2).clamp_min(1e-12)
-    return (kurtosis - ceiling).clamp_min(0.0).mean(dim=1)
+    variance = x.var(dim=(2, 3), unbiased=False)
+    clipped = x
+    with torch.no_grad():
+        for _ in range(passes):
+            mean = clipped.mean(dim=(2, 3), keepdim=True)
+            spread = clip * clipped.std(dim=(2, 3), unbiased=False, keepdim=True)
+            clipped = torch.minimum(torch.maximum(x, mean - spread), mean + spread)
+    kept = torch.minimum(torch.maximum(x, mean - spread), mean + spread).var(dim=(2, 3), unbiased=False)
+    inflation = variance / kept.clamp_min(1e-12) - 1.0
+    return (inflation - ceiling).clamp_min(0.0).mean(dim=1)
 
 
 def perceptual_objective(
@@ -128,7 +140,7 @@ def perceptual_objective(
     batch average of Gatys et al.'s own terms (the objective of ``objective`` above). A positive
     ``weights.grid`` adds a "grid" term, the outputs' lattice energy at the network's upsampling
     factor ``period``; a positive ``weights.droplet`` a "droplet" term, the batch mean of
-    ``droplets``, each output's ``excess_kurtosis`` inside the network that made it."""
+    ``droplets``, each output's ``outlier_inflation`` inside the network that made it."""
     zero = outputs.new_zeros((), dtype=torch.float32)
     if normalisation == "gatys":
         content_loss, style_loss, tv_loss = batch_content_loss, batch_style_loss, batch_total_variation
