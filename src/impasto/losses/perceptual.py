@@ -111,15 +111,16 @@ def outlier_inflation(activations: Tensor, ceiling: float, clip: float = 3.0, pa
     the normalisation's scale. The clipping range is held fixed for the gradient, which then
     draws the outliers toward the others. A constant channel scores 0."""
     x = widen(activations)
-    variance = x.var(dim=(2, 3), unbiased=False)
-    clipped = x
     with torch.no_grad():
-        for _ in range(passes):
+        clipped = x
+        for i in range(passes):
+            if i:
+                clipped = x.clamp(low, high)
             mean = clipped.mean(dim=(2, 3), keepdim=True)
             spread = clip * clipped.std(dim=(2, 3), unbiased=False, keepdim=True)
-            clipped = torch.minimum(torch.maximum(x, mean - spread), mean + spread)
-    kept = torch.minimum(torch.maximum(x, mean - spread), mean + spread).var(dim=(2, 3), unbiased=False)
-    inflation = variance / kept.clamp_min(1e-12) - 1.0
+            low, high = mean - spread, mean + spread
+    kept = x.clamp(low, high).var(dim=(2, 3), unbiased=False)
+    inflation = x.var(dim=(2, 3), unbiased=False) / kept.clamp_min(1e-12) - 1.0
     return (inflation - ceiling).clamp_min(0.0).mean(dim=1)
 
 
