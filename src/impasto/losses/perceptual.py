@@ -112,10 +112,9 @@ def outlier_inflation(activations: Tensor, ceiling: float, clip: float = 3.0, pa
     draws the outliers toward the others. A constant channel scores 0."""
     x = widen(activations)
     with torch.no_grad():
-        clipped = x
-        for i in range(passes):
-            if i:
-                clipped = x.clamp(low, high)
+        low = high = None
+        for _ in range(passes):
+            clipped = x if low is None else x.clamp(low, high)
             mean = clipped.mean(dim=(2, 3), keepdim=True)
             spread = clip * clipped.std(dim=(2, 3), unbiased=False, keepdim=True)
             low, high = mean - spread, mean + spread
