@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,12 @@ from impasto.losses import outlier_inflation
 ARCH = Architecture(8, 1, 3)
 
 
-def _inputs_of_normalisations(net: nn.Module, run: object) -> list[Tensor]:
+def _inputs_of_normalisations(net: nn.Module, run: Callable[[], Tensor]) -> list[Tensor]:
     seen: list[Tensor] = []
     handles = [m.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
                for m in net.modules() if isinstance(m, nn.InstanceNorm2d | ConditionalInstanceNorm)]
     with torch.no_grad():
-        run()  # type: ignore[operator]
+        run()
     for h in handles:
         h.remove()
     return seen
