@@ -116,11 +116,17 @@ def test_lattice_pattern_is_the_part_repeating_at_the_period() -> None:
     assert float(mean_lattice_energy(torch.full((1, 3, 16, 16), 0.5), 4)) == 0.0
 
 
-def test_grid_weight_adds_its_term_only_when_positive() -> None:
+def _one_layer_batch() -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Two random 16 px outputs, their relu1_1 features (used as the content too) and a Gram target."""
     torch.manual_seed(0)
     outputs = torch.rand(2, 3, 16, 16)
     features = {"relu1_1": torch.rand(2, 4, 16, 16)}
     grams = {"relu1_1": gram_batch(torch.rand(1, 4, 16, 16))[0]}
+    return outputs, features, grams
+
+
+def test_grid_weight_adds_its_term_only_when_positive() -> None:
+    outputs, features, grams = _one_layer_batch()
     off = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0})
     on = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0}, grid=10.0)
     plain = perceptual_objective(features, outputs, features, grams, off, "gatys")
@@ -183,10 +189,7 @@ def test_descending_the_outlier_inflation_takes_the_scale_from_a_droplet() -> No
 
 
 def test_droplet_weight_adds_its_term_only_when_positive() -> None:
-    torch.manual_seed(0)
-    outputs = torch.rand(2, 3, 16, 16)
-    features = {"relu1_1": torch.rand(2, 4, 16, 16)}
-    grams = {"relu1_1": gram_batch(torch.rand(1, 4, 16, 16))[0]}
+    outputs, features, grams = _one_layer_batch()
     off = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0})
     on = Weights(1.0, 1.0, 0.0, {"relu1_1": 1.0}, {"relu1_1": 1.0}, droplet=5.0)
     droplets = torch.tensor([2.0, 6.0])

@@ -111,15 +111,16 @@ def outlier_inflation(activations: Tensor, ceiling: float, clip: float = 3.0, pa
     the normalisation's scale. The clipping range is held fixed for the gradient, which then
     draws the outliers toward the others. A constant channel scores 0."""
     x = widen(activations)
+    variance = x.var(dim=(2, 3), unbiased=False)
     with torch.no_grad():
-        low = high = None
-        for _ in range(passes):
-            clipped = x if low is None else x.clamp(low, high)
+        # The first pass's range comes from the variance the ratio needs anyway.
+        mean, spread = x.mean(dim=(2, 3), keepdim=True), clip * variance.sqrt()[..., None, None]
+        for _ in range(passes - 1):
+            clipped = x.clamp(mean - spread, mean + spread)
             mean = clipped.mean(dim=(2, 3), keepdim=True)
             spread = clip * clipped.std(dim=(2, 3), unbiased=False, keepdim=True)
-            low, high = mean - spread, mean + spread
-    kept = x.clamp(low, high).var(dim=(2, 3), unbiased=False)
-    inflation = x.var(dim=(2, 3), unbiased=False) / kept.clamp_min(1e-12) - 1.0
+    kept = x.clamp(mean - spread, mean + spread).var(dim=(2, 3), unbiased=False)
+    inflation = variance / kept.clamp_min(1e-12) - 1.0
     return (inflation - ceiling).clamp_min(0.0).mean(dim=1)
 
 
